@@ -1,0 +1,103 @@
+"""Settings: every knob of NIMBUS, read from NIMBUS_* environment variables and an optional .env."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ALLOWED_ROLES = ("anon", "authenticated")
+
+
+def local_secret(state_dir: Path) -> str:
+    """Return the local JWT secret, generating it once into the state directory."""
+    path = state_dir / "jwt_secret"
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    path.write_text(value + "\n")
+    path.chmod(0o600)
+    return value
+
+
+class Settings(BaseSettings):
+    """Validated configuration; defaults run the local stack with nothing set."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NIMBUS_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    state_dir: Path = Path(".local")
+
+    postgrest_url: str = "http://127.0.0.1:3000"
+    postgrest_admin_url: str = ""
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/nimbus"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    supabase_url: str = ""
+
+    jwt_secret: str = ""
+    jwks_url: str = ""
+    jwt_audience: str = "authenticated"
+    jwt_leeway_s: int = Field(30, ge=0, le=300)
+    jwt_max_bytes: int = Field(4096, ge=256)
+    jwks_cooldown_s: float = Field(30.0, ge=0)
+    allow_service_role: bool = False
+    token_cache_size: int = Field(10_000, ge=0)
+
+    cache_enabled: bool = True
+    rate_limit_enabled: bool = True
+
+    max_body_bytes: int = Field(1_048_576, ge=1)
+    max_header_bytes: int = Field(16_384, ge=1024)
+    upstream_connect_timeout_s: float = Field(3.0, gt=0)
+    upstream_timeout_s: float = Field(30.0, gt=0)
+    upstream_max_connections: int = Field(100, ge=1)
+    retry_after_s: int = Field(2, ge=1)
+
+    log_level: str = "INFO"
+
+    @field_validator("postgrest_url", "postgrest_admin_url", "supabase_url", "jwks_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _secret_length(cls, value: str) -> str:
+        if value and len(value) < 32:
+            raise ValueError("must be at least 32 characters (PostgREST refuses shorter secrets)")
+        return value
+
+    @cached_property
+    def secret(self) -> str:
+        """The HS256 secret: the configured one, else the one generated into state_dir."""
+        return self.jwt_secret or local_secret(self.state_dir)
+
+    @property
+    def allowed_roles(self) -> tuple[str, ...]:
+        """Roles a token may carry to reach PostgREST through the proxy."""
+        if self.allow_service_role:
+            return (*ALLOWED_ROLES, "service_role")
+        return ALLOWED_ROLES
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build Settings or exit with one clear line per invalid variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "NIMBUS_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+            where = name or "configuration"
+            print(f"nimbus: invalid {where}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,76 @@
+"""Session fixtures: a fresh migrated database, PostgREST on a free port, Redis prefixes."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from proxy.localstack import start_postgrest
+from proxy.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get("NIMBUS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+TEST_SECRET = "test-secret-" + secrets.token_hex(24)
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    """A fresh database for this test session, migrated, dropped at the end."""
+    name = f"nimbus_test_{os.getpid()}_{secrets.token_hex(3)}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+    try:
+        migrate(url, echo=lambda _line: None)
+        yield url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )
+
+
+@pytest.fixture
+def db(database_url: str):
+    """A superuser connection to the test database (autocommit off; rolled back after)."""
+    with psycopg.connect(database_url) as conn:
+        yield conn
+        conn.rollback()
+
+
+@pytest.fixture(scope="session")
+def jwt_secret() -> str:
+    """The HS256 secret shared by the test PostgREST and the test proxy."""
+    return TEST_SECRET
+
+
+@pytest.fixture(scope="session")
+def postgrest(database_url: str, jwt_secret: str, tmp_path_factory: pytest.TempPathFactory):
+    """PostgREST 12 from .local/, on a free port, stopped by PID at the end of the session."""
+    state = tmp_path_factory.mktemp("postgrest")
+    (state / "node_modules").symlink_to(ROOT / ".local" / "node_modules")
+    pgrst = start_postgrest(database_url=database_url, secret=jwt_secret, state_dir=state)
+    yield pgrst
+    pgrst.stop()
+
+
+@pytest.fixture
+def new_user(database_url: str):
+    """A factory that inserts a row into auth.users and returns its id."""
+
+    def make(email: str | None = None) -> str:
+        uid = str(uuid.uuid4())
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.users (id, email) values (%s, %s)",
+                (uid, email or f"{uid}@example.test"),
+            )
+        return uid
+
+    return make

@@ -1,0 +1,68 @@
+"""`nimbus migrate`: applies once, records checksums, refuses edited migrations."""
+
+from __future__ import annotations
+
+import shutil
+
+import psycopg
+import pytest
+
+from proxy.migrate import SQL_DIR, MigrationError, migrate
+
+
+def test_second_run_applies_nothing(database_url: str) -> None:
+    """Running migrate again on a migrated database applies no migration."""
+    lines: list[str] = []
+    report = migrate(database_url, echo=lines.append)
+    assert report.applied == []
+    assert report.local == []
+    assert report.skipped == len(list((SQL_DIR / "migrations").glob("*.sql")))
+    assert lines[-1].startswith("done: 0 migration(s) applied")
+
+
+def test_local_shim_present(database_url: str) -> None:
+    """The Supabase stand-ins exist: API roles and auth.uid() reading the JWT claims."""
+    with psycopg.connect(database_url) as conn:
+        roles = {r for (r,) in conn.execute("select rolname from pg_roles").fetchall()}
+        assert {"anon", "authenticated", "service_role", "authenticator"} <= roles
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, true)",
+            ('{"sub": "6a1f4c1e-5c61-4a0b-9f0e-7d7f3f0b2a11", "role": "authenticated"}',),
+        )
+        uid, role = conn.execute("select auth.uid()::text, auth.role()").fetchone()
+    assert uid == "6a1f4c1e-5c61-4a0b-9f0e-7d7f3f0b2a11"
+    assert role == "authenticated"
+
+
+def test_edited_migration_is_refused(database_url: str, tmp_path) -> None:
+    """Changing the text of an applied migration is an error naming the file."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    extra = sql_dir / "migrations" / "29990101000000_probe.sql"
+    extra.write_text("create table if not exists nimbus_migrations.probe (id int);\n")
+    migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
+    extra.write_text("create table if not exists nimbus_migrations.probe (id bigint);\n")
+    with pytest.raises(MigrationError, match="29990101000000_probe.sql was changed"):
+        migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("drop table nimbus_migrations.probe")
+        conn.execute(
+            "delete from nimbus_migrations.applied where filename = %s", (extra.name,)
+        )
+
+
+def test_failing_migration_names_file_and_rolls_back(database_url: str, tmp_path) -> None:
+    """A migration that fails leaves nothing behind and the error names it."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    bad = sql_dir / "migrations" / "29990101000001_broken.sql"
+    bad.write_text(
+        "create table nimbus_migrations.half (id int);\nselect * from no_such_table;\n"
+    )
+    with pytest.raises(MigrationError, match="29990101000001_broken.sql"):
+        migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("select to_regclass('nimbus_migrations.half')").fetchone()[0] is None
+        assert not conn.execute(
+            "select 1 from nimbus_migrations.applied where filename = %s", (bad.name,)
+        ).fetchone()
