@@ -1,0 +1,55 @@
+"""The `nimbus` command: serve, up, migrate, token, seed, refresh."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from proxy.config import load_settings
+from proxy.datacli import refresh, seed
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """NIMBUS: a Supabase-native proxy with the inventory logic in PostgreSQL."""
+
+
+@main.command()
+@click.option("--database-url", help="PostgreSQL URL (default: NIMBUS_DATABASE_URL).")
+@click.option("--create/--no-create", default=False, help="Create the database if missing.")
+def migrate(database_url: str | None, create: bool) -> None:
+    """Apply sql/local (plain PostgreSQL only), new migrations, functions and policies."""
+    from proxy.migrate import MigrationError, ensure_database
+    from proxy.migrate import migrate as run
+
+    url = database_url or load_settings().database_url
+    try:
+        if create and ensure_database(url):
+            click.echo("created database")
+        run(url, echo=click.echo)
+    except MigrationError as exc:
+        click.echo(f"nimbus migrate: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--sub", help="User id (uuid); default: a new one.")
+@click.option(
+    "--role",
+    type=click.Choice(["anon", "authenticated", "service_role"]),
+    default="authenticated",
+    show_default=True,
+)
+@click.option("--org", help="Active organization id to put in the claims.")
+@click.option("--ttl", type=click.IntRange(1, 10 * 365 * 86400), default=3600, show_default=True)
+@click.option("--email", help="Email claim.")
+def token(sub: str | None, role: str, org: str | None, ttl: int, email: str | None) -> None:
+    """Mint a token signed with the configured secret (local use and tests)."""
+    from proxy.tokens import mint
+
+    click.echo(mint(load_settings().secret, sub=sub, role=role, org=org, ttl=ttl, email=email))
+
+
+main.add_command(seed)
+main.add_command(refresh)
