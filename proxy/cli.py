@@ -16,6 +16,17 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--host", help="Listen address (default: NIMBUS_HOST).")
+@click.option("--port", type=int, help="Listen port (default: NIMBUS_PORT).")
+def serve(host: str | None, port: int | None) -> None:
+    """Run the proxy against whatever NIMBUS_* points at."""
+    from proxy.server import serve as run
+
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    run(load_settings(**overrides))
+
+
+@main.command()
 @click.option("--database-url", help="PostgreSQL URL (default: NIMBUS_DATABASE_URL).")
 @click.option("--create/--no-create", default=False, help="Create the database if missing.")
 def migrate(database_url: str | None, create: bool) -> None:
@@ -53,3 +64,7 @@ def token(sub: str | None, role: str, org: str | None, ttl: int, email: str | No
 
 main.add_command(seed)
 main.add_command(refresh)
+
+
+if __name__ == "__main__":
+    main()

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(30.0, gt=0)
     upstream_max_connections: int = Field(100, ge=1)
     retry_after_s: int = Field(2, ge=1)
+    shutdown_grace_s: float = Field(10.0, ge=0)
 
     log_level: str = "INFO"
 
@@ -97,7 +98,9 @@ def load_settings(**overrides: object) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            name = "NIMBUS_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+            name = (
+                "NIMBUS_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else ""
+            )
             where = name or "configuration"
             print(f"nimbus: invalid {where}: {error['msg']}", file=sys.stderr)
         raise SystemExit(2) from None

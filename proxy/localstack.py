@@ -79,14 +79,12 @@ def start_postgrest(
     conf.write_text(
         "\n".join(
             [
-                f'db-uri = "{authenticator_uri(database_url)}"',
                 'db-schemas = "public"',
                 'db-anon-role = "anon"',
                 'db-extra-search-path = "public, extensions"',
                 "db-pool = 10",
                 "db-max-rows = 1000",
-                'db-plan-enabled = false',
-                f'jwt-secret = "{secret}"',
+                "db-plan-enabled = false",
                 'server-host = "127.0.0.1"',
                 f"server-port = {port}",
                 f"admin-server-port = {admin_port}",
@@ -102,7 +100,12 @@ def start_postgrest(
         [str(postgrest_binary(state_dir)), str(conf)],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PGRST_DB_URI": authenticator_uri(database_url)},
+        # Secrets go through the environment: no quoting rules, and nothing secret on disk.
+        env={
+            **os.environ,
+            "PGRST_DB_URI": authenticator_uri(database_url),
+            "PGRST_JWT_SECRET": secret,
+        },
     )
     log.close()
     pgrst = PostgREST(
@@ -113,7 +116,7 @@ def start_postgrest(
         if process.poll() is not None:
             raise RuntimeError(f"PostgREST exited ({process.returncode}); see {log_path}")
         try:
-            with urllib.request.urlopen(pgrst.admin_url + "/ready", timeout=1) as resp:
+            with urllib.request.urlopen(pgrst.admin_url + "/ready", timeout=1) as resp:  # noqa: S310 (http URL built above)
                 if resp.status == 200:
                     return pgrst
         except OSError:

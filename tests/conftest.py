@@ -28,6 +28,8 @@ def database_url() -> str:
     url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
     try:
         migrate(url, echo=lambda _line: None)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute((ROOT / "tests" / "fixtures" / "passthrough.sql").read_text())
         yield url
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -72,5 +74,52 @@ def new_user(database_url: str):
                 (uid, email or f"{uid}@example.test"),
             )
         return uid
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def relay(postgrest):
+    """A counting TCP relay in front of PostgREST: `relay.requests` is what reached upstream."""
+    from tests.support.relay import CountingRelay
+
+    port = int(postgrest.url.rsplit(":", 1)[1])
+    counter = CountingRelay("127.0.0.1", port).start()
+    yield counter
+    counter.stop()
+
+
+@pytest.fixture(scope="session")
+def proxy_url(relay, postgrest, database_url: str, jwt_secret: str, tmp_path_factory):
+    """`nimbus serve` as a real process on a free port, upstream through the counting relay."""
+    from tests.support.process import start_proxy
+
+    proc, url = start_proxy(
+        tmp_path_factory.mktemp("proxy"),
+        NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
+        NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
+        NIMBUS_DATABASE_URL=database_url,
+        NIMBUS_JWT_SECRET=jwt_secret,
+        NIMBUS_MAX_BODY_BYTES="65536",
+    )
+    yield url
+    proc.stop()
+
+
+@pytest.fixture(scope="session")
+def anon_key(jwt_secret: str) -> str:
+    """An anon key like Supabase's (role anon, no sub, no aud)."""
+    from proxy.tokens import mint
+
+    return mint(jwt_secret, role="anon", ttl=86400)
+
+
+@pytest.fixture
+def token_for(jwt_secret: str):
+    """Mint a user token: token_for(sub, **claims)."""
+    from proxy.tokens import mint
+
+    def make(sub: str, **kw) -> str:
+        return mint(jwt_secret, sub=sub, **kw)
 
     return make

@@ -42,13 +42,11 @@ def test_edited_migration_is_refused(database_url: str, tmp_path) -> None:
     extra.write_text("create table if not exists nimbus_migrations.probe (id int);\n")
     migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
     extra.write_text("create table if not exists nimbus_migrations.probe (id bigint);\n")
-    with pytest.raises(MigrationError, match="29990101000000_probe.sql was changed"):
+    with pytest.raises(MigrationError, match=r"29990101000000_probe\.sql was changed"):
         migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("drop table nimbus_migrations.probe")
-        conn.execute(
-            "delete from nimbus_migrations.applied where filename = %s", (extra.name,)
-        )
+        conn.execute("delete from nimbus_migrations.applied where filename = %s", (extra.name,))
 
 
 def test_failing_migration_names_file_and_rolls_back(database_url: str, tmp_path) -> None:
@@ -56,10 +54,8 @@ def test_failing_migration_names_file_and_rolls_back(database_url: str, tmp_path
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     bad = sql_dir / "migrations" / "29990101000001_broken.sql"
-    bad.write_text(
-        "create table nimbus_migrations.half (id int);\nselect * from no_such_table;\n"
-    )
-    with pytest.raises(MigrationError, match="29990101000001_broken.sql"):
+    bad.write_text("create table nimbus_migrations.half (id int);\nselect * from no_such_table;\n")
+    with pytest.raises(MigrationError, match=r"29990101000001_broken\.sql"):
         migrate(database_url, sql_dir=sql_dir, echo=lambda _l: None)
     with psycopg.connect(database_url) as conn:
         assert conn.execute("select to_regclass('nimbus_migrations.half')").fetchone()[0] is None

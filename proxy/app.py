@@ -1,0 +1,57 @@
+"""create_app(settings): the middleware chain, the routes, and the shared resources' lifetimes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy import health, rest
+from proxy.config import Settings
+from proxy.identity import Verifier
+from proxy.jwks import JWKS
+from proxy.keys import SESSION, SETTINGS, VERIFIER
+from proxy.middlewares import error_middleware, request_id_middleware
+from proxy.upstream import open_session
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The proxy application for these settings; resources open on startup, close on cleanup."""
+    app = web.Application(
+        middlewares=[request_id_middleware(), error_middleware()],
+        client_max_size=settings.max_body_bytes,
+        handler_args={
+            "max_field_size": settings.max_header_bytes,
+            "max_line_size": settings.max_header_bytes,
+        },
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.append(_upstream)
+    health.setup(app)
+    rest.setup(app)
+    return app
+
+
+async def _upstream(app: web.Application) -> AsyncIterator[None]:
+    """The keep-alive session to PostgREST and the verifier that may fetch JWKS through it."""
+    settings = app[SETTINGS]
+    session = open_session(
+        connect_timeout=settings.upstream_connect_timeout_s,
+        read_timeout=settings.upstream_timeout_s,
+        limit=settings.upstream_max_connections,
+    )
+    jwks = JWKS(settings.jwks_url, session, settings.jwks_cooldown_s) if settings.jwks_url else None
+    if jwks is not None:
+        await jwks.refresh()
+    app[SESSION] = session
+    app[VERIFIER] = Verifier(
+        secret=settings.secret if (settings.jwt_secret or not settings.jwks_url) else None,
+        jwks=jwks,
+        audience=settings.jwt_audience,
+        leeway_s=settings.jwt_leeway_s,
+        allowed_roles=settings.allowed_roles,
+        max_bytes=settings.jwt_max_bytes,
+        memo_size=settings.token_cache_size,
+    )
+    yield
+    await session.close()

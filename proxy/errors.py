@@ -1,0 +1,99 @@
+"""Typed errors and the two JSON shapes they are rendered in.
+
+`/rest/v1` speaks PostgREST's shape (`code`, `message`, `details`, `hint`) so Supabase clients parse
+the proxy's own errors like PostgREST's; every other path uses the product's
+`{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import orjson
+from aiohttp import web
+
+REST_PREFIX = "/rest/v1"
+
+
+class ProxyError(Exception):
+    """An error the proxy answers itself, with an HTTP status and a stable code."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: str | None = None,
+        hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        status: int | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+        self.hint = hint
+        self.headers = dict(headers or {})
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
+
+
+class Unauthorized(ProxyError):
+    """The request carries no valid token (401, nothing sent upstream)."""
+
+    status = 401
+    code = "invalid_token"
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(
+            message,
+            headers={
+                "WWW-Authenticate": f'Bearer error="invalid_token", error_description="{reason}"'
+            },
+        )
+        self.reason = reason
+
+
+class UpstreamUnavailable(ProxyError):
+    """PostgREST could not be reached (503 with Retry-After)."""
+
+    status = 503
+    code = "upstream_unavailable"
+
+
+class UpstreamTimeout(ProxyError):
+    """PostgREST did not answer within the configured timeout (504)."""
+
+    status = 504
+    code = "upstream_timeout"
+
+
+def error_response(request: web.Request, error: ProxyError) -> web.Response:
+    """Render an error in the shape of the surface the request was made to."""
+    request_id = request.get("request_id")
+    if request.path.startswith(REST_PREFIX):
+        body = {
+            "code": error.code,
+            "message": error.message,
+            "details": error.details,
+            "hint": error.hint,
+        }
+    else:
+        body = {
+            "error": {
+                "code": error.code,
+                "message": error.message,
+                "details": error.details,
+                "request_id": request_id,
+            }
+        }
+    return web.Response(
+        status=error.status,
+        body=orjson.dumps(body),
+        content_type="application/json",
+        headers=error.headers,
+    )

@@ -1,0 +1,71 @@
+"""JWKS: asymmetric verification keys by `kid`, fetched once and refetched on an unknown kid
+at most once per cool-down (a flood of forged kids cannot turn into a flood of fetches)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import aiohttp
+import jwt
+
+log = logging.getLogger(__name__)
+
+# The algorithm is fixed by the key's type, never taken from the token.
+ALG_BY_KTY = {("EC", "P-256"): "ES256", ("RSA", None): "RS256"}
+
+
+def algorithm_for(jwk: dict) -> str | None:
+    """ES256 for P-256 EC keys, RS256 for RSA keys, None for anything else."""
+    kty = jwk.get("kty")
+    return ALG_BY_KTY.get((kty, jwk.get("crv") if kty == "EC" else None))
+
+
+class JWKS:
+    """A cached key set; `get(kid)` returns (key, algorithm) or None."""
+
+    def __init__(self, url: str, session: aiohttp.ClientSession, cooldown_s: float) -> None:
+        self.url = url
+        self.session = session
+        self.cooldown_s = cooldown_s
+        self.keys: dict[str, tuple[object, str]] = {}
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+
+    def load(self, document: dict) -> None:
+        """Replace the key set with the usable keys of a JWKS document."""
+        keys: dict[str, tuple[object, str]] = {}
+        for jwk in document.get("keys", []):
+            alg = algorithm_for(jwk)
+            kid = jwk.get("kid")
+            if alg is None or not kid or jwk.get("use", "sig") != "sig":
+                continue
+            try:
+                keys[kid] = (jwt.PyJWK(jwk, algorithm=alg).key, alg)
+            except jwt.PyJWTError as exc:
+                log.warning("jwks: skipping key %s: %s", kid, exc)
+        self.keys = keys
+
+    async def get(self, kid: str) -> tuple[object, str] | None:
+        """The key for kid, refetching the set when kid is unknown and the cool-down allows."""
+        found = self.keys.get(kid)
+        if found is not None:
+            return found
+        async with self._lock:
+            found = self.keys.get(kid)
+            if found is None and time.monotonic() - self._fetched_at >= self.cooldown_s:
+                await self.refresh()
+                found = self.keys.get(kid)
+        return found
+
+    async def refresh(self) -> None:
+        """Fetch the key set now; on failure keep the keys already known."""
+        self._fetched_at = time.monotonic()
+        try:
+            timeout = aiohttp.ClientTimeout(total=5)
+            async with self.session.get(self.url, timeout=timeout) as resp:
+                resp.raise_for_status()
+                self.load(await resp.json(content_type=None))
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("jwks: fetch failed: %s", type(exc).__name__)

@@ -1,0 +1,62 @@
+"""The middleware chain: request id first (so every later step, errors included, can name the
+request), then error rendering (so every failure below it becomes one JSON shape)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+
+from aiohttp import web
+
+from proxy.errors import ProxyError, error_response
+
+log = logging.getLogger(__name__)
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    431: "headers_too_large",
+}
+
+
+def request_id_middleware() -> web.middleware:
+    """Outermost: take a well-formed X-Request-Id or make one, and echo it on the response."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        incoming = request.headers.get("X-Request-Id", "")
+        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request["request_id"] = request_id
+        response = await handler(request)
+        if not response.prepared:
+            response.headers["X-Request-Id"] = request_id
+        return response
+
+    return middleware
+
+
+def error_middleware() -> web.middleware:
+    """Second: ProxyError and aiohttp's HTTP errors become JSON; anything else a logged 500."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ProxyError as exc:
+            return error_response(request, exc)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = HTTP_CODES.get(exc.status, "http_error")
+            error = ProxyError(exc.reason, status=exc.status, code=code)
+            if exc.status == 405:
+                error.headers["Allow"] = exc.headers.get("Allow", "")
+            return error_response(request, error)
+        except Exception:
+            log.exception("unhandled error in request %s", request.get("request_id"))
+            return error_response(request, ProxyError("Internal error"))
+
+    return middleware

@@ -1,0 +1,137 @@
+"""Forwarding to PostgREST: one keep-alive ClientSession, header hygiene, bounded timeouts."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+from yarl import URL
+
+from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+
+log = logging.getLogger(__name__)
+
+# Request headers PostgREST understands; everything else (cookies, hop-by-hop, apikey) stays here.
+FORWARD_REQUEST = (
+    "Accept",
+    "Prefer",
+    "Range",
+    "Range-Unit",
+    "Accept-Profile",
+    "Content-Profile",
+    "Content-Type",
+    "X-Client-Info",
+    "Origin",
+    "Access-Control-Request-Method",
+    "Access-Control-Request-Headers",
+)
+# Response headers passed back to the client; hop-by-hop and server internals are dropped.
+FORWARD_RESPONSE = (
+    "Content-Type",
+    "Content-Range",
+    "Content-Location",
+    "Location",
+    "Preference-Applied",
+    "WWW-Authenticate",
+    "Access-Control-Allow-Origin",
+    "Access-Control-Allow-Credentials",
+    "Access-Control-Allow-Headers",
+    "Access-Control-Allow-Methods",
+    "Access-Control-Expose-Headers",
+    "Access-Control-Max-Age",
+    "Vary",
+)
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
+STREAM_THRESHOLD = 256 * 1024
+
+
+def open_session(
+    *, connect_timeout: float, read_timeout: float, limit: int
+) -> aiohttp.ClientSession:
+    """The one keep-alive session to PostgREST (created at start-up, closed at shutdown)."""
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30),
+        timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout),
+        auto_decompress=False,
+        skip_auto_headers=("User-Agent", "Accept-Encoding"),
+    )
+
+
+def request_headers(request: web.Request, token: str | None) -> CIMultiDict[str]:
+    """The headers sent upstream: the allow-listed ones, the verified token, the request id."""
+    headers: CIMultiDict[str] = CIMultiDict()
+    incoming = request.headers
+    for name in FORWARD_REQUEST:
+        for value in incoming.getall(name, ()):
+            headers.add(name, value)
+    if token is not None:
+        headers["Authorization"] = "Bearer " + token
+    request_id = request.get("request_id")
+    if request_id:
+        headers["X-Request-Id"] = request_id
+    return headers
+
+
+async def forward(
+    request: web.Request,
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    token: str | None,
+    body: bytes | None,
+    retry_after: int,
+) -> web.StreamResponse:
+    """Send the request to url (already encoded, query included) and relay the answer."""
+    method = request.method
+    target = URL(url, encoded=True)
+    headers = request_headers(request, token)
+    attempts = 2 if method in IDEMPOTENT else 1
+    for attempt in range(attempts):
+        try:
+            async with session.request(
+                method, target, headers=headers, data=body, allow_redirects=False
+            ) as upstream:
+                return await _relay(request, upstream)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            raise _unavailable(exc, retry_after) from None
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            # A keep-alive connection PostgREST closed: safe to resend an idempotent request once.
+            if attempt + 1 < attempts:
+                continue
+            raise _unavailable(exc, retry_after) from None
+        except TimeoutError:
+            raise UpstreamTimeout("PostgREST did not answer in time") from None
+        except aiohttp.ClientPayloadError as exc:
+            raise _unavailable(exc, retry_after) from None
+    raise AssertionError("unreachable")
+
+
+def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
+    log.warning("upstream unavailable: %s", type(exc).__name__)
+    return UpstreamUnavailable(
+        "PostgREST is unavailable",
+        details=type(exc).__name__,
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    headers: CIMultiDict[str] = CIMultiDict()
+    for name in FORWARD_RESPONSE:
+        for value in upstream.headers.getall(name, ()):
+            headers.add(name, value)
+    length = upstream.content_length
+    if request.method == "HEAD" or upstream.status in (204, 304):
+        return web.Response(status=upstream.status, headers=headers)
+    if length is not None and length <= STREAM_THRESHOLD:
+        return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
+    response = web.StreamResponse(status=upstream.status, headers=headers)
+    if length is not None:
+        response.content_length = length
+    await response.prepare(request)
+    async for chunk in upstream.content.iter_chunked(64 * 1024):
+        await response.write(chunk)
+    await response.write_eof()
+    return response

@@ -1,0 +1,72 @@
+"""Starting `nimbus serve` as a real child process on a free port, and stopping it by PID."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from proxy.localstack import free_port
+
+
+@dataclass
+class Proc:
+    """A child process and where its output goes."""
+
+    process: subprocess.Popen
+    log_path: Path
+
+    def stop(self, timeout: float = 15) -> int:
+        """SIGTERM by PID, wait, SIGKILL if it does not exit; returns the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+    def log(self) -> str:
+        """Everything the process wrote so far."""
+        return self.log_path.read_text(errors="replace")
+
+
+def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
+    """Run the proxy with NIMBUS_* env; returns once /health answers."""
+    port = free_port()
+    log_path = state_dir / "proxy.log"
+    full_env = {
+        **os.environ,
+        "NIMBUS_HOST": "127.0.0.1",
+        "NIMBUS_PORT": str(port),
+        "NIMBUS_STATE_DIR": str(state_dir),
+        "NIMBUS_REDIS_URL": "",
+        **env,
+    }
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli", "serve"],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=state_dir,
+        )
+    proc = Proc(process, log_path)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"proxy exited ({process.returncode}):\n{proc.log()}")
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=1) as resp:  # noqa: S310
+                if resp.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.05)
+    proc.stop()
+    raise RuntimeError(f"proxy did not answer /health:\n{proc.log()}")
