@@ -27,6 +27,15 @@ def serve(host: str | None, port: int | None) -> None:
 
 
 @main.command()
+def up() -> None:
+    """Run the local stack: database, migrations, demo data, PostgREST and the proxy."""
+    from proxy.datacli import seed_demo
+    from proxy.localrun import up as run
+
+    run(load_settings(), seed_demo=seed_demo)
+
+
+@main.command()
 @click.option("--database-url", help="PostgreSQL URL (default: NIMBUS_DATABASE_URL).")
 @click.option("--create/--no-create", default=False, help="Create the database if missing.")
 def migrate(database_url: str | None, create: bool) -> None:

@@ -1,0 +1,70 @@
+"""`nimbus up` (what `make run` runs): database, migrations, demo data, PostgREST and the proxy
+in the foreground; Ctrl-C stops what it started."""
+
+from __future__ import annotations
+
+import click
+from yarl import URL
+
+from proxy.config import Settings
+from proxy.localstack import start_postgrest
+from proxy.migrate import ensure_database, migrate
+from proxy.server import serve
+from proxy.tokens import mint
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+def up(settings: Settings, *, seed_demo) -> None:
+    """Bring up the local stack around the proxy and serve until interrupted."""
+    upstream = URL(settings.postgrest_url)
+    if upstream.host not in LOCAL_HOSTS:
+        raise click.ClickException(
+            f"NIMBUS_POSTGREST_URL points at {upstream.host}; `nimbus up` starts a local"
+            " PostgREST. Use `nimbus serve` against a remote one."
+        )
+    if ensure_database(settings.database_url):
+        click.echo("created database")
+    migrate(settings.database_url, echo=click.echo)
+    demo = seed_demo(settings.database_url)
+    pgrst = start_postgrest(
+        database_url=settings.database_url,
+        secret=settings.secret,
+        state_dir=settings.state_dir,
+        port=upstream.port,
+    )
+    try:
+        settings = settings.model_copy(update={"postgrest_admin_url": pgrst.admin_url})
+        banner(settings, demo)
+        serve(settings, print_banner=False)
+    finally:
+        pgrst.stop()
+
+
+def banner(settings: Settings, demo: dict) -> None:
+    """What a new user needs to make a first request."""
+    base = f"http://{settings.host}:{settings.port}"
+    anon = mint(settings.secret, role="anon", ttl=365 * 86400)
+    token = mint(
+        settings.secret,
+        sub=demo["user_id"],
+        org=demo.get("organization_id"),
+        email=demo.get("email"),
+        ttl=7 * 86400,
+    )
+    click.echo(
+        "\n".join(
+            [
+                "",
+                f"NIMBUS is running at {base}  (PostgREST: {settings.postgrest_url})",
+                f"  demo user:   {demo.get('email')}  ({demo['user_id']})",
+                f"  anon key:    {anon}",
+                f"  demo token:  {token}",
+                "",
+                "Try:",
+                f'  curl -H "Authorization: Bearer $TOKEN" "{base}/rest/v1/products?limit=5"',
+                "Press Ctrl-C to stop.",
+                "",
+            ]
+        )
+    )
