@@ -1,0 +1,26 @@
+create or replace function private.is_member(org uuid)
+returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select
+    from public.memberships as m
+    where
+      m.user_id = (select auth.uid())
+      and m.organization_id = is_member.org
+  )
+$$;
+
+comment on function private.is_member(uuid) is
+'True when the calling user (auth.uid()) is a member of organization org, in any role.
+
+For RLS policies, as (select private.is_member(organization_id)). Security definer because it
+reads public.memberships, which has RLS whose own policies call this function: run as the
+caller it would recurse or see nothing. It only ever answers about auth.uid().';
+
+revoke all on function private.is_member(uuid) from public, anon;
+
+grant execute on function private.is_member(uuid) to authenticated, service_role;
