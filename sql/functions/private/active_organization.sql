@@ -1,0 +1,56 @@
+create or replace function private.active_organization(requested uuid default null)
+returns uuid
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  claimed uuid;
+  found uuid;
+  n int;
+begin
+  if auth.uid() is null then
+    raise sqlstate 'PT401' using
+      message = 'authentication required',
+      detail = 'no user in the JWT claims';
+  end if;
+  if requested is not null then
+    if private.is_member(requested) then
+      return requested;
+    end if;
+    raise sqlstate 'PT403' using
+      message = 'not a member of this organization',
+      detail = requested::text,
+      hint = 'forbidden';
+  end if;
+  claimed := nullif(auth.jwt() ->> 'organization_id', '')::uuid;
+  if claimed is not null and private.is_member(claimed) then
+    return claimed;
+  end if;
+  select min(m.organization_id::text)::uuid, count(*)
+  into found, n
+  from public.memberships as m
+  where m.user_id = auth.uid();
+  if n = 1 then
+    return found;
+  end if;
+  raise sqlstate 'PT400' using
+    message = case when n = 0 then 'no organization' else 'organization required' end,
+    detail = format('the caller belongs to %s organizations', n),
+    hint = 'pass organization_id (or the X-Organization-Id header)';
+end
+$$;
+
+comment on function private.active_organization(uuid) is
+'The organization a call acts on: the requested one if the caller is a member (else 403), else
+the JWT''s organization_id claim if the caller is still a member, else the caller''s only
+membership (else 400).
+
+Security definer because it reads public.memberships for the caller; it only answers about
+auth.uid(). Analytics and order functions call it so that RLS stays correct without the custom
+access token hook.';
+
+revoke all on function private.active_organization(uuid) from public, anon;
+
+grant execute on function private.active_organization(uuid) to authenticated, service_role;
