@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     database_url: str = "postgresql://postgres@127.0.0.1:5432/nimbus"
     redis_url: str = "redis://127.0.0.1:6379/0"
     supabase_url: str = ""
+    # Hosted Supabase's gateway wants an `apikey` on every request; sent when the client sent none.
+    upstream_apikey: str = ""
 
     jwt_secret: str = ""
     jwks_url: str = ""

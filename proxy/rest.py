@@ -48,6 +48,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         token=token,
         body=body,
         retry_after=settings.retry_after_s,
+        apikey=settings.upstream_apikey,
     )
 
 

@@ -23,6 +23,7 @@ FORWARD_REQUEST = (
     "Content-Profile",
     "Content-Type",
     "X-Client-Info",
+    "apikey",
     "Origin",
     "Access-Control-Request-Method",
     "Access-Control-Request-Headers",
@@ -59,13 +60,17 @@ def open_session(
     )
 
 
-def request_headers(request: web.Request, token: str | None) -> CIMultiDict[str]:
+def request_headers(
+    request: web.Request, token: str | None, apikey: str = ""
+) -> CIMultiDict[str]:
     """The headers sent upstream: the allow-listed ones, the verified token, the request id."""
     headers: CIMultiDict[str] = CIMultiDict()
     incoming = request.headers
     for name in FORWARD_REQUEST:
         for value in incoming.getall(name, ()):
             headers.add(name, value)
+    if apikey and "apikey" not in headers:
+        headers["apikey"] = apikey
     if token is not None:
         headers["Authorization"] = "Bearer " + token
     request_id = request.get("request_id")
@@ -82,11 +87,12 @@ async def forward(
     token: str | None,
     body: bytes | None,
     retry_after: int,
+    apikey: str = "",
 ) -> web.StreamResponse:
     """Send the request to url (already encoded, query included) and relay the answer."""
     method = request.method
     target = URL(url, encoded=True)
-    headers = request_headers(request, token)
+    headers = request_headers(request, token, apikey)
     attempts = 2 if method in IDEMPOTENT else 1
     for attempt in range(attempts):
         try:
