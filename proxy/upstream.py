@@ -128,15 +128,25 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     for name in FORWARD_RESPONSE:
         for value in upstream.headers.getall(name, ()):
             headers.add(name, value)
-    length = upstream.content_length
+    headers["X-Request-Id"] = request["request_id"]
     if request.method == "HEAD" or upstream.status in (204, 304):
         return web.Response(status=upstream.status, headers=headers)
-    if length is not None and length <= STREAM_THRESHOLD:
-        return web.Response(status=upstream.status, headers=headers, body=await upstream.read())
+    # PostgREST answers chunked; most bodies are small, so collect up to a threshold and send
+    # them with a Content-Length in one write, and stream only what outgrows it.
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in upstream.content.iter_any():
+        parts.append(chunk)
+        size += len(chunk)
+        if size > STREAM_THRESHOLD:
+            break
+    else:
+        return web.Response(status=upstream.status, headers=headers, body=b"".join(parts))
     response = web.StreamResponse(status=upstream.status, headers=headers)
-    if length is not None:
-        response.content_length = length
+    if upstream.content_length is not None:
+        response.content_length = upstream.content_length
     await response.prepare(request)
+    await response.write(b"".join(parts))
     async for chunk in upstream.content.iter_chunked(64 * 1024):
         await response.write(chunk)
     await response.write_eof()

@@ -141,3 +141,14 @@ def test_postgrest_error_passes_through(proxy_url, postgrest, token_for, new_use
         assert 400 <= a.status_code < 500
         assert a.json() == b.json()
         assert set(a.json()) == {"code", "message", "details", "hint"}
+
+
+def test_large_response_streams_intact(proxy_url, postgrest, token_for, new_user) -> None:
+    """A body larger than the in-memory threshold (256 KiB) is streamed through unchanged."""
+    headers = {"Authorization": f"Bearer {token_for(new_user())}"}
+    path = "/rpc/test_padding?size=400000"
+    a = httpx.get(proxy_url + "/rest/v1" + path, headers=headers)
+    b = httpx.get(postgrest.url + path, headers=headers)
+    assert a.status_code == b.status_code == 200
+    assert len(a.content) > 400_000
+    assert a.content == b.content
