@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -38,16 +39,21 @@ def up() -> None:
 @main.command()
 @click.option("--database-url", help="PostgreSQL URL (default: NIMBUS_DATABASE_URL).")
 @click.option("--create/--no-create", default=False, help="Create the database if missing.")
-def migrate(database_url: str | None, create: bool) -> None:
+@click.option(
+    "--sql-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Apply the sql/ tree at this path (default: the package's own).",
+)
+def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> None:
     """Apply sql/local (plain PostgreSQL only), new migrations, functions and policies."""
-    from proxy.migrate import MigrationError, ensure_database
+    from proxy.migrate import SQL_DIR, MigrationError, ensure_database
     from proxy.migrate import migrate as run
 
     url = database_url or load_settings().database_url
     try:
         if create and ensure_database(url):
             click.echo("created database")
-        run(url, echo=click.echo)
+        run(url, sql_dir=sql_dir or SQL_DIR, echo=click.echo)
     except MigrationError as exc:
         click.echo(f"nimbus migrate: {exc}", err=True)
         sys.exit(1)

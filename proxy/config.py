@@ -55,6 +55,17 @@ class Settings(BaseSettings):
 
     cache_enabled: bool = True
     rate_limit_enabled: bool = True
+    cache_redis_url: str = ""  # optional separate Redis for cache entries (evictable)
+    redis_prefix: str = "nimbus"
+    redis_timeout_ms: int = Field(250, ge=1)
+    redis_breaker_failures: int = Field(3, ge=1)
+    redis_breaker_cooldown_s: float = Field(1.0, gt=0)
+    cache_ttl_s: int = Field(300, ge=1)
+    cache_rpc_ttl_s: int = Field(60, ge=1)
+    cache_l1_bytes: int = Field(64 * 1024 * 1024, ge=0)
+    cache_max_bytes: int = Field(1024 * 1024, ge=1)
+    coherence_wait_ms: int = Field(250, ge=0)  # how long a write waits for peers' acks
+    listen_enabled: bool = True  # LISTEN nimbus_changes on NIMBUS_DATABASE_URL
 
     max_body_bytes: int = Field(1_048_576, ge=1)
     max_header_bytes: int = Field(16_384, ge=1024)

@@ -8,7 +8,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.keys import SESSION, SETTINGS
+from proxy.keys import CACHE, SESSION, SETTINGS
 from proxy.tokens import mint
 
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2)
@@ -43,6 +43,17 @@ async def ready(request: web.Request) -> web.Response:
         headers = {"Authorization": f"Bearer {anon}"} if anon else {}
         check = await _probe(session, "HEAD", settings.postgrest_url + "/", headers)
     checks = {"postgrest": check}
+    cache = request.app.get(CACHE)
+    if cache is not None:
+        # Informational: without Redis or LISTEN the proxy serves uncached, it is still ready.
+        gens = cache.generations
+        checks["cache"] = {
+            "ok": True,
+            "coherent": gens.coherent,
+            "pubsub": gens.pubsub_up,
+            "listener": gens.listener_up,
+            "redis": None if gens.guard is None else gens.guard.available,
+        }
     ok = all(c["ok"] for c in checks.values())
     body = {"status": "ready" if ok else "not_ready", "checks": checks}
     return web.Response(

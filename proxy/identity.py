@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 
 import jwt
+import orjson
 
 from proxy.errors import Unauthorized
 from proxy.jwks import JWKS
@@ -23,6 +25,7 @@ class Identity:
     claims: dict = field(hash=False)
     role: str
     exp: float
+    scope: str  # digest of the stable claims: the cache's notion of "who"
 
     @property
     def subject(self) -> str | None:
@@ -125,7 +128,17 @@ class Verifier:
                 raise Unauthorized("JWT audience is not accepted", reason="bad_audience")
         if role == "authenticated" and not isinstance(claims.get("sub"), str):
             raise Unauthorized("JWT has no subject", reason="missing_sub")
-        return Identity(token=token, claims=claims, role=role, exp=float(exp))
+        return Identity(
+            token=token, claims=claims, role=role, exp=float(exp), scope=scope_of(claims)
+        )
+
+
+def scope_of(claims: dict) -> str:
+    """A digest of the claims that identify a principal across token refreshes (never the
+    token itself, which rotates every hour)."""
+    stable = {k: v for k, v in claims.items() if k not in VOLATILE_CLAIMS}
+    encoded = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 
 def bearer_token(authorization: list[str], apikey: list[str]) -> str:

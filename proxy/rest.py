@@ -1,4 +1,4 @@
-"""`/rest/v1/*`: PostgREST semantics byte for byte, behind token verification."""
+"""`/rest/v1/*`: PostgREST semantics byte for byte, behind token verification and the cache."""
 
 from __future__ import annotations
 
@@ -6,10 +6,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from proxy import cached
+from proxy.dependencies import read_dependencies, write_targets
 from proxy.errors import REST_PREFIX, ProxyError
-from proxy.identity import bearer_token
-from proxy.keys import SESSION, SETTINGS, VERIFIER
+from proxy.identity import Identity, bearer_token
+from proxy.keys import CACHE, SESSION, SETTINGS, VERIFIER
 from proxy.upstream import forward
+
+READS = frozenset({"GET", "HEAD"})
 
 
 def upstream_url(request: web.Request, base: str) -> str:
@@ -23,7 +27,7 @@ def upstream_url(request: web.Request, base: str) -> str:
     return base + tail
 
 
-async def authenticate(request: web.Request):
+async def authenticate(request: web.Request) -> Identity:
     """The verified Identity of the request (401 before anything goes upstream)."""
     headers = request.headers
     token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
@@ -35,21 +39,46 @@ def is_preflight(request: web.Request) -> bool:
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
 
 
+def resource_of(request: web.Request) -> str:
+    """`products` or `rpc/dashboard`: what the request addresses."""
+    return request.path[len(REST_PREFIX) :].strip("/")
+
+
 async def rest_handler(request: web.Request) -> web.StreamResponse:
-    """Verify the caller, then relay the request to PostgREST with its own token."""
-    settings = request.app[SETTINGS]
+    """Verify the caller, then answer from the cache or relay to PostgREST with its token."""
+    app = request.app
+    settings = app[SETTINGS]
     url = upstream_url(request, settings.postgrest_url)
-    token = None if is_preflight(request) else (await authenticate(request)).token
+    identity = None if is_preflight(request) else await authenticate(request)
     body = await request.read() if request.body_exists else None
-    return await forward(
-        request,
-        request.app[SESSION],
-        url,
-        token=token,
-        body=body,
-        retry_after=settings.retry_after_s,
-        apikey=settings.upstream_apikey,
-    )
+
+    async def fetch() -> web.StreamResponse:
+        return await forward(
+            request,
+            app[SESSION],
+            url,
+            token=identity.token if identity else None,
+            body=body,
+            retry_after=settings.retry_after_s,
+            apikey=settings.upstream_apikey,
+        )
+
+    cache = app.get(CACHE)
+    method = request.method
+    if cache is None or identity is None:
+        return await fetch()
+    resource = resource_of(request)
+    if method in READS:
+        deps = tuple(sorted(read_dependencies(resource, request.query.get("select"))))
+        ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
+        return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
+    if method == "OPTIONS":
+        return await fetch()
+    try:
+        return await fetch()
+    finally:
+        # Also when the write failed or timed out: over-invalidating is safe, missing one is not.
+        await cache.generations.bump(write_targets(resource))
 
 
 def setup(app: web.Application) -> None:

@@ -54,15 +54,16 @@ def open_session(
     """The one keep-alive session to PostgREST (created at start-up, closed at shutdown)."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30),
-        timeout=aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout),
+        # connect = waiting for a pooled connection plus connecting; sock_connect = the TCP part.
+        timeout=aiohttp.ClientTimeout(
+            total=None, connect=read_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        ),
         auto_decompress=False,
         skip_auto_headers=("User-Agent", "Accept-Encoding"),
     )
 
 
-def request_headers(
-    request: web.Request, token: str | None, apikey: str = ""
-) -> CIMultiDict[str]:
+def request_headers(request: web.Request, token: str | None, apikey: str = "") -> CIMultiDict[str]:
     """The headers sent upstream: the allow-listed ones, the verified token, the request id."""
     headers: CIMultiDict[str] = CIMultiDict()
     incoming = request.headers

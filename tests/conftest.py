@@ -16,6 +16,8 @@ from proxy.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("NIMBUS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+# Another tree's sql/ may be named (e.g. a snapshot of HEAD while sql/ is being edited).
+SQL_DIR = Path(os.environ.get("NIMBUS_TEST_SQL_DIR", ROOT / "sql"))
 TEST_SECRET = "test-secret-" + secrets.token_hex(24)
 
 
@@ -27,7 +29,7 @@ def database_url() -> str:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
     try:
-        migrate(url, echo=lambda _line: None)
+        migrate(url, sql_dir=SQL_DIR, echo=lambda _line: None)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute((ROOT / "tests" / "fixtures" / "passthrough.sql").read_text())
         yield url

@@ -10,6 +10,7 @@ import jwt
 from click.testing import CliRunner
 
 from proxy.cli import main
+from tests.conftest import SQL_DIR
 
 
 def run_nimbus(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -62,6 +63,8 @@ def test_token_carries_supabase_claims(jwt_secret: str) -> None:
 
 def test_migrate_command_is_idempotent(database_url: str) -> None:
     """`nimbus migrate --database-url` on an up-to-date database applies nothing, exit 0."""
-    result = CliRunner().invoke(main, ["migrate", "--database-url", database_url])
+    result = CliRunner().invoke(
+        main, ["migrate", "--database-url", database_url, "--sql-dir", str(SQL_DIR)]
+    )
     assert result.exit_code == 0, result.output
     assert "done: 0 migration(s) applied" in result.output

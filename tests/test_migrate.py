@@ -7,13 +7,14 @@ import shutil
 import psycopg
 import pytest
 
-from proxy.migrate import SQL_DIR, MigrationError, migrate
+from proxy.migrate import MigrationError, migrate
+from tests.conftest import SQL_DIR
 
 
 def test_second_run_applies_nothing(database_url: str) -> None:
     """Running migrate again on a migrated database applies no migration."""
     lines: list[str] = []
-    report = migrate(database_url, echo=lines.append)
+    report = migrate(database_url, sql_dir=SQL_DIR, echo=lines.append)
     assert report.applied == []
     assert report.local == []
     assert report.skipped == len(list((SQL_DIR / "migrations").glob("*.sql")))

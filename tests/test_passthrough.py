@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import psycopg
 import pytest
 from supabase import create_client
 
@@ -64,13 +65,16 @@ def test_count_and_range(pair) -> None:
     assert len(a.data) == 5
 
 
-def test_rpc(pair) -> None:
+def test_rpc(pair, database_url) -> None:
     """RPC results pass through unchanged."""
     via, direct = pair
     a = via.rpc("test_total_qty", {"min_qty": 30}).execute()
     b = direct.rpc("test_total_qty", {"min_qty": 30}).execute()
-    assert a.data == b.data
-    assert a.data == sum(range(30, 41))
+    with psycopg.connect(database_url) as conn:
+        (expected,) = conn.execute(
+            "select sum(qty) from public.test_items where qty >= 30"
+        ).fetchone()
+    assert a.data == b.data == expected
 
 
 def test_insert_update_upsert_delete(pair, user) -> None:

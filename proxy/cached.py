@@ -1,0 +1,93 @@
+"""Serving a GET/HEAD through the cache: HIT from L1 or Redis, COALESCED onto an identical
+request in flight, MISS fetched upstream and stored, BYPASS when the cache cannot be trusted."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from proxy.cache import Entry, ResponseCache
+from proxy.cachekey import cache_key
+
+CACHEABLE_STATUS = frozenset({200, 206})
+Fetch = Callable[[], Awaitable[web.StreamResponse]]
+
+
+def respond(request: web.Request, entry: Entry, state: str) -> web.Response:
+    """The entry as a response; 304 when If-None-Match names its ETag."""
+    match = request.headers.get("If-None-Match")
+    if match and (match.strip() == "*" or entry.etag in (t.strip() for t in match.split(","))):
+        return web.Response(status=304, headers={"ETag": entry.etag, "X-Cache": state})
+    response = web.Response(status=entry.status, headers=entry.headers, body=entry.body)
+    response.headers["X-Cache"] = state
+    return response
+
+
+def storable(response: web.StreamResponse, max_bytes: int) -> bool:
+    """A complete 200/206 that says nothing against caching and is not too large."""
+    if not isinstance(response, web.Response) or response.prepared:
+        return False
+    if response.status not in CACHEABLE_STATUS or "Set-Cookie" in response.headers:
+        return False
+    control = response.headers.get("Cache-Control", "").lower()
+    if "no-store" in control or "private" in control:
+        return False
+    body = response.body
+    return isinstance(body, bytes) and len(body) <= max_bytes
+
+
+def bypass(response: web.StreamResponse) -> web.StreamResponse:
+    """Label a response that did not involve the cache."""
+    if not response.prepared:
+        response.headers["X-Cache"] = "BYPASS"
+    return response
+
+
+async def serve(
+    request: web.Request,
+    cache: ResponseCache,
+    scope: str,
+    deps: tuple[str, ...],
+    ttl_s: float,
+    fetch: Fetch,
+) -> web.StreamResponse:
+    """Answer request from the cache when possible, else fetch (once per identical key)."""
+    generations = cache.generations
+    if not generations.coherent or "no-cache" in request.headers.get("Cache-Control", ""):
+        return bypass(await fetch())
+    key = cache_key(scope, request.method, request.path, request.query_string, request.headers)
+    vector = generations.vector(deps)
+    entry = cache.get_l1(key, vector)
+    if entry is not None:
+        return respond(request, entry, "HIT")
+    if request.method == "HEAD":
+        entry = await cache.get_l2(key, vector)
+        return respond(request, entry, "HIT") if entry else bypass(await fetch())
+    waiting = cache.inflight.get(key)
+    if waiting is not None:
+        shared = await asyncio.shield(waiting)
+        if shared is not None:
+            return respond(request, shared, "COALESCED")
+        return bypass(await fetch())
+    # Lead: everyone asking for this key from now on waits for this request's outcome.
+    future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+    cache.inflight[key] = future
+    built: Entry | None = None
+    try:
+        built = await cache.get_l2(key, vector)
+        if built is not None:
+            return respond(request, built, "HIT")
+        response = await fetch()
+        if not storable(response, cache.max_entry_bytes):
+            if not response.prepared:
+                response.headers["X-Cache"] = "MISS"
+            return response
+        built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
+        if generations.vector(deps) == vector and generations.coherent:
+            await cache.put(key, built)
+        return respond(request, built, "MISS")
+    finally:
+        del cache.inflight[key]
+        future.set_result(built)

@@ -1,0 +1,90 @@
+"""Which tables a cached response depends on, and which tables a write may change.
+
+A cached entry is valid only while the generations of the tables it read are unchanged. Reads
+of a table depend on that table plus the tables embedded through `select`; RPC reads and writes
+depend on the tables the function reads or writes, declared here (a test checks that every
+function PostgREST exposes is declared). Everything depends on `memberships`, which every RLS
+policy reads: a member removed from an organization loses its cached view of it at once."""
+
+from __future__ import annotations
+
+import re
+
+ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
+
+TABLES = frozenset(
+    {
+        "organizations",
+        "memberships",
+        "locations",
+        "categories",
+        "suppliers",
+        "products",
+        "stock_levels",
+        "lots",
+        "stock_movements",
+        "orders",
+        "order_items",
+        "idempotency_keys",
+        "settings",
+        "notifications",
+        "notification_reads",
+        "audit_log",
+    }
+)
+ALWAYS = frozenset({"memberships"})
+# Tables that triggers write on every write of another table.
+SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
+STOCK = frozenset({"stock_levels", "lots", "stock_movements"})
+ORDERS = frozenset({"orders", "order_items", "idempotency_keys"})
+CATALOG = frozenset({"products", "categories", "suppliers", "locations", "settings"})
+
+# RPC name -> tables it reads (for GET caching) or writes (for invalidation on POST).
+RPC: dict[str, frozenset[str]] = {
+    "create_order": ORDERS | STOCK | SIDE_EFFECTS,
+    "update_order_status": ORDERS | STOCK | SIDE_EFFECTS,
+    "adjust_stock": STOCK | SIDE_EFFECTS,
+    "transfer_stock": STOCK | SIDE_EFFECTS,
+    "lookup_product": frozenset({"products"}),
+    "low_stock_products": STOCK | CATALOG,
+    "expiring_soon": STOCK | CATALOG,
+    "create_organization": frozenset({"organizations", "memberships", "settings"}),
+    "dashboard": STOCK | ORDERS | CATALOG,
+    "sales_analytics": ORDERS | STOCK | CATALOG,
+    "inventory_turnover": ORDERS | STOCK | CATALOG,
+    "demand_forecast": ORDERS | STOCK | CATALOG,
+    "reorder_suggestions": ORDERS | STOCK | CATALOG,
+    "stock_valuation": STOCK | CATALOG,
+    "refresh_analytics": frozenset({ALL}),
+}
+
+# An embedded resource in a select: optional spread, optional alias, name, optional hints, "(".
+EMBED = re.compile(r"(?:\.\.\.)?(?:[\w$]+:)?([\w$]+)(?:![\w$]+)*\s*\(")
+
+
+def embedded(select: str) -> set[str]:
+    """Names of the resources embedded in a PostgREST `select` (nested ones included)."""
+    return set(EMBED.findall(select))
+
+
+def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
+    """Tables a GET of /resource?select=... depends on; ALL when something is not known."""
+    if resource.startswith("rpc/"):
+        declared = RPC.get(resource[4:])
+        return (declared | ALWAYS) if declared else frozenset({ALL})
+    names = {resource}
+    if select:
+        names |= embedded(select)
+    if not names <= TABLES:
+        # A view, an FK-column embed or a hint we cannot resolve: depend on every change.
+        return frozenset({ALL})
+    return frozenset(names) | ALWAYS
+
+
+def write_targets(resource: str) -> frozenset[str]:
+    """Tables a write to /resource may change (over-approximated: that is safe)."""
+    if resource.startswith("rpc/"):
+        return RPC.get(resource[4:], frozenset({ALL}))
+    if resource in TABLES:
+        return frozenset({resource}) | SIDE_EFFECTS
+    return frozenset({ALL})

@@ -1,0 +1,180 @@
+"""Per-table generation numbers: the cache's notion of "has anything I read changed?".
+
+Redis holds the authoritative counters in one hash (`<prefix>:gen`). A bump is published on
+`<prefix>:events`; every process applies it to its local copy and acknowledges it on the
+bumper's own `<prefix>:ack:<id>` channel, and a write's response waits (bounded by
+`ack_timeout_s`) until every subscribed process has acknowledged. So once a client has seen a
+write's response, no process serves what the write made stale: read-your-writes holds across
+processes, while a cache hit still costs no network round trip.
+
+`EPOCH` is bumped after any gap in listening (pub/sub or database LISTEN), which invalidates
+everything: staleness is never silent. Without Redis the counters are local to the process."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import uuid
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from proxy.dependencies import ALL
+from proxy.redisconn import RedisDown, RedisGuard
+
+log = logging.getLogger(__name__)
+EPOCH = "~epoch"
+
+
+class Generations:
+    """Local generations, kept coherent through Redis when there is one."""
+
+    def __init__(
+        self,
+        guard: RedisGuard | None,
+        prefix: str,
+        *,
+        bus: RedisGuard | None = None,
+        ack_timeout_s: float = 0.25,
+    ) -> None:
+        self.guard = guard
+        self.bus = bus or guard  # publishes go where the subscribers are (one node in a cluster)
+        self.key = f"{prefix}:gen"
+        self.channel = f"{prefix}:events"
+        self.me = uuid.uuid4().hex[:12]
+        self.ack_channel = f"{prefix}:ack:{self.me}"
+        self.ack_timeout_s = ack_timeout_s
+        self.gens: dict[str, int] = {}
+        self.pubsub_up = guard is None
+        self.listener_up = True
+        self.on_incoherent: list[Callable[[], None]] = []
+        self._ids = itertools.count(1)
+        self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
+
+    @property
+    def coherent(self) -> bool:
+        """True while cached entries can be trusted: subscribed (if Redis) and listening."""
+        return self.pubsub_up and self.listener_up and (self.guard is None or self.guard.available)
+
+    def vector(self, deps: tuple[str, ...]) -> tuple[int, ...]:
+        """The current generations of deps, epoch first."""
+        gens = self.gens
+        return (gens.get(EPOCH, 0), *[gens.get(t, 0) for t in deps])
+
+    def apply(self, updates: dict[str, int]) -> None:
+        """Take newer counters (messages may arrive out of order; counters only grow)."""
+        gens = self.gens
+        for table, value in updates.items():
+            if value > gens.get(table, 0):
+                gens[table] = value
+
+    def on_message(self, channel: bytes, payload: bytes) -> None:
+        """Called by the subscriber inside the loop turn that read the message."""
+        data = orjson.loads(payload)
+        if channel == self.ack_channel.encode():
+            self._acked(data)
+            return
+        self.apply({str(k): int(v) for k, v in data["g"].items()})
+        origin = data.get("from")
+        if origin and origin != self.me:
+            ack = orjson.dumps(data["id"])
+            target = f"{self.channel.rsplit(':', 1)[0]}:ack:{origin}"
+            asyncio.get_running_loop().create_task(self._send_ack(target, ack))
+
+    async def _send_ack(self, target: str, ack: bytes) -> None:
+        try:
+            await self.bus.run(lambda r: r.publish(target, ack))
+        except RedisDown:
+            pass
+
+    def _acked(self, bump_id) -> None:
+        waiting = self._waiting.get(str(bump_id))
+        if waiting is None:
+            return
+        waiting[0] -= 1
+        if waiting[0] <= 0 and not waiting[1].done():
+            waiting[1].set_result(None)
+
+    async def bump(self, tables: Iterable[str]) -> None:
+        """Advance tables (and ALL) here and, through Redis, everywhere; returns once every
+        subscribed process has applied it (or the ack timeout passed)."""
+        names = sorted({*tables, ALL})
+        # Whatever happens next, this process stops trusting what it has cached.
+        self.apply({t: self.gens.get(t, 0) + 1 for t in names})
+        if self.guard is None:
+            return
+        try:
+            values = await self.guard.run(lambda r: self._incr(r, names))
+        except RedisDown:
+            self._lost()
+            return
+        updates = dict(zip(names, values, strict=True))
+        self.apply(updates)
+        await self._publish(updates)
+
+    async def _publish(self, updates: dict[str, int]) -> None:
+        bump_id = f"{next(self._ids)}"
+        future = asyncio.get_running_loop().create_future()
+        waiting = self._waiting[bump_id] = [0, future]
+        message = orjson.dumps({"g": updates, "id": bump_id, "from": self.me})
+        try:
+            receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
+            waiting[0] += receivers - (1 if self.pubsub_up else 0)
+            if waiting[0] > 0:
+                await asyncio.wait_for(future, self.ack_timeout_s)
+        except RedisDown:
+            self._lost()
+        except TimeoutError:
+            log.warning("pubsub: %d process(es) did not acknowledge a bump in time", waiting[0])
+        finally:
+            del self._waiting[bump_id]
+
+    async def _incr(self, client, names: list[str]) -> list[int]:
+        pipe = client.pipeline(transaction=False)
+        for name in names:
+            pipe.hincrby(self.key, name, 1)
+        return await pipe.execute()
+
+    async def resync(self) -> None:
+        """After (re)subscribing: load the counters, lift any that fell behind this process
+        (a restarted Redis starts from zero; counters must never go back), bump the epoch."""
+        raw = await self.guard.run(lambda r: r.hgetall(self.key))
+        remote = {k.decode(): int(v) for k, v in raw.items()}
+        behind = {t: v - remote.get(t, 0) for t, v in self.gens.items() if v > remote.get(t, 0)}
+        if behind:
+            remote.update(await self.guard.run(lambda r: self._lift(r, behind)))
+        self.apply(remote)
+        await self.bump([EPOCH])
+
+    async def _lift(self, client, behind: dict[str, int]) -> dict[str, int]:
+        pipe = client.pipeline(transaction=False)
+        for name, gap in behind.items():
+            pipe.hincrby(self.key, name, gap)
+        return dict(zip(behind, await pipe.execute(), strict=True))
+
+    async def set_pubsub(self, up: bool) -> None:
+        """Subscriber state: down drops trust at once; up resyncs before trusting again."""
+        if not up:
+            self.pubsub_up = False
+            self._lost()
+            return
+        try:
+            await self.resync()
+        except (RedisDown, ValueError):
+            return
+        self.pubsub_up = True
+        log.info("pubsub: subscribed; cache coherent")
+
+    async def set_listener(self, up: bool) -> None:
+        """Database LISTEN state: any gap means unseen external writes, so bump the epoch."""
+        if not up:
+            self.listener_up = False
+            self._lost()
+            return
+        await self.bump([EPOCH])
+        self.listener_up = True
+
+    def _lost(self) -> None:
+        for callback in self.on_incoherent:
+            callback()

@@ -1,0 +1,135 @@
+"""The pub/sub subscription that keeps every process's generations coherent.
+
+It is a plain asyncio Protocol rather than redis-py's PubSub: a message is applied inside
+`data_received`, in the same event-loop turn that reads it, before any request handler that
+became runnable in that turn. So a bump that reached this process's socket before a request
+did is always applied before that request looks at its L1 cache; a task-based reader would
+leave a window of one or more loop turns."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+
+from yarl import URL
+
+from proxy.resp import RespError, command, parse
+
+log = logging.getLogger(__name__)
+
+
+class _SubscriberProtocol(asyncio.Protocol):
+    def __init__(self, channels: list[bytes], on_message: Callable[[bytes, bytes], None]) -> None:
+        self.channels = channels
+        self.pending = len(channels)
+        self.on_message = on_message
+        self.buf = b""
+        self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        pos = 0
+        while True:
+            got = parse(self.buf, pos)
+            if got is None:
+                break
+            value, pos = got
+            self._dispatch(value)
+        self.buf = self.buf[pos:]
+
+    def _dispatch(self, value) -> None:
+        if isinstance(value, RespError):
+            if not self.subscribed.done():
+                self.subscribed.set_exception(value)
+            return
+        if isinstance(value, list) and len(value) == 3:
+            kind = value[0]
+            if kind == b"message" and value[1] in self.channels:
+                try:
+                    self.on_message(value[1], value[2])
+                except Exception:
+                    log.exception("pubsub: bad message ignored")
+            elif kind == b"subscribe" and not self.subscribed.done():
+                self.pending -= 1
+                if self.pending == 0:
+                    self.subscribed.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        if not self.subscribed.done():
+            self.subscribed.set_exception(ConnectionError("lost before subscribing"))
+
+
+class Subscriber:
+    """Subscribes to channels, reconnecting with backoff; reports its state changes."""
+
+    def __init__(
+        self,
+        url: str,
+        channels: list[str],
+        on_message: Callable[[bytes, bytes], None],
+        on_state: Callable[[bool], asyncio.Future | None],
+        timeout_s: float,
+    ) -> None:
+        parsed = URL(url.replace("+cluster", "", 1))
+        self.host = parsed.host or "127.0.0.1"
+        self.port = parsed.port or 6379
+        self.user = parsed.user
+        self.password = parsed.password
+        self.tls = parsed.scheme == "rediss"
+        self.channels = [c.encode() for c in channels]
+        self.on_message = on_message
+        self.on_state = on_state
+        self.timeout_s = timeout_s
+
+    async def _connect(self) -> _SubscriberProtocol:
+        loop = asyncio.get_running_loop()
+        context = ssl.create_default_context() if self.tls else None
+        transport, protocol = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _SubscriberProtocol(self.channels, self.on_message),
+                self.host,
+                self.port,
+                ssl=context,
+            ),
+            self.timeout_s,
+        )
+        if self.password:
+            auth = (self.user, self.password) if self.user else (self.password,)
+            transport.write(command("AUTH", *auth))
+        transport.write(command("SUBSCRIBE", *self.channels))
+        try:
+            await asyncio.wait_for(asyncio.shield(protocol.subscribed), self.timeout_s)
+        except BaseException:
+            transport.close()
+            raise
+        protocol.transport = transport
+        return protocol
+
+    async def run(self) -> None:
+        """Stay subscribed until cancelled."""
+        delay = 0.05
+        while True:
+            try:
+                protocol = await self._connect()
+            except (OSError, TimeoutError, RespError, ConnectionError) as exc:
+                log.debug("pubsub: connect failed: %s", type(exc).__name__)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            delay = 0.05
+            try:
+                await self._state(True)
+                await protocol.lost
+            finally:
+                protocol.transport.close()
+                await self._state(False)
+
+    async def _state(self, up: bool) -> None:
+        result = self.on_state(up)
+        if result is not None:
+            await result
