@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from proxy import health, rest
-from proxy.cache import ResponseCache
+from proxy.coherence import redis_context
 from proxy.config import Settings
-from proxy.generations import Generations
 from proxy.identity import Verifier
 from proxy.jwks import JWKS
-from proxy.keys import CACHE, SESSION, SETTINGS, VERIFIER
-from proxy.listener import listen
+from proxy.keys import SESSION, SETTINGS, VERIFIER
 from proxy.middlewares import error_middleware, request_id_middleware
-from proxy.redisconn import RedisGuard, first_node, is_cluster, make_client
-from proxy.subscriber import Subscriber
 from proxy.upstream import open_session
 
 
@@ -33,8 +28,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_upstream)
-    if settings.cache_enabled:
-        app.cleanup_ctx.append(_cache)
+    app.cleanup_ctx.append(redis_context)
     health.setup(app)
     rest.setup(app)
     return app
@@ -64,51 +58,3 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     yield
     await session.close()
 
-
-async def _cache(app: web.Application) -> AsyncIterator[None]:
-    """Redis guard(s), generations, the pub/sub subscriber and the LISTEN task, and the cache."""
-    settings = app[SETTINGS]
-    timeout = settings.redis_timeout_ms / 1000
-
-    def guard_for(url: str) -> RedisGuard:
-        return RedisGuard(
-            make_client(url, timeout),
-            failures=settings.redis_breaker_failures,
-            cooldown_s=settings.redis_breaker_cooldown_s,
-        )
-
-    guard = guard_for(settings.redis_url) if settings.redis_url else None
-    cache_guard = guard_for(settings.cache_redis_url) if settings.cache_redis_url else guard
-    bus = None
-    if settings.redis_url and is_cluster(settings.redis_url):
-        # Pub/sub counts receivers per node: publish on the node the subscribers listen on.
-        bus = guard_for(first_node(settings.redis_url))
-    generations = Generations(
-        guard, settings.redis_prefix, bus=bus, ack_timeout_s=settings.coherence_wait_ms / 1000
-    )
-    app[CACHE] = ResponseCache(
-        generations,
-        cache_guard,
-        prefix=settings.redis_prefix,
-        l1_bytes=settings.cache_l1_bytes,
-        max_entry_bytes=settings.cache_max_bytes,
-    )
-    tasks = []
-    if guard is not None:
-        generations.pubsub_up = False
-        subscriber = Subscriber(
-            settings.redis_url,
-            [generations.channel, generations.ack_channel],
-            generations.on_message,
-            generations.set_pubsub,
-            timeout_s=max(timeout, 1.0),
-        )
-        tasks.append(asyncio.create_task(subscriber.run(), name="pubsub"))
-    if settings.listen_enabled and settings.database_url:
-        tasks.append(asyncio.create_task(listen(settings.database_url, generations), name="listen"))
-    yield
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for g in {id(x): x for x in (guard, cache_guard, bus) if x is not None}.values():
-        await g.close()

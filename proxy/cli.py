@@ -77,6 +77,28 @@ def token(sub: str | None, role: str, org: str | None, ttl: int, email: str | No
     click.echo(mint(load_settings().secret, sub=sub, role=role, org=org, ttl=ttl, email=email))
 
 
+@main.command()
+@click.option("--session", "session_id", required=True, help="session_id (or jti) to revoke.")
+@click.option(
+    "--ttl",
+    type=click.IntRange(1, 30 * 86400),
+    default=3600,
+    show_default=True,
+    help="Seconds to keep it revoked (at least the token lifetime).",
+)
+def revoke(session_id: str, ttl: int) -> None:
+    """Revoke a session on every proxy process at once (a leaked or stolen token)."""
+    import asyncio
+
+    from proxy.revoke import revoke_session
+
+    settings = load_settings()
+    if not settings.redis_url:
+        raise click.ClickException("NIMBUS_REDIS_URL is empty: revocations need Redis")
+    receivers = asyncio.run(revoke_session(settings, session_id, ttl))
+    click.echo(f"revoked {session_id} for {ttl}s; {receivers} process(es) notified")
+
+
 main.add_command(seed)
 main.add_command(refresh)
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from proxy.ratelimit import Policy
+
 ALLOWED_ROLES = ("anon", "authenticated")
 
 
@@ -65,7 +67,12 @@ class Settings(BaseSettings):
     cache_l1_bytes: int = Field(64 * 1024 * 1024, ge=0)
     cache_max_bytes: int = Field(1024 * 1024, ge=1)
     coherence_wait_ms: int = Field(250, ge=0)  # how long a write waits for peers' acks
-    listen_enabled: bool = True  # LISTEN nimbus_changes on NIMBUS_DATABASE_URL
+    listen_enabled: bool = True
+    workers: int = Field(1, ge=1, le=64)
+    trusted_proxies: str = ""  # CIDRs whose X-Forwarded-For is believed
+    rate_limit_read: str = "600/60"  # requests/window seconds[/burst] per user or client IP
+    rate_limit_write: str = "120/60"
+    rate_limit_auth: str = "20/60"  # LISTEN nimbus_changes on NIMBUS_DATABASE_URL
 
     max_body_bytes: int = Field(1_048_576, ge=1)
     max_header_bytes: int = Field(16_384, ge=1024)
@@ -91,6 +98,21 @@ class Settings(BaseSettings):
         if value and len(value) < 32:
             raise ValueError("must be at least 32 characters (PostgREST refuses shorter secrets)")
         return value
+
+    @field_validator("rate_limit_read", "rate_limit_write", "rate_limit_auth")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        Policy.parse("check", value)
+        return value
+
+    @property
+    def rate_policies(self) -> dict[str, Policy]:
+        """The read, write and auth policies."""
+        return {
+            "read": Policy.parse("read", self.rate_limit_read),
+            "write": Policy.parse("write", self.rate_limit_write),
+            "auth": Policy.parse("auth", self.rate_limit_auth),
+        }
 
     @cached_property
     def secret(self) -> str:

@@ -16,7 +16,7 @@ import asyncio
 import itertools
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 
@@ -49,6 +49,8 @@ class Generations:
         self.pubsub_up = guard is None
         self.listener_up = True
         self.on_incoherent: list[Callable[[], None]] = []
+        self.on_announcement: list[Callable[[dict], None]] = []  # other messages on the bus
+        self.on_resync: list[Callable[[], Awaitable[None]]] = []
         self._ids = itertools.count(1)
         self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
 
@@ -75,7 +77,11 @@ class Generations:
         if channel == self.ack_channel.encode():
             self._acked(data)
             return
-        self.apply({str(k): int(v) for k, v in data["g"].items()})
+        if "g" in data:
+            self.apply({str(k): int(v) for k, v in data["g"].items()})
+        else:
+            for handler in self.on_announcement:
+                handler(data)
         origin = data.get("from")
         if origin and origin != self.me:
             ack = orjson.dumps(data["id"])
@@ -111,13 +117,16 @@ class Generations:
             return
         updates = dict(zip(names, values, strict=True))
         self.apply(updates)
-        await self._publish(updates)
+        await self.announce({"g": updates})
 
-    async def _publish(self, updates: dict[str, int]) -> None:
+    async def announce(self, data: dict) -> None:
+        """Publish data to every process and wait (bounded) until each has applied it."""
+        if self.bus is None:
+            return
         bump_id = f"{next(self._ids)}"
         future = asyncio.get_running_loop().create_future()
         waiting = self._waiting[bump_id] = [0, future]
-        message = orjson.dumps({"g": updates, "id": bump_id, "from": self.me})
+        message = orjson.dumps({**data, "id": bump_id, "from": self.me})
         try:
             receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
             waiting[0] += receivers - (1 if self.pubsub_up else 0)
@@ -159,10 +168,16 @@ class Generations:
             self.pubsub_up = False
             self._lost()
             return
-        try:
-            await self.resync()
-        except (RedisDown, ValueError):
-            return
+        delay = 0.05
+        while True:
+            try:
+                await self.resync()
+                for callback in self.on_resync:
+                    await callback()
+                break
+            except (RedisDown, ValueError):
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
         self.pubsub_up = True
         log.info("pubsub: subscribed; cache coherent")
 

@@ -7,9 +7,16 @@ from aiohttp import web
 
 from proxy.cache import ResponseCache
 from proxy.config import Settings
+from proxy.denylist import Denylist
+from proxy.generations import Generations
 from proxy.identity import Verifier
+from proxy.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
 VERIFIER = web.AppKey("verifier", Verifier)
 CACHE = web.AppKey("cache", ResponseCache)
+BUS = web.AppKey("bus", Generations)
+DENYLIST = web.AppKey("denylist", Denylist)
+LIMITER = web.AppKey("limiter", RateLimiter)
+TRUSTED = web.AppKey("trusted_proxies", tuple)

@@ -12,7 +12,7 @@ from typing import TypeVar
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 from redis.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,9 @@ class RedisGuard:
             raise RedisDown("circuit open")
         try:
             result = await call(self.client)
+        except ResponseError as exc:
+            # Redis answered (a wrong-type key, a script error): not an outage.
+            raise RedisDown(type(exc).__name__) from None
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             raise RedisDown(type(exc).__name__) from None

@@ -9,8 +9,8 @@ from aiohttp import web
 from proxy import cached
 from proxy.dependencies import read_dependencies, write_targets
 from proxy.errors import REST_PREFIX, ProxyError
-from proxy.identity import Identity, bearer_token
-from proxy.keys import CACHE, SESSION, SETTINGS, VERIFIER
+from proxy.gate import admit, decorate
+from proxy.keys import CACHE, SESSION, SETTINGS
 from proxy.upstream import forward
 
 READS = frozenset({"GET", "HEAD"})
@@ -27,13 +27,6 @@ def upstream_url(request: web.Request, base: str) -> str:
     return base + tail
 
 
-async def authenticate(request: web.Request) -> Identity:
-    """The verified Identity of the request (401 before anything goes upstream)."""
-    headers = request.headers
-    token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
-    return await request.app[VERIFIER].verify(token)
-
-
 def is_preflight(request: web.Request) -> bool:
     """A CORS preflight: it carries no credentials by design, and PostgREST answers it."""
     return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
@@ -45,11 +38,15 @@ def resource_of(request: web.Request) -> str:
 
 
 async def rest_handler(request: web.Request) -> web.StreamResponse:
-    """Verify the caller, then answer from the cache or relay to PostgREST with its token."""
+    """Admit the caller, then answer from the cache or relay to PostgREST with its token."""
+    return decorate(request, await _handle(request))
+
+
+async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     url = upstream_url(request, settings.postgrest_url)
-    identity = None if is_preflight(request) else await authenticate(request)
+    identity = None if is_preflight(request) else await admit(request)
     body = await request.read() if request.body_exists else None
 
     async def fetch() -> web.StreamResponse:

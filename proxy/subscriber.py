@@ -122,10 +122,13 @@ class Subscriber:
                 delay = min(delay * 2, 2.0)
                 continue
             delay = 0.05
+            # Coming up may take retries (resync through a recovering Redis); losing the
+            # subscription meanwhile abandons them.
+            coming_up = asyncio.create_task(self._state(True))
             try:
-                await self._state(True)
                 await protocol.lost
             finally:
+                coming_up.cancel()
                 protocol.transport.close()
                 await self._state(False)
 

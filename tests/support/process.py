@@ -46,6 +46,10 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
         "NIMBUS_PORT": str(port),
         "NIMBUS_STATE_DIR": str(state_dir),
         "NIMBUS_REDIS_URL": "",
+        # Generous limits unless a test sets its own: most tests are not about rate limiting.
+        "NIMBUS_RATE_LIMIT_READ": "1000000/1",
+        "NIMBUS_RATE_LIMIT_WRITE": "1000000/1",
+        "NIMBUS_RATE_LIMIT_AUTH": "1000000/1",
         **env,
     }
     with log_path.open("ab") as log:

@@ -1,0 +1,76 @@
+"""Start-up and shutdown of the Redis side: guards, the bus (generations + announcements), the
+pub/sub subscriber, the LISTEN task, and the cache, limiter and denylist built on them."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from proxy.cache import ResponseCache
+from proxy.clientip import parse_networks
+from proxy.denylist import Denylist
+from proxy.generations import Generations
+from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED
+from proxy.listener import listen
+from proxy.ratelimit import RateLimiter
+from proxy.redisconn import RedisGuard, first_node, is_cluster, make_client
+from proxy.subscriber import Subscriber
+
+
+async def redis_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: everything that talks to Redis or LISTENs, opened and closed together."""
+    settings = app[SETTINGS]
+    timeout = settings.redis_timeout_ms / 1000
+
+    def guard_for(url: str) -> RedisGuard:
+        return RedisGuard(
+            make_client(url, timeout),
+            failures=settings.redis_breaker_failures,
+            cooldown_s=settings.redis_breaker_cooldown_s,
+        )
+
+    guard = guard_for(settings.redis_url) if settings.redis_url else None
+    cache_guard = guard_for(settings.cache_redis_url) if settings.cache_redis_url else guard
+    bus = None
+    if settings.redis_url and is_cluster(settings.redis_url):
+        # Pub/sub counts receivers per node: publish on the node the subscribers listen on.
+        bus = guard_for(first_node(settings.redis_url))
+    generations = Generations(
+        guard, settings.redis_prefix, bus=bus, ack_timeout_s=settings.coherence_wait_ms / 1000
+    )
+    app[BUS] = generations
+    app[DENYLIST] = Denylist(guard, settings.redis_prefix, generations)
+    app[TRUSTED] = parse_networks(settings.trusted_proxies)
+    if settings.rate_limit_enabled:
+        app[LIMITER] = RateLimiter(
+            guard, settings.redis_prefix, settings.rate_policies, processes=settings.workers
+        )
+    tasks = []
+    if settings.cache_enabled:
+        app[CACHE] = ResponseCache(
+            generations,
+            cache_guard,
+            prefix=settings.redis_prefix,
+            l1_bytes=settings.cache_l1_bytes,
+            max_entry_bytes=settings.cache_max_bytes,
+        )
+        if settings.listen_enabled and settings.database_url:
+            tasks.append(asyncio.create_task(listen(settings.database_url, generations)))
+    if guard is not None:
+        generations.pubsub_up = False
+        subscriber = Subscriber(
+            settings.redis_url,
+            [generations.channel, generations.ack_channel],
+            generations.on_message,
+            generations.set_pubsub,
+            timeout_s=max(timeout, 1.0),
+        )
+        tasks.append(asyncio.create_task(subscriber.run(), name="pubsub"))
+    yield
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for g in {id(x): x for x in (guard, cache_guard, bus) if x is not None}.values():
+        await g.close()

@@ -1,0 +1,86 @@
+"""Revoked sessions: `<prefix>:dl:<session id>` in Redis until the token would have expired,
+announced on the events channel so every process knows at once, and kept in memory so known
+revocations stay enforced while Redis is down (fail closed for what we know)."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from proxy.generations import Generations
+from proxy.identity import Identity
+from proxy.redisconn import RedisDown, RedisGuard
+
+log = logging.getLogger(__name__)
+
+
+def revocation_id(identity: Identity) -> str | None:
+    """What a logout revokes: the session (all its tokens), else the single token's jti."""
+    claims = identity.claims
+    value = claims.get("session_id") or claims.get("jti")
+    return str(value) if value else None
+
+
+class Denylist:
+    """Local set of revoked ids with their expiry, synced from Redis."""
+
+    def __init__(self, guard: RedisGuard | None, prefix: str, bus: Generations) -> None:
+        self.guard = guard
+        self.prefix = prefix + ":dl:"
+        self.bus = bus
+        self.revoked: dict[str, float] = {}
+        bus.on_announcement.append(self.on_announcement)
+        bus.on_resync.append(self.resync)
+
+    def on_announcement(self, data: dict) -> None:
+        """A revocation announced by another process."""
+        if "deny" in data:
+            self.apply(str(data["deny"]), float(data["exp"]))
+
+    def is_revoked(self, identity: Identity) -> bool:
+        """True when the token's session (or jti) was revoked and has not expired."""
+        rid = revocation_id(identity)
+        if rid is None:
+            return False
+        exp = self.revoked.get(rid)
+        if exp is None:
+            return False
+        if exp < time.time():
+            del self.revoked[rid]
+            return False
+        return True
+
+    def apply(self, rid: str, exp: float) -> None:
+        """Remember a revocation (from this process, a message or the resync)."""
+        self.revoked[rid] = max(exp, self.revoked.get(rid, 0))
+
+    async def revoke(self, rid: str, exp: float) -> None:
+        """Revoke rid until exp everywhere: Redis key, announcement, and here."""
+        self.apply(rid, exp)
+        if self.guard is None:
+            return
+        ttl = max(1, int(exp - time.time()) + 1)
+        try:
+            await self.guard.run(lambda r: r.set(self.prefix + rid, str(exp), ex=ttl))
+            await self.bus.announce({"deny": rid, "exp": exp})
+        except RedisDown:
+            log.warning("denylist: revocation kept in this process only (Redis unavailable)")
+
+    async def resync(self) -> None:
+        """Load every revocation Redis holds (after (re)subscribing)."""
+        if self.guard is None:
+            return
+
+        async def load(client) -> dict[str, float]:
+            found: dict[str, float] = {}
+            async for key in client.scan_iter(match=self.prefix + "*", count=1000):
+                value = await client.get(key)
+                if value is not None:
+                    found[key.decode()[len(self.prefix) :]] = float(value)
+            return found
+
+        try:
+            for rid, exp in (await self.guard.run(load)).items():
+                self.apply(rid, exp)
+        except (RedisDown, ValueError):
+            log.warning("denylist: could not reload revocations")

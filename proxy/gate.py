@@ -1,0 +1,65 @@
+"""The gate every API request passes before anything goes upstream: verify the token, refuse a
+revoked session, take one request from the caller's rate-limit budget."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.clientip import client_ip
+from proxy.errors import ProxyError, Unauthorized
+from proxy.identity import Identity, bearer_token
+from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
+
+READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class RateLimited(ProxyError):
+    """429: the caller's budget is spent."""
+
+    status = 429
+    code = "rate_limited"
+
+
+def _ip(request: web.Request) -> str:
+    return client_ip(
+        request.remote, request.headers.getall("X-Forwarded-For", []), request.app[TRUSTED]
+    )
+
+
+async def _limit(request: web.Request, policy_name: str, subject: str) -> None:
+    limiter = request.app.get(LIMITER)
+    if limiter is None:
+        return
+    decision = await limiter.check(limiter.policies[policy_name], subject)
+    request["ratelimit"] = decision
+    if not decision.allowed:
+        raise RateLimited(
+            "Too many requests",
+            details=f"limit {decision.policy.limit} per {decision.policy.window_s:g}s",
+            headers={**decision.headers(), "Retry-After": str(max(1, decision.retry_after_s))},
+        )
+
+
+async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
+    """The verified, unrevoked, within-budget caller; raises 401 or 429 otherwise."""
+    headers = request.headers
+    try:
+        token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
+        identity = await request.app[VERIFIER].verify(token)
+    except Unauthorized:
+        # Failed attempts cost the client address (never the user the token claims to be).
+        await _limit(request, "auth", "ip:" + _ip(request))
+        raise
+    if request.app[DENYLIST].is_revoked(identity):
+        raise Unauthorized("JWT has been revoked", reason="revoked")
+    subject = "u:" + identity.subject if identity.subject else "ip:" + _ip(request)
+    await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
+    return identity
+
+
+def decorate(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+    """Add the RateLimit headers of the request's decision to its response."""
+    decision = request.get("ratelimit")
+    if decision is not None and not response.prepared:
+        response.headers.update(decision.headers())
+    return response

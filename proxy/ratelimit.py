@@ -1,0 +1,139 @@
+"""GCRA rate limiting: one Lua script in Redis (atomic, one key per subject, Redis's clock), and
+the same algorithm in-process when Redis is unavailable (each process then allows its share)."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+from proxy.redisconn import RedisDown, RedisGuard
+
+# KEYS[1] = subject key; ARGV = emission interval (ms), burst (requests).
+# Returns {allowed, remaining, retry_after_ms, reset_ms}.
+GCRA = """
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat == nil or tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * burst
+if allow_at > now then
+  return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now)}
+end
+redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1)
+return {1, math.floor((now - allow_at) / interval), 0, math.ceil(new_tat - now)}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """`limit` requests per `window_s`, at most `burst` at once (default: the whole limit)."""
+
+    name: str
+    limit: int
+    window_s: float
+    burst: int
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> Policy:
+        """ "600/60" or "600/60/100" (limit/window seconds[/burst])."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"rate limit {text!r} is not limit/window[/burst]")
+        limit, window = int(parts[0]), float(parts[1])
+        burst = int(parts[2]) if len(parts) == 3 else limit
+        if limit < 1 or window <= 0 or burst < 1:
+            raise ValueError(f"rate limit {text!r} must be positive")
+        return cls(name, limit, window, burst)
+
+    @property
+    def interval_ms(self) -> float:
+        """Time between two requests at the sustained rate."""
+        return self.window_s * 1000 / self.limit
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The outcome and what the RateLimit headers report."""
+
+    allowed: bool
+    remaining: int
+    retry_after_s: int
+    reset_s: int
+    policy: Policy
+
+    def headers(self) -> dict[str, str]:
+        """IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers)."""
+        p = self.policy
+        return {
+            "RateLimit-Policy": f'"{p.name}";q={p.limit};w={math.ceil(p.window_s)}',
+            "RateLimit": f'"{p.name}";r={self.remaining};t={self.reset_s}',
+        }
+
+
+class LocalGCRA:
+    """The same GCRA in process memory (bounded number of subjects)."""
+
+    def __init__(self, max_subjects: int = 100_000) -> None:
+        self.tats: dict[str, float] = {}
+        self.max_subjects = max_subjects
+
+    def take(self, key: str, interval_ms: float, burst: int) -> tuple[int, int, int, int]:
+        """Same contract as the Lua script."""
+        now = time.monotonic() * 1000
+        tat = max(self.tats.get(key, now), now)
+        new_tat = tat + interval_ms
+        allow_at = new_tat - interval_ms * burst
+        if allow_at > now:
+            return 0, 0, math.ceil(allow_at - now), math.ceil(tat - now)
+        if key not in self.tats and len(self.tats) >= self.max_subjects:
+            self.tats.pop(next(iter(self.tats)))
+        self.tats[key] = new_tat
+        return 1, math.floor((now - allow_at) / interval_ms), 0, math.ceil(new_tat - now)
+
+
+class RateLimiter:
+    """Checks subjects against policies in Redis, falling back to LocalGCRA."""
+
+    def __init__(
+        self,
+        guard: RedisGuard | None,
+        prefix: str,
+        policies: dict[str, Policy],
+        processes: int = 1,
+    ) -> None:
+        self.guard = guard
+        self.policies = policies
+        self.prefix = prefix + ":rl:"
+        self.processes = max(1, processes)
+        self.local = LocalGCRA()
+        self._script = None
+
+    async def check(self, policy: Policy, subject: str) -> Decision:
+        """Take one request from subject's budget under policy."""
+        key = f"{self.prefix}{policy.name}:{subject}"
+        result = None
+        if self.guard is not None:
+            if self._script is None:
+                self._script = self.guard.client.register_script(GCRA)
+            try:
+                result = await self.guard.run(
+                    lambda _r: self._script(keys=[key], args=[policy.interval_ms, policy.burst])
+                )
+            except RedisDown:
+                result = None
+        if result is None:
+            # Each process allows its share, so N processes together stay near the limit.
+            n = self.processes
+            result = self.local.take(key, policy.interval_ms * n, max(1, policy.burst // n))
+        allowed, remaining, retry_ms, reset_ms = (int(x) for x in result)
+        return Decision(
+            bool(allowed),
+            remaining,
+            math.ceil(retry_ms / 1000),
+            math.ceil(reset_ms / 1000),
+            policy,
+        )

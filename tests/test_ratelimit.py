@@ -1,0 +1,109 @@
+"""Rate limits: GCRA in Redis shared by processes, per-user keys, IETF headers, 429s."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+
+import aiohttp
+import httpx
+import pytest
+
+from tests.support.process import start_proxy
+from tests.support.wait import wait_until
+from tests.test_cache import REDIS_URL
+
+PATH = "/rest/v1/test_items?select=id&limit=1"
+
+
+@pytest.fixture(scope="module")
+def limited(relay, postgrest, database_url, jwt_secret, tmp_path_factory):
+    """Two processes sharing Redis with a read limit of 100 per minute (no refill in a test)."""
+    prefix = "nimbus-rl-" + secrets.token_hex(4)
+    procs, urls = [], []
+    for i in range(2):
+        proc, url = start_proxy(
+            tmp_path_factory.mktemp(f"rl-{i}"),
+            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
+            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
+            NIMBUS_DATABASE_URL=database_url,
+            NIMBUS_JWT_SECRET=jwt_secret,
+            NIMBUS_REDIS_URL=REDIS_URL,
+            NIMBUS_REDIS_PREFIX=prefix,
+            NIMBUS_RATE_LIMIT_READ="100/600",
+            NIMBUS_RATE_LIMIT_AUTH="5/600",
+            NIMBUS_CACHE_ENABLED="false",
+        )
+        procs.append(proc)
+        urls.append(url)
+    for url in urls:
+        wait_until(lambda u=url: httpx.get(u + "/ready").status_code == 200, what="ready")
+    yield urls
+    for proc in procs:
+        proc.stop()
+
+
+def test_limit_then_429_with_headers(limited, token_for) -> None:
+    """Requests within the budget carry RateLimit headers; the next one is a JSON 429."""
+    headers = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
+    with httpx.Client(base_url=limited[0], headers=headers) as client:
+        first = client.get(PATH)
+        assert first.status_code == 200
+        assert first.headers["ratelimit-policy"] == '"read";q=100;w=600'
+        assert first.headers["ratelimit"].startswith('"read";r=99;')
+        for _ in range(99):
+            assert client.get(PATH).status_code == 200
+        refused = client.get(PATH)
+    assert refused.status_code == 429
+    assert int(refused.headers["retry-after"]) >= 1
+    assert refused.json()["code"] == "rate_limited"
+    assert refused.headers["ratelimit"].startswith('"read";r=0;')
+
+
+async def test_exactly_the_limit_across_two_processes(limited, token_for) -> None:
+    """200 concurrent requests of one user, split over two processes: exactly 100 allowed."""
+    headers = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def get(i: int) -> int:
+            async with session.get(limited[i % 2] + PATH) as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(*(get(i) for i in range(200)))
+    assert statuses.count(200) == 100
+    assert statuses.count(429) == 100
+
+
+def test_forged_tokens_do_not_spend_the_victims_budget(limited, token_for, jwt_secret) -> None:
+    """Tokens forged with a victim's sub are 401s charged to the sender's address."""
+    from proxy.tokens import mint
+
+    victim = str(uuid.uuid4())
+    forged = mint("not-the-secret-" + "x" * 40, sub=victim)
+    with httpx.Client(base_url=limited[1]) as client:
+        codes = [
+            client.get(PATH, headers={"Authorization": f"Bearer {forged}"}).status_code
+            for _ in range(8)
+        ]
+        assert codes[:5] == [401] * 5
+        assert codes[5:] == [429] * 3
+        real = client.get(PATH, headers={"Authorization": f"Bearer {token_for(victim)}"})
+    assert real.status_code == 200
+    assert real.headers["ratelimit"].startswith('"read";r=99;')
+
+
+def test_spoofed_forwarded_for_is_ignored_from_untrusted_peers(limited) -> None:
+    """X-Forwarded-For from a peer not in NIMBUS_TRUSTED_PROXIES does not change the subject."""
+    with httpx.Client(base_url=limited[0]) as client:
+        codes = [
+            client.get(
+                PATH,
+                headers={"Authorization": "Bearer nope", "X-Forwarded-For": f"10.0.0.{i}"},
+            ).status_code
+            for i in range(10)
+        ]
+    # One budget (127.0.0.1's, 5 failures) for all ten, whatever the header claimed.
+    assert codes.count(401) <= 5
+    assert codes.count(429) >= 5
