@@ -56,8 +56,11 @@ class Generations:
 
     @property
     def coherent(self) -> bool:
-        """True while cached entries can be trusted: subscribed (if Redis) and listening."""
-        return self.pubsub_up and self.listener_up and (self.guard is None or self.guard.available)
+        """True while cached entries can be trusted: subscribed (if Redis) and listening.
+
+        A failing Redis *command* does not end coherence (bumps still arrive over the
+        subscription); a lost *subscription* does."""
+        return self.pubsub_up and self.listener_up
 
     def vector(self, deps: tuple[str, ...]) -> tuple[int, ...]:
         """The current generations of deps, epoch first."""

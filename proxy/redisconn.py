@@ -36,7 +36,7 @@ def first_node(url: str) -> str:
     return scheme.replace("+cluster", "") + "://" + host
 
 
-def make_client(url: str, timeout_s: float):
+def make_client(url: str, timeout_s: float, max_connections: int = 32):
     """A redis-py asyncio client for url, with no retries (the breaker decides) and timeouts."""
     common = {
         "socket_timeout": timeout_s,
@@ -45,8 +45,12 @@ def make_client(url: str, timeout_s: float):
     }
     if is_cluster(url):
         plain = url.replace("+cluster", "", 1)
-        return RedisCluster.from_url(plain, **common)
-    return aioredis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **common)
+        return RedisCluster.from_url(plain, max_connections=max_connections, **common)
+    # A bounded pool: a burst of requests queues for a connection instead of opening hundreds.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=timeout_s, **common
+    )
+    return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
 
 
 class RedisGuard:
