@@ -4,6 +4,7 @@ opens for `cooldown_s` and every call fails fast; one warning per outage, one li
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -56,8 +57,20 @@ def make_client(url: str, timeout_s: float, max_connections: int = 32):
 class RedisGuard:
     """Runs Redis calls through the breaker."""
 
-    def __init__(self, client, *, failures: int = 3, cooldown_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        client,
+        *,
+        failures: int = 3,
+        cooldown_s: float = 1.0,
+        max_inflight: int = 32,
+        wait_s: float = 0.5,
+    ) -> None:
         self.client = client
+        # At most as many calls in flight as the pool has connections (a cluster client raises
+        # instead of waiting when its per-node pool is exhausted); waiting is bounded too.
+        self._slots = asyncio.Semaphore(max_inflight)
+        self.wait_s = wait_s
         self.failures = failures
         self.cooldown_s = cooldown_s
         self._errors = 0
@@ -73,6 +86,13 @@ class RedisGuard:
         """call(client), or RedisDown."""
         if not self.available:
             raise RedisDown("circuit open")
+        if self._slots.locked():
+            try:
+                await asyncio.wait_for(self._slots.acquire(), self.wait_s)
+            except TimeoutError:
+                raise RedisDown("busy") from None  # local congestion: not Redis's fault
+        else:
+            await self._slots.acquire()
         try:
             result = await call(self.client)
         except ResponseError as exc:
@@ -81,6 +101,8 @@ class RedisGuard:
         except (RedisError, OSError, TimeoutError) as exc:
             self._failed(exc)
             raise RedisDown(type(exc).__name__) from None
+        finally:
+            self._slots.release()
         if self._errors or self._outage:
             self._errors = 0
             if self._outage:

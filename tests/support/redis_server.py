@@ -49,3 +49,62 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(10)
+
+
+def _bus_safe_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is a valid port too."""
+    while (port := free_port()) > 55000:
+        continue
+    return port
+
+
+class RedisCluster:
+    """Three masters on free ports (cluster-enabled), created with redis-cli --cluster create."""
+
+    def __init__(self, workdir: Path, masters: int = 3) -> None:
+        self.servers = []
+        for i in range(masters):
+            node_dir = workdir / f"node{i}"
+            node_dir.mkdir()
+            self.servers.append(RedisServer(node_dir, port=_bus_safe_port()))
+
+    @property
+    def url(self) -> str:
+        """The URL form NIMBUS_REDIS_URL takes for a cluster."""
+        return f"redis+cluster://127.0.0.1:{self.servers[0].port}"
+
+    def start(self) -> RedisCluster:
+        """Start the nodes, join them, wait until the cluster reports ok."""
+        for server in self.servers:
+            server.start("--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf")
+        nodes = [f"127.0.0.1:{s.port}" for s in self.servers]
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        for server in self.servers:
+            client = redis.Redis(port=server.port, socket_timeout=1)
+            try:
+                while client.cluster("info").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError("cluster did not become ok")
+                    time.sleep(0.05)
+            finally:
+                client.close()
+        return self
+
+    def stop(self) -> None:
+        """Stop every node by PID."""
+        for server in self.servers:
+            server.stop()

@@ -1,0 +1,107 @@
+"""The cache, the rate limiter and revocation against a local 3-master Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import uuid
+
+import aiohttp
+import httpx
+import pytest
+
+from proxy.tokens import mint
+from tests.support.process import start_proxy
+from tests.support.redis_server import RedisCluster
+from tests.support.wait import wait_until
+from tests.test_cache import coherent
+
+PATH = "/rest/v1/test_items?select=id,qty&order=id&limit=5"
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """Three redis-server processes joined into a cluster; stopped by PID afterwards."""
+    nodes = RedisCluster(tmp_path_factory.mktemp("cluster")).start()
+    yield nodes
+    nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def pair(cluster, relay, postgrest, database_url, jwt_secret, tmp_path_factory):
+    """Two proxies on the cluster, reads limited to 100 per 10 minutes."""
+    procs, urls = [], []
+    for i in range(2):
+        proc, url = start_proxy(
+            tmp_path_factory.mktemp(f"cluster-proxy-{i}"),
+            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
+            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
+            NIMBUS_DATABASE_URL=database_url,
+            NIMBUS_JWT_SECRET=jwt_secret,
+            NIMBUS_REDIS_URL=cluster.url,
+            NIMBUS_REDIS_PREFIX="cl",
+            NIMBUS_RATE_LIMIT_READ="100/600",
+        )
+        procs.append(proc)
+        urls.append(url)
+    for url in urls:
+        wait_until(lambda u=url: coherent(u), what="coherence on the cluster")
+    yield urls
+    for proc in procs:
+        proc.stop()
+
+
+def test_cache_hits_and_invalidation_on_cluster(pair, relay, jwt_secret) -> None:
+    """An entry written by one process is a hit on the other; a write invalidates it."""
+    uid = str(uuid.uuid4())
+    headers = {"Authorization": f"Bearer {mint(jwt_secret, sub=uid)}"}
+    with httpx.Client(headers=headers) as client:
+        before = relay.requests
+        assert client.get(pair[0] + PATH).headers["x-cache"] == "MISS"
+        assert client.get(pair[1] + PATH).headers["x-cache"] == "HIT"
+        assert relay.requests == before + 1
+        name = f"cl-{uid[:8]}"
+        assert client.post(pair[0] + "/rest/v1/test_items", json={"name": name}).status_code == 201
+        assert client.get(pair[1] + PATH).headers["x-cache"] == "MISS"
+
+
+async def test_rate_limit_exact_on_cluster(pair, jwt_secret) -> None:
+    """200 concurrent requests over two processes: exactly 100 allowed."""
+    headers = {"Authorization": f"Bearer {mint(jwt_secret, sub=str(uuid.uuid4()))}"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+
+        async def get(i: int) -> int:
+            async with session.get(pair[i % 2] + PATH + f"&offset={i}") as resp:
+                await resp.read()
+                return resp.status
+
+        statuses = await asyncio.gather(*(get(i) for i in range(200)))
+    assert statuses.count(200) == 100
+    assert statuses.count(429) == 100
+
+
+def test_revocation_on_cluster(pair, cluster, jwt_secret) -> None:
+    """`nimbus revoke` against the cluster reaches both processes."""
+    session_id = str(uuid.uuid4())
+    token = mint(jwt_secret, sub=str(uuid.uuid4()), extra={"session_id": session_id})
+    headers = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(pair[0] + PATH, headers=headers).status_code == 200
+    subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "revoke", "--session", session_id],
+        env={
+            **os.environ,
+            "NIMBUS_REDIS_URL": cluster.url,
+            "NIMBUS_REDIS_PREFIX": "cl",
+            "NIMBUS_JWT_SECRET": jwt_secret,
+        },
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
+    wait_until(
+        lambda: all(httpx.get(u + PATH, headers=headers).status_code == 401 for u in pair),
+        timeout=1,
+        what="revocation on both processes",
+    )
