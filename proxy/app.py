@@ -6,20 +6,21 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy import health, rest
+from proxy import health, metrics, rest
 from proxy.coherence import redis_context
 from proxy.config import Settings
 from proxy.identity import Verifier
 from proxy.jwks import JWKS
 from proxy.keys import SESSION, SETTINGS, VERIFIER
 from proxy.middlewares import error_middleware, request_id_middleware
+from proxy.observe import observe_middleware
 from proxy.upstream import open_session
 
 
 def create_app(settings: Settings) -> web.Application:
     """The proxy application for these settings; resources open on startup, close on cleanup."""
     app = web.Application(
-        middlewares=[request_id_middleware(), error_middleware()],
+        middlewares=[request_id_middleware(), observe_middleware(), error_middleware()],
         client_max_size=settings.max_body_bytes,
         handler_args={
             "max_field_size": settings.max_header_bytes,
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(redis_context)
     health.setup(app)
+    metrics.setup(app)
     rest.setup(app)
     return app
 
@@ -57,4 +59,3 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     await session.close()
-

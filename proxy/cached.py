@@ -10,13 +10,15 @@ from aiohttp import web
 
 from proxy.cache import Entry, ResponseCache
 from proxy.cachekey import cache_key
+from proxy.metrics import CACHE_RESULTS
 
 CACHEABLE_STATUS = frozenset({200, 206})
 Fetch = Callable[[], Awaitable[web.StreamResponse]]
 
 
-def respond(request: web.Request, entry: Entry, state: str) -> web.Response:
+def respond(request: web.Request, entry: Entry, state: str, level: str = "none") -> web.Response:
     """The entry as a response; 304 when If-None-Match names its ETag."""
+    CACHE_RESULTS.labels(state.lower(), level).inc()
     match = request.headers.get("If-None-Match")
     if match and (match.strip() == "*" or entry.etag in (t.strip() for t in match.split(","))):
         return web.Response(status=304, headers={"ETag": entry.etag, "X-Cache": state})
@@ -40,6 +42,7 @@ def storable(response: web.StreamResponse, max_bytes: int) -> bool:
 
 def bypass(response: web.StreamResponse) -> web.StreamResponse:
     """Label a response that did not involve the cache."""
+    CACHE_RESULTS.labels("bypass", "none").inc()
     if not response.prepared:
         response.headers["X-Cache"] = "BYPASS"
     return response
@@ -61,10 +64,10 @@ async def serve(
     vector = generations.vector(deps)
     entry = cache.get_l1(key, vector)
     if entry is not None:
-        return respond(request, entry, "HIT")
+        return respond(request, entry, "HIT", "l1")
     if request.method == "HEAD":
         entry = await cache.get_l2(key, vector)
-        return respond(request, entry, "HIT") if entry else bypass(await fetch())
+        return respond(request, entry, "HIT", "l2") if entry else bypass(await fetch())
     waiting = cache.inflight.get(key)
     if waiting is not None:
         shared = await asyncio.shield(waiting)
@@ -78,11 +81,12 @@ async def serve(
     try:
         built = await cache.get_l2(key, vector)
         if built is not None:
-            return respond(request, built, "HIT")
+            return respond(request, built, "HIT", "l2")
         response = await fetch()
         if not storable(response, cache.max_entry_bytes):
             if not response.prepared:
                 response.headers["X-Cache"] = "MISS"
+            CACHE_RESULTS.labels("miss", "none").inc()
             return response
         built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
         if generations.vector(deps) == vector and generations.coherent:

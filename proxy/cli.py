@@ -19,12 +19,29 @@ def main() -> None:
 @main.command()
 @click.option("--host", help="Listen address (default: NIMBUS_HOST).")
 @click.option("--port", type=int, help="Listen port (default: NIMBUS_PORT).")
-def serve(host: str | None, port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    help="Processes sharing the port (default: NIMBUS_WORKERS, 1).",
+)
+def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the proxy against whatever NIMBUS_* points at."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = load_settings(**overrides)
+    count = workers or settings.workers
+    if count > 1:
+        from proxy.workers import supervise
+
+        args = [
+            arg
+            for opt, val in (("--host", host), ("--port", port))
+            if val
+            for arg in (opt, str(val))
+        ]
+        sys.exit(supervise(count, args))
     from proxy.server import serve as run
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    run(load_settings(**overrides))
+    run(settings)
 
 
 @main.command()

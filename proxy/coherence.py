@@ -14,6 +14,7 @@ from proxy.denylist import Denylist
 from proxy.generations import Generations
 from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED
 from proxy.listener import listen
+from proxy.metrics import DEPENDENCY_UP, REFRESH
 from proxy.ratelimit import RateLimiter
 from proxy.redisconn import RedisGuard, first_node, is_cluster, make_client
 from proxy.subscriber import Subscriber
@@ -41,6 +42,13 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
         guard, settings.redis_prefix, bus=bus, ack_timeout_s=settings.coherence_wait_ms / 1000
     )
     app[BUS] = generations
+
+    def refresh_gauges() -> None:
+        DEPENDENCY_UP.labels("redis").set(int(guard is not None and guard.available))
+        DEPENDENCY_UP.labels("pubsub").set(int(generations.pubsub_up))
+        DEPENDENCY_UP.labels("listener").set(int(generations.listener_up))
+
+    app[REFRESH] = refresh_gauges
     app[DENYLIST] = Denylist(guard, settings.redis_prefix, generations)
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
     if settings.rate_limit_enabled:

@@ -83,6 +83,7 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, ge=0)
 
     log_level: str = "INFO"
+    access_log: bool = True  # one JSON line per request
 
     @field_validator("postgrest_url", "postgrest_admin_url", "supabase_url", "jwks_url")
     @classmethod

@@ -9,6 +9,7 @@ from proxy.clientip import client_ip
 from proxy.errors import ProxyError, Unauthorized
 from proxy.identity import Identity, bearer_token
 from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
+from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -32,6 +33,9 @@ async def _limit(request: web.Request, policy_name: str, subject: str) -> None:
         return
     decision = await limiter.check(limiter.policies[policy_name], subject)
     request["ratelimit"] = decision
+    RATE_LIMIT.labels(
+        policy_name, "allowed" if decision.allowed else "limited", decision.backend
+    ).inc()
     if not decision.allowed:
         raise RateLimited(
             "Too many requests",
@@ -46,12 +50,15 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
     try:
         token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
         identity = await request.app[VERIFIER].verify(token)
-    except Unauthorized:
+    except Unauthorized as exc:
+        JWT_REJECTIONS.labels(exc.reason).inc()
         # Failed attempts cost the client address (never the user the token claims to be).
         await _limit(request, "auth", "ip:" + _ip(request))
         raise
     if request.app[DENYLIST].is_revoked(identity):
+        JWT_REJECTIONS.labels("revoked").inc()
         raise Unauthorized("JWT has been revoked", reason="revoked")
+    request["identity"] = identity
     subject = "u:" + identity.subject if identity.subject else "ip:" + _ip(request)
     await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
     return identity

@@ -3,6 +3,7 @@ request), then error rendering (so every failure below it becomes one JSON shape
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import uuid
@@ -10,6 +11,7 @@ import uuid
 from aiohttp import web
 
 from proxy.errors import ProxyError, error_response
+from proxy.keys import TRUSTED
 
 log = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -22,13 +24,27 @@ HTTP_CODES = {
 }
 
 
+def _from_trusted(request: web.Request) -> bool:
+    trusted = request.app.get(TRUSTED) or ()
+    try:
+        peer = ipaddress.ip_address(request.remote or "")
+    except ValueError:
+        return False
+    return any(peer in net for net in trusted)
+
+
 def request_id_middleware() -> web.middleware:
-    """Outermost: take a well-formed X-Request-Id or make one, and echo it on the response."""
+    """Outermost: take a well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES)
+    or make one; echo it on the response and send it upstream."""
 
     @web.middleware
     async def middleware(request: web.Request, handler) -> web.StreamResponse:
         incoming = request.headers.get("X-Request-Id", "")
-        request_id = incoming if REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = (
+            incoming
+            if incoming and REQUEST_ID.match(incoming) and _from_trusted(request)
+            else uuid.uuid4().hex
+        )
         request["request_id"] = request_id
         response = await handler(request)
         if not response.prepared:

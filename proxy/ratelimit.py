@@ -64,6 +64,7 @@ class Decision:
     retry_after_s: int
     reset_s: int
     policy: Policy
+    backend: str = "redis"
 
     def headers(self) -> dict[str, str]:
         """IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers)."""
@@ -116,6 +117,7 @@ class RateLimiter:
         """Take one request from subject's budget under policy."""
         key = f"{self.prefix}{policy.name}:{subject}"
         result = None
+        backend = "redis"
         if self.guard is not None:
             if self._script is None:
                 self._script = self.guard.client.register_script(GCRA)
@@ -129,6 +131,7 @@ class RateLimiter:
             # Each process allows its share, so N processes together stay near the limit.
             n = self.processes
             result = self.local.take(key, policy.interval_ms * n, max(1, policy.burst // n))
+            backend = "local"
         allowed, remaining, retry_ms, reset_ms = (int(x) for x in result)
         return Decision(
             bool(allowed),
@@ -136,4 +139,5 @@ class RateLimiter:
             math.ceil(retry_ms / 1000),
             math.ceil(reset_ms / 1000),
             policy,
+            backend,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import orjson
 from aiohttp import web
 
 from proxy.app import create_app
@@ -20,17 +21,38 @@ def new_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def configure_logging(level: str) -> None:
-    """One line per record on stderr; tokens and keys are never passed to a logger."""
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; the access log's message is already a JSON object."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
+        entry = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "pid": record.process,
+        }
+        if record.name == "nimbus.access":
+            entry.update(orjson.loads(message))
+        else:
+            entry["message"] = message
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry).decode()
+
+
+def configure_logging(level: str, access_log: bool) -> None:
+    """JSON lines on stderr; tokens, keys and connection strings are never passed to a logger."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("nimbus.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
 
 def serve(settings: Settings, *, print_banner: bool = True) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests get the shutdown grace to finish."""
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.access_log)
     loop = new_loop()
     asyncio.set_event_loop(loop)
     web.run_app(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 import aiohttp
 from aiohttp import web
@@ -10,6 +11,7 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +98,14 @@ async def forward(
     headers = request_headers(request, token, apikey)
     attempts = 2 if method in IDEMPOTENT else 1
     for attempt in range(attempts):
+        start = time.perf_counter()
         try:
             async with session.request(
                 method, target, headers=headers, data=body, allow_redirects=False
             ) as upstream:
+                UPSTREAM_SECONDS.labels(f"{upstream.status // 100}xx").observe(
+                    time.perf_counter() - start
+                )
                 return await _relay(request, upstream)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise _unavailable(exc, retry_after) from None
@@ -109,6 +115,7 @@ async def forward(
                 continue
             raise _unavailable(exc, retry_after) from None
         except TimeoutError:
+            UPSTREAM_ERRORS.labels("timeout").inc()
             raise UpstreamTimeout("PostgREST did not answer in time") from None
         except aiohttp.ClientPayloadError as exc:
             raise _unavailable(exc, retry_after) from None
@@ -117,6 +124,7 @@ async def forward(
 
 def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
     log.warning("upstream unavailable: %s", type(exc).__name__)
+    UPSTREAM_ERRORS.labels(type(exc).__name__).inc()
     return UpstreamUnavailable(
         "PostgREST is unavailable",
         details=type(exc).__name__,

@@ -1,0 +1,84 @@
+"""Prometheus collectors and `/metrics` (multi-process aware when PROMETHEUS_MULTIPROC_DIR is set,
+which `nimbus serve --workers N` does)."""
+
+from __future__ import annotations
+
+import os
+
+from aiohttp import web
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+REQUEST_SECONDS = Histogram(
+    "nimbus_http_request_duration_seconds",
+    "Time from receiving a request to its response, by route template.",
+    ["method", "route", "status"],
+    buckets=BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "nimbus_http_requests_in_flight", "Requests being handled.", multiprocess_mode="livesum"
+)
+UPSTREAM_SECONDS = Histogram(
+    "nimbus_upstream_request_duration_seconds",
+    "Time PostgREST took to answer, by status class.",
+    ["status"],
+    buckets=BUCKETS,
+)
+UPSTREAM_ERRORS = Counter("nimbus_upstream_errors_total", "Upstream failures, by kind.", ["kind"])
+CACHE_RESULTS = Counter(
+    "nimbus_cache_requests_total",
+    "Cacheable requests by outcome (hit, miss, coalesced, bypass) and level (l1, l2, none).",
+    ["result", "level"],
+)
+RATE_LIMIT = Counter(
+    "nimbus_ratelimit_decisions_total",
+    "Rate-limit decisions by policy, outcome and where they were taken (redis, local).",
+    ["policy", "decision", "backend"],
+)
+JWT_REJECTIONS = Counter(
+    "nimbus_jwt_rejections_total", "Requests refused with 401, by reason.", ["reason"]
+)
+DEPENDENCY_UP = Gauge(
+    "nimbus_dependency_up",
+    "1 while a dependency is usable: redis, pubsub, listener.",
+    ["dependency"],
+    multiprocess_mode="min",
+)
+
+
+def registry() -> CollectorRegistry:
+    """The registry to expose: all worker processes' files, or this process's own."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        combined = CollectorRegistry()
+        MultiProcessCollector(combined)
+        return combined
+    return REGISTRY
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    """Prometheus text exposition."""
+    refresh = request.app.get(REFRESH)
+    if refresh is not None:
+        refresh()
+    response = web.Response(body=generate_latest(registry()))
+    response.content_type = CONTENT_TYPE_LATEST.split(";")[0]
+    response.charset = "utf-8"
+    return response
+
+
+REFRESH = web.AppKey("metrics_refresh", object)
+
+
+def setup(app: web.Application) -> None:
+    """Mount /metrics."""
+    app.router.add_get("/metrics", metrics_handler)
