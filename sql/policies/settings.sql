@@ -1,0 +1,32 @@
+-- RLS on public.settings: members read; admins create and update.
+-- Re-applied by every `nimbus migrate`: drop, then create.
+
+alter table public.settings enable row level security;
+
+drop policy if exists "members can read settings of their organizations"
+on public.settings;
+
+create policy "members can read settings of their organizations"
+on public.settings
+for select
+to authenticated
+using ((select private.is_member(organization_id)));
+
+drop policy if exists "admins can create settings of their organizations"
+on public.settings;
+
+create policy "admins can create settings of their organizations"
+on public.settings
+for insert
+to authenticated
+with check ((select private.has_role(organization_id, 'admin')));
+
+drop policy if exists "admins can update settings of their organizations"
+on public.settings;
+
+create policy "admins can update settings of their organizations"
+on public.settings
+for update
+to authenticated
+using ((select private.has_role(organization_id, 'admin')))
+with check ((select private.has_role(organization_id, 'admin')));

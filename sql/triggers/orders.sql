@@ -1,0 +1,18 @@
+-- Triggers on public.orders; re-applied by every `nimbus migrate` (create or replace).
+
+create or replace trigger orders_set_updated_at
+before update on public.orders
+for each row execute function private.set_updated_at();
+
+create or replace trigger orders_audit
+after insert or update or delete on public.orders
+for each row execute function private.audit_row('id');
+
+create or replace trigger orders_status_event
+after update of status on public.orders
+for each row when (old.status is distinct from new.status)
+execute function private.order_status_event();
+
+create or replace trigger orders_notify_change
+after insert or update or delete or truncate on public.orders
+for each statement execute function private.notify_change();
