@@ -2,30 +2,60 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
+from proxy.config import load_settings
 
-@click.command()
-def seed() -> None:
-    """Load a deterministic demo data set (not written yet)."""
-    raise click.ClickException("seed is not implemented yet")
+DATABASE_URL_HELP = "PostgreSQL URL (default: NIMBUS_DATABASE_URL)."
 
 
 @click.command()
-def refresh() -> None:
-    """Refresh the analytics materialized views (not written yet)."""
-    raise click.ClickException("refresh is not implemented yet")
+@click.option("--scale", type=click.Choice(["demo", "large"]), default="demo", show_default=True)
+@click.option(
+    "--seed", "seed_value", type=int, default=1, show_default=True, help="Same seed, same data."
+)
+@click.option("--database-url", help=DATABASE_URL_HELP)
+def seed(scale: str, seed_value: int, database_url: str | None) -> None:
+    """Load a deterministic data set: several organizations with two years of history (large)."""
+    from proxy.seeding import SCALES, STEPS, seed_scale
+
+    url = database_url or load_settings().database_url
+    total = len(SCALES[scale]) * len(STEPS) + 1
+    started = time.perf_counter()
+    with click.progressbar(length=total, label=f"seeding {scale}", show_pos=True) as bar:
+        loaded = seed_scale(url, scale, seed=seed_value, step=lambda _name: bar.update(1))
+    skipped = len(SCALES[scale]) - len(loaded)
+    click.echo(
+        f"loaded {len(loaded)} organization(s), skipped {skipped} already present,"
+        f" in {time.perf_counter() - started:.1f}s"
+    )
+
+
+@click.command()
+@click.option("--database-url", help=DATABASE_URL_HELP)
+@click.option(
+    "--concurrent/--blocking",
+    default=True,
+    show_default=True,
+    help="Refresh concurrently (readers never wait) or faster with a lock.",
+)
+def refresh(database_url: str | None, concurrent: bool) -> None:
+    """Refresh the analytics materialized views."""
+    import psycopg
+
+    url = database_url or load_settings().database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        (views,) = conn.execute(
+            "select private.refresh_analytics_views(%s)", (concurrent,)
+        ).fetchone()
+    for view in views:
+        click.echo(f"{view['view']}: {view['duration_ms']} ms")
 
 
 def seed_demo(database_url: str) -> dict:
-    """Make sure the demo user exists; returns its id and email (demo data comes with seed)."""
-    import psycopg
+    """Make sure the demo user, its organization (as owner) and the demo data exist."""
+    from proxy.seeding import seed_demo_org
 
-    email = "demo@nimbus.local"
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "insert into auth.users (email) values (%s) on conflict (email)"
-            " do update set email = excluded.email returning id::text",
-            (email,),
-        ).fetchone()
-    return {"user_id": row[0], "email": email}
+    return seed_demo_org(database_url)

@@ -1,0 +1,138 @@
+"""Analytics benchmark: each analytics RPC warm, against the same figure from the base tables.
+
+Usage: .venv/bin/python bench/analytics.py [--database-url URL] [--runs 20] [--seed-scale large]
+Creates (once) the database nimbus_bench_large, migrates it and runs `nimbus seed --scale large`
+into it when it has no data, then times every RPC as the owner of the largest organization
+(claims set the way PostgREST sets them) and the equivalent base-table query as the superuser.
+Prints one line per function: median and p95 in ms, and the base-table median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from proxy.migrate import ensure_database, migrate  # noqa: E402
+from proxy.seeding import seed_scale  # noqa: E402
+
+DB = "postgresql://postgres@127.0.0.1:5432/nimbus_bench_large"
+
+SALES_BASE = """
+select date_trunc('week', o.completed_at)::date, sum(i.quantity), sum(i.quantity * i.unit_price)
+from public.orders as o join public.order_items as i on i.order_id = o.id
+where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'
+  and o.completed_at >= current_date - 364 group by 1
+"""
+CASES = {
+    "dashboard()": (
+        "select public.dashboard()",
+        """select (select count(*) from public.products where organization_id = %(o)s),
+          (select sum(l.on_hand * p.unit_cost) from public.stock_levels as l
+           join public.products as p on p.id = l.product_id where l.organization_id = %(o)s),
+          (select count(*) from public.low_stock_products(null, %(o)s)),
+          (select sum(i.quantity * i.unit_price) from public.orders as o
+           join public.order_items as i on i.order_id = o.id where o.organization_id = %(o)s
+           and o.kind = 'sales' and o.status = 'fulfilled'
+           and o.completed_at >= current_date - 29)""",
+    ),
+    "sales_analytics(365 d, week, none)": (
+        "select public.sales_analytics(current_date - 364, current_date, 'week', 'none')",
+        SALES_BASE,
+    ),
+    "sales_analytics(365 d, month, product)": (
+        "select public.sales_analytics(current_date - 364, current_date, 'month', 'product')",
+        SALES_BASE.replace("date_trunc('week'", "i.product_id, date_trunc('month'").replace(
+            "group by 1", "group by 1, 2"
+        ),
+    ),
+    "inventory_turnover(365 d)": (
+        "select public.inventory_turnover()",
+        """select (select sum(i.quantity * i.unit_cost) from public.orders as o
+           join public.order_items as i on i.order_id = o.id where o.organization_id = %(o)s
+           and o.kind = 'sales' and o.status = 'fulfilled'
+           and o.completed_at >= current_date - 364),
+          (select sum(m.quantity * p.unit_cost) from public.stock_movements as m
+           join public.products as p on p.id = m.product_id where m.organization_id = %(o)s
+           and m.created_at >= current_date - 364)""",
+    ),
+    "demand_forecast(org total, 30)": (
+        "select public.demand_forecast(null, 30)",
+        """select o.completed_at::date, sum(i.quantity) from public.orders as o
+           join public.order_items as i on i.order_id = o.id where o.organization_id = %(o)s
+           and o.kind = 'sales' and o.status = 'fulfilled'
+           and o.completed_at >= current_date - 365 group by 1""",
+    ),
+    "reorder_suggestions()": (
+        "select public.reorder_suggestions()",
+        """select i.product_id, sum(i.quantity), sum(i.quantity * i.quantity)
+           from public.orders as o join public.order_items as i on i.order_id = o.id
+           where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'
+           and o.completed_at >= current_date - 90 group by 1""",
+    ),
+    "stock_valuation(weighted_average)": ("select public.stock_valuation()", None),
+}
+
+
+def timed(conn: psycopg.Connection, sql: str, params: dict, runs: int) -> list[float]:
+    """Milliseconds of each of `runs` executions after two warm-up runs."""
+    out = []
+    for i in range(runs + 2):
+        started = time.perf_counter()
+        conn.execute(sql, params).fetchall()
+        if i >= 2:
+            out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def main() -> None:
+    """Prepare the database if needed, then time each case."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default=DB)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--seed-scale", default="large", choices=["demo", "large"])
+    args = parser.parse_args()
+    if ensure_database(args.database_url):
+        migrate(args.database_url, echo=lambda _line: None)
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        empty = conn.execute("select not exists (select from public.order_items)").fetchone()[0]
+    if empty:
+        started = time.perf_counter()
+        seed_scale(args.database_url, args.seed_scale, seed=1)
+        print(f"seeded {args.seed_scale} in {time.perf_counter() - started:.1f}s")
+    with psycopg.connect(args.database_url, autocommit=True) as conn:
+        org, owner, products, items = conn.execute(
+            "select o.id, m.user_id, (select count(*) from public.products as p"
+            " where p.organization_id = o.id), (select count(*) from public.order_items as i"
+            " where i.organization_id = o.id) from public.organizations as o"
+            " join public.memberships as m on m.organization_id = o.id and m.role = 'owner'"
+            " order by 3 desc limit 1"
+        ).fetchone()
+        print(f"organization {org}: {products} products, {items} order items")
+        conn.execute(
+            "select set_config('request.jwt.claims', %s, false)",
+            (json.dumps({"sub": str(owner), "role": "authenticated"}),),
+        )
+        for name, (rpc, base) in CASES.items():
+            conn.execute("set role authenticated")
+            rpc_ms = timed(conn, rpc, {}, args.runs)
+            conn.execute("reset role")
+            base_ms = timed(conn, base, {"o": org}, max(3, args.runs // 4)) if base else None
+            p95 = statistics.quantiles(rpc_ms, n=20)[-1]
+            base_txt = f"{statistics.median(base_ms):8.1f}" if base_ms else "     n/a"
+            print(
+                f"{name:40s} median {statistics.median(rpc_ms):7.1f} ms  p95 {p95:7.1f} ms"
+                f"  base tables {base_txt} ms"
+            )
+
+
+if __name__ == "__main__":
+    main()

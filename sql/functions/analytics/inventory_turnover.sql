@@ -1,0 +1,92 @@
+create or replace function public.inventory_turnover(
+  "from" date default null,
+  "to" date default null,
+  organization_id uuid default null
+)
+returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  org uuid := private.active_organization(inventory_turnover.organization_id);
+  last_day date := coalesce(inventory_turnover."to", current_date);
+  first_day date := coalesce(inventory_turnover."from", last_day - 364);
+  value_now numeric;
+  cogs numeric;
+  opening numeric;
+  closing numeric;
+  average numeric;
+  n int;
+begin
+  if first_day > last_day or last_day - first_day > 1100 then
+    raise sqlstate 'PT400' using
+      message = 'invalid date range',
+      detail = format('from %s to %s (at most 1100 days)', first_day, last_day),
+      hint = 'validation_failed';
+  end if;
+  n := last_day - first_day + 1;
+  select coalesce(max(s.stock_value), 0) into value_now
+  from private.organization_summary as s
+  where s.organization_id = org;
+  select coalesce(sum(d.cogs), 0) into cogs
+  from private.daily_sales as d
+  where d.organization_id = org and d.day between first_day and last_day;
+
+  -- Stock value at the end of day x = value now - net value change on the days after x.
+  with changes as (
+    select c.day, c.net_value
+    from private.daily_stock_changes as c
+    where c.organization_id = org and c.day >= first_day
+  ),
+
+  values_by_day as (
+    select
+      g.day::date as day,
+      value_now
+      - (select coalesce(sum(c.net_value), 0) from changes as c)
+      + coalesce(sum(c.net_value) over (order by g.day), 0) as value
+    from generate_series(first_day, last_day, interval '1 day') as g (day)
+    left join changes as c on g.day::date = c.day
+  )
+
+  select
+    avg(v.value),
+    max(v.value) filter (where v.day = last_day)
+  into average, closing
+  from values_by_day as v;
+  select value_now - coalesce(sum(c.net_value), 0) into opening
+  from private.daily_stock_changes as c
+  where c.organization_id = org and c.day >= first_day;
+
+  return jsonb_build_object(
+    'as_of', (select min(a.refreshed_at) from private.analytics_refreshes as a),
+    'organization_id', org,
+    'from', first_day,
+    'to', last_day,
+    'days', n,
+    'cogs', round(cogs, 2),
+    'opening_inventory_value', round(opening, 2),
+    'closing_inventory_value', round(closing, 2),
+    'average_inventory_value', round(average, 2),
+    'turnover', case when average > 0 then round(cogs / average, 4) end,
+    'annualized_turnover', case when average > 0 then round(cogs / average * 365 / n, 4) end,
+    'days_of_inventory', case when cogs > 0 then round(average / (cogs / n), 2) end
+  );
+end
+$$;
+
+comment on function public.inventory_turnover(date, date, uuid) is
+'Inventory turnover of the active organization over a period: COGS / average stock value.
+
+from / to: inclusive UTC days (default: the 365 days to today; at most 1100 days). Returns
+as_of, days, cogs (cost of fulfilled sales), opening (end of the day before from), closing and
+average (over the days of the period) inventory value at the current unit costs, turnover,
+annualized_turnover (turnover * 365 / days) and days_of_inventory (average value / daily COGS);
+null when a divisor is 0. Reads the analytics views (security definer), filtered to
+private.active_organization(organization_id). Bad arguments: PT400 validation_failed.';
+
+revoke all on function public.inventory_turnover(date, date, uuid) from public, anon;
+
+grant execute on function public.inventory_turnover(date, date, uuid) to authenticated;

@@ -1,0 +1,48 @@
+create or replace function private.refresh_analytics_views(concurrent boolean default true)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v text;
+  started timestamptz;
+  result jsonb := '[]'::jsonb;
+begin
+  -- daily_sales first: organization_summary reads it.
+  foreach v in array array[
+    'private.daily_sales', 'private.daily_stock_changes', 'private.organization_summary'
+  ] loop
+    started := clock_timestamp();
+    if concurrent then
+      execute format('refresh materialized view concurrently %s', v);
+    else
+      execute format('refresh materialized view %s', v);
+    end if;
+    insert into private.analytics_refreshes as r (view, refreshed_at, duration_ms)
+    values (
+      v, started,
+      extract(epoch from clock_timestamp() - started) * 1000
+    )
+    on conflict (view) do update
+    set refreshed_at = excluded.refreshed_at, duration_ms = excluded.duration_ms;
+    result := result || jsonb_build_object(
+      'view', v,
+      'refreshed_at', started,
+      'duration_ms', round(extract(epoch from clock_timestamp() - started)::numeric * 1000, 1)
+    );
+  end loop;
+  return result;
+end
+$$;
+
+comment on function private.refresh_analytics_views(boolean) is
+'Refresh every analytics materialized view and record when, in private.analytics_refreshes.
+
+concurrent = true (the default, for pg_cron, `nimbus refresh` and the refresh_analytics RPC)
+keeps the views readable during the refresh; false is faster and is for bulk loads. Returns
+one object per view: view, refreshed_at (when its refresh started, i.e. the data''s as_of)
+and duration_ms. Internal: run by the table owner, pg_cron or public.refresh_analytics.';
+
+revoke all on function private.refresh_analytics_views(boolean) from public, anon;

@@ -1,0 +1,260 @@
+"""Analytics RPCs: forecasting, reorder arithmetic, the normal quantile, tenancy, validation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from statistics import NormalDist, mean, stdev
+
+import psycopg
+import pytest
+
+from proxy.seeding import OrgSpec, ensure_user, load_organization, seed_demo_org, stable_uuid
+from tests.support.db import as_role
+
+OTHER = OrgSpec("tenant-b", "Tenant B", 40, 2, 2, 120, 8)
+
+
+@pytest.fixture(scope="module")
+def tenants(database_url: str) -> dict:
+    """Organization A (the demo data set, its owner) and B (a small second tenant), refreshed."""
+    demo = seed_demo_org(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        owner_b = ensure_user(conn, "owner@tenant-b.example", stable_uuid(5, "b:owner"))
+        org_b = conn.execute(
+            "select id::text from public.organizations where slug = %s", (OTHER.slug,)
+        ).fetchone()
+        if org_b is None:
+            until = dt.datetime.now(dt.UTC).date()
+            load_organization(conn, OTHER, seed=5, owner_id=owner_b, until=until)
+        org_b = conn.execute(
+            "select id::text from public.organizations where slug = %s", (OTHER.slug,)
+        ).fetchone()[0]
+        conn.execute("select private.refresh_analytics_views(false)")
+    return {"a": demo["organization_id"], "user_a": demo["user_id"], "b": org_b, "user_b": owner_b}
+
+
+def claims(user: str) -> dict:
+    """JWT claims of an authenticated user, as PostgREST sets them."""
+    return {"sub": user, "role": "authenticated"}
+
+
+def call(db, user: str, sql: str, *args):
+    """Run one RPC as an authenticated user and return its single value."""
+    with as_role(db, "authenticated", claims(user)):
+        return db.execute(sql, args).fetchone()[0]
+
+
+def raised(db, user: str, sql: str, *args) -> psycopg.Error:
+    """Run one RPC as a user and return the error it raised."""
+    with pytest.raises(psycopg.Error) as info, as_role(db, "authenticated", claims(user)):
+        db.execute(sql, args)
+    return info.value
+
+
+def test_inverse_normal_cdf(db) -> None:
+    """Acklam's approximation: 0.95 -> 1.6449, symmetric, 0.5 -> 0, tails accurate."""
+    for p in (0.001, 0.02, 0.5, 0.8, 0.95, 0.975, 0.9999):
+        (z,) = db.execute("select private.inverse_normal_cdf(%s)", (p,)).fetchone()
+        assert z == pytest.approx(NormalDist().inv_cdf(p), abs=1e-8)
+    (z,) = db.execute("select private.inverse_normal_cdf(0.95)").fetchone()
+    assert round(z, 4) == 1.6449
+
+
+def test_constant_demand_forecast_is_the_constant(db) -> None:
+    """SES on a constant series forecasts the constant, with a perfect (0) and finite MASE."""
+    (fit,) = db.execute(
+        "select private.forecast_series(array_fill(7::float8, array[120]), 14, 0.3, 14)"
+    ).fetchone()
+    assert fit["method"] == "ses"
+    assert float(fit["daily_forecast"]) == 7
+    assert float(fit["horizon_total"]) == 98
+    assert fit["mase"] is not None and math.isfinite(float(fit["mase"]))
+    assert float(fit["mase"]) == 0
+
+
+def test_ses_matches_python(db) -> None:
+    """SES level and MASE equal a direct Python computation on a noisy series."""
+    series = [10 + (i * 37 % 11) - 5 for i in range(90)]
+    alpha, hold = 0.25, 10
+
+    def ses(values):
+        level = values[0]
+        for v in values[1:]:
+            level = alpha * v + (1 - alpha) * level
+        return level
+
+    train = series[:-hold]
+    mae = mean(abs(v - ses(train)) for v in series[-hold:])
+    scale = mean(abs(a - b) for a, b in zip(train[1:], train[:-1], strict=True))
+    (fit,) = db.execute(
+        "select private.forecast_series(%s::float8[], 30, %s, %s)", (series, alpha, hold)
+    ).fetchone()
+    assert fit["method"] == "ses"
+    assert float(fit["daily_forecast"]) == pytest.approx(ses(series), abs=1e-4)
+    assert float(fit["mase"]) == pytest.approx(mae / scale, abs=1e-4)
+
+
+def test_intermittent_series_uses_croston(db) -> None:
+    """A series with demand of 6 every third day is intermittent: Croston forecasts 6/3 = 2."""
+    series = [6 if i % 3 == 2 else 0 for i in range(120)]
+    (fit,) = db.execute(
+        "select private.forecast_series(%s::float8[], 30, 0.2, 28)", (series,)
+    ).fetchone()
+    assert fit["method"] == "croston"
+    assert float(fit["daily_forecast"]) == pytest.approx(2.0)
+    assert float(fit["zero_demand_share"]) == pytest.approx(2 / 3, abs=1e-3)
+    assert fit["mase"] is not None
+
+
+def test_demand_forecast_rpc(db, tenants) -> None:
+    """The RPC returns one forecast row per horizon day, as_of and a method for a slow seller."""
+    (slow,) = db.execute(
+        "select product_id::text from private.daily_sales where organization_id = %s"
+        " group by product_id order by count(*), product_id limit 1",
+        (tenants["a"],),
+    ).fetchone()
+    result = call(db, tenants["user_a"], "select public.demand_forecast(%s::uuid, 14)", slow)
+    assert result["method"] == "croston"
+    assert len(result["forecast"]) == 14
+    assert result["as_of"] and result["product_id"] == slow
+    total = call(db, tenants["user_a"], "select public.demand_forecast()")
+    assert total["method"] == "ses" and len(total["forecast"]) == 30
+
+
+def test_reorder_point_arithmetic(db, tenants) -> None:
+    """Reorder point = mean * L + z * sigma * sqrt(L) over 90 days, checked in Python."""
+    pid, lead = db.execute(
+        "select p.id::text, s.lead_time_days from public.products as p"
+        " join public.suppliers as s on s.id = p.supplier_id"
+        " where p.organization_id = %s and p.sku = 'SKU-000001'",
+        (tenants["a"],),
+    ).fetchone()
+    db.execute("set local session_replication_role = replica")
+    db.execute(
+        "update public.products set reorder_point = null, safety_stock = 0 where id = %s", (pid,)
+    )
+    db.execute(
+        "update public.stock_levels set on_hand = 0, reserved = 0 where product_id = %s", (pid,)
+    )
+    db.execute("set local session_replication_role = origin")
+    (as_of,) = db.execute("select min(refreshed_at) from private.analytics_refreshes").fetchone()
+    last = as_of.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    rows = dict(
+        db.execute(
+            "select day, sum(units)::float8 from private.daily_sales where product_id = %s"
+            " and day between %s and %s group by day",
+            (pid, last - dt.timedelta(days=89), last),
+        ).fetchall()
+    )
+    daily = [rows.get(last - dt.timedelta(days=i), 0.0) for i in range(90)]
+    z = NormalDist().inv_cdf(0.95)
+    rop = mean(daily) * lead + z * stdev(daily) * math.sqrt(lead)
+    result = call(db, tenants["user_a"], "select public.reorder_suggestions()")
+    lines = [ln for po in result["purchase_orders"] for ln in po["lines"]]
+    line = next(ln for ln in lines if ln["product_id"] == pid)
+    assert float(line["reorder_point"]) == pytest.approx(rop, abs=1e-3)
+    assert float(line["suggested_quantity"]) == math.ceil(rop + mean(daily) * 30)
+    assert result["z"] == pytest.approx(z, abs=1e-6)
+    assert all(po["status"] == "draft" for po in result["purchase_orders"])
+
+
+def test_results_stay_in_the_callers_organization(db, tenants) -> None:
+    """A's dashboard, sales and valuation contain only A's rows; asking for B is 403."""
+    products_a = {
+        r[0]
+        for r in db.execute(
+            "select id::text from public.products where organization_id = %s", (tenants["a"],)
+        )
+    }
+    dash = call(db, tenants["user_a"], "select public.dashboard()")
+    assert dash["organization_id"] == tenants["a"] and dash["products"] == len(products_a)
+    assert dash["top_products"] and dash["recent_movements"]
+    assert {p["product_id"] for p in dash["top_products"]} <= products_a
+    assert {m["product_id"] for m in dash["recent_movements"]} <= products_a
+    sales = call(
+        db,
+        tenants["user_a"],
+        "select public.sales_analytics(current_date - 200, current_date, 'week', 'product')",
+    )
+    assert {g["key"] for g in sales["groups"]} <= products_a
+    dash_b = call(db, tenants["user_b"], "select public.dashboard()")
+    assert dash_b["organization_id"] == tenants["b"]
+    assert not {p["product_id"] for p in dash_b["top_products"]} & products_a
+    for fn in (
+        "dashboard(%s::uuid)",
+        "sales_analytics(null, null, 'day', 'none', %s::uuid)",
+        "inventory_turnover(null, null, %s::uuid)",
+        "reorder_suggestions(%s::uuid)",
+        "stock_valuation('weighted_average', %s::uuid)",
+    ):
+        err = raised(db, tenants["user_a"], f"select public.{fn}", tenants["b"])
+        assert err.sqlstate == "PT403", fn
+
+
+def test_totals_agree_with_base_tables(db, tenants) -> None:
+    """MV-backed figures equal the same figures computed from the base tables."""
+    stock_value, revenue = db.execute(
+        "select (select sum(l.on_hand * p.unit_cost) from public.stock_levels l"
+        " join public.products p on p.id = l.product_id where l.organization_id = %(o)s),"
+        " (select sum(i.quantity * i.unit_price) from public.orders o join public.order_items i"
+        " on i.order_id = o.id where o.organization_id = %(o)s and o.kind = 'sales'"
+        " and o.status = 'fulfilled' and o.completed_at >= current_date - 90)",
+        {"o": tenants["a"]},
+    ).fetchone()
+    dash = call(db, tenants["user_a"], "select public.dashboard()")
+    assert float(dash["stock_value"]) == pytest.approx(float(stock_value), abs=0.01)
+    valuation = call(db, tenants["user_a"], "select public.stock_valuation()")
+    assert float(valuation["value"]) == pytest.approx(float(stock_value), abs=0.01)
+    fifo = call(db, tenants["user_a"], "select public.stock_valuation('fifo')")
+    assert float(fifo["units"]) == float(valuation["units"])
+    sales = call(
+        db,
+        tenants["user_a"],
+        "select public.sales_analytics(current_date - 90, current_date, 'month')",
+    )
+    assert float(sales["totals"]["revenue"]) == pytest.approx(float(revenue), abs=0.01)
+    turnover = call(db, tenants["user_a"], "select public.inventory_turnover()")
+    assert float(turnover["closing_inventory_value"]) == pytest.approx(float(stock_value), 0.01)
+    assert turnover["turnover"] > 0 and turnover["days_of_inventory"] > 0
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "select public.sales_analytics('2026-02-01', '2026-01-01')",
+        "select public.sales_analytics(null, null, 'year')",
+        "select public.sales_analytics(null, null, 'day', 'supplier')",
+        "select public.inventory_turnover('2026-02-01', '2026-01-01')",
+        "select public.demand_forecast(null, 0)",
+        "select public.demand_forecast(null, 366)",
+        "select public.stock_valuation('lifo')",
+    ],
+)
+def test_bad_arguments_are_400(db, tenants, sql: str) -> None:
+    """Invalid ranges, granularities, groupings, horizons and methods: PT400 validation_failed."""
+    err = raised(db, tenants["user_a"], sql)
+    assert err.sqlstate == "PT400"
+    assert err.diag.message_hint == "validation_failed"
+
+
+def test_anon_cannot_call_analytics(db) -> None:
+    """anon has no EXECUTE on any analytics RPC."""
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "anon"):
+        db.execute("select public.dashboard()")
+
+
+def test_refresh_analytics_roles(db, tenants, new_user) -> None:
+    """service_role refreshes; owners may (throttled); a viewer gets 403."""
+    with as_role(db, "service_role", {"role": "service_role"}):
+        (out,) = db.execute("select public.refresh_analytics()").fetchone()
+    assert out["refreshed"] is True and len(out["views"]) == 3
+    owner = call(db, tenants["user_a"], "select public.refresh_analytics()")
+    assert owner["as_of"]
+    viewer = new_user()
+    db.execute(
+        "insert into public.memberships (user_id, organization_id, role) values (%s, %s, 'viewer')",
+        (viewer, tenants["a"]),
+    )
+    err = raised(db, viewer, "select public.refresh_analytics()")
+    assert err.sqlstate == "PT403"
