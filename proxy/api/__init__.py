@@ -1,0 +1,52 @@
+"""/api/v1: the product's resource API, a declarative map onto PostgREST (DESIGN §3).
+
+`setup(app)` mounts every Route of the map with the generic handler of its action, plus the
+few hand-written ones (auth, bulk, CSV), `/openapi.json`, `/docs` and `/auth/v1/*`."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from proxy.api import auth, catalog, docs, openapi, operations, reads, transfer, writes
+from proxy.api.route import Route
+
+PREFIX = "/api/v1"
+HANDLERS = {
+    "list": reads.list_rows,
+    "get": reads.get_row,
+    "read": reads.read_document,
+    "create": writes.create,
+    "replace": writes.change,
+    "update": writes.change,
+    "archive": writes.change,
+    "delete": writes.change,
+    "call": writes.call,
+}
+
+
+def route_map() -> list[Route]:
+    """Every /api/v1 route, static paths before parameterised ones."""
+    routes = [*auth.ROUTES, *transfer.ROUTES, *catalog.ROUTES, *operations.ROUTES]
+    return sorted(routes, key=lambda r: "{" in r.path)
+
+
+def bound(route: Route):
+    """The aiohttp handler of route: its action's generic handler (or its own) bound to it."""
+    handler = route.handler or HANDLERS[route.action]
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        return await handler(request, route)
+
+    handle.__doc__ = route.summary
+    return handle
+
+
+def setup(app: web.Application) -> None:
+    """Mount /api/v1, its contract and docs, and the Supabase Auth forwarding."""
+    routes = route_map()
+    for route in routes:
+        app.router.add_route(route.method, PREFIX + route.path, bound(route))
+    spec = openapi.document(routes, PREFIX)
+    openapi.setup(app, spec)
+    docs.setup(app)
+    auth.setup_forwarding(app)

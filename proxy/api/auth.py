@@ -1,0 +1,159 @@
+"""`/api/v1/auth/*` (me, refresh, logout) and `/auth/v1/*` forwarding to Supabase Auth."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import aiohttp
+from aiohttp import web
+
+from proxy.api import tenancy
+from proxy.api.fields import Body
+from proxy.api.inputs import parse_body
+from proxy.api.problems import ApiError
+from proxy.api.respond import envelope
+from proxy.api.route import Route
+from proxy.denylist import revocation_id
+from proxy.gate import admit, decorate
+from proxy.keys import DENYLIST, SESSION, SETTINGS
+from proxy.upstream import forward
+
+log = logging.getLogger(__name__)
+HIDDEN_CLAIMS = frozenset({"session_id", "jti"})
+
+
+class RefreshIn(Body):
+    """A Supabase refresh token."""
+
+    refresh_token: str
+
+
+async def me(request: web.Request, route: Route) -> web.StreamResponse:
+    """The caller's claims, memberships and active organization."""
+    identity = await admit(request)
+    rows = await tenancy.memberships(request, identity)
+    active = tenancy.chosen(request, identity)
+    if active is None and len(rows) == 1:
+        active = rows[0]["organization_id"]
+    claims = {k: v for k, v in identity.claims.items() if k not in HIDDEN_CLAIMS}
+    data = {
+        "user_id": identity.subject,
+        "role": identity.role,
+        "claims": claims,
+        "memberships": rows,
+        "active_organization": active,
+    }
+    return decorate(request, envelope(data))
+
+
+def _auth_url(request: web.Request, path: str) -> str:
+    base = request.app[SETTINGS].supabase_url
+    if not base:
+        raise ApiError(
+            501, "not_implemented", "Supabase Auth is not configured: set NIMBUS_SUPABASE_URL"
+        )
+    return base + path
+
+
+async def _supabase(request: web.Request, path: str, **kw) -> tuple[int, object]:
+    settings = request.app[SETTINGS]
+    headers = {"apikey": request.headers.get("apikey") or settings.upstream_apikey}
+    headers.update(kw.pop("headers", {}))
+    try:
+        async with request.app[SESSION].post(_auth_url(request, path), headers=headers, **kw) as r:
+            data = await r.json(content_type=None) if r.status != 204 else None
+            return r.status, data
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("supabase auth unavailable: %s", type(exc).__name__)
+        raise ApiError(503, "upstream_unavailable", "Supabase Auth is unavailable") from None
+
+
+async def refresh(request: web.Request, route: Route) -> web.StreamResponse:
+    """Exchange a refresh token at Supabase Auth (501 when it is not configured)."""
+    _auth_url(request, "")
+    body = await parse_body(request, RefreshIn)
+    status, data = await _supabase(
+        request,
+        "/auth/v1/token?grant_type=refresh_token",
+        json={"refresh_token": body.refresh_token},
+    )
+    if status >= 400:
+        raise ApiError(
+            401 if status in (400, 401) else 502, "unauthorized", "Refresh token rejected", data
+        )
+    return envelope(data)
+
+
+async def logout(request: web.Request, route: Route) -> web.StreamResponse:
+    """Sign out at Supabase Auth when configured; always revoke the session here, at once."""
+    identity = await admit(request)
+    rid = revocation_id(identity)
+    if rid is None:
+        raise ApiError(422, "validation_failed", "This token has no session_id or jti to revoke")
+    await request.app[DENYLIST].revoke(rid, identity.exp)
+    if request.app[SETTINGS].supabase_url:
+        await _supabase(
+            request, "/auth/v1/logout", headers={"Authorization": "Bearer " + identity.token}
+        )
+    return decorate(request, envelope({"revoked": rid, "until": identity.exp, "at": time.time()}))
+
+
+ROUTES = [
+    Route(
+        "GET",
+        "/auth/me",
+        "custom",
+        "memberships",
+        "Who is calling: claims, memberships, active organization",
+        "Auth",
+        handler=me,
+    ),
+    Route(
+        "POST",
+        "/auth/refresh",
+        "custom",
+        "",
+        "New tokens for a refresh token (Supabase Auth)",
+        "Auth",
+        handler=refresh,
+        body=RefreshIn,
+        responses=(501,),
+    ),
+    Route(
+        "POST",
+        "/auth/logout",
+        "custom",
+        "",
+        "Sign out: the session stops working at once",
+        "Auth",
+        handler=logout,
+    ),
+]
+
+
+async def auth_forward(request: web.Request) -> web.StreamResponse:
+    """`/auth/v1/*` relayed to Supabase Auth unchanged (404 JSON when not configured)."""
+    settings = request.app[SETTINGS]
+    if not settings.supabase_url:
+        raise ApiError(404, "not_found", "Supabase Auth is not configured (NIMBUS_SUPABASE_URL)")
+    body = await request.read() if request.body_exists else None
+    raw = request.headers.get("Authorization", "")
+    token = raw[7:].strip() if raw.lower().startswith("bearer ") else None
+    response = await forward(
+        request,
+        request.app[SESSION],
+        settings.supabase_url + request.raw_path,
+        token=token,
+        body=body,
+        retry_after=settings.retry_after_s,
+        apikey=settings.upstream_apikey,
+    )
+    if not response.prepared:
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def setup_forwarding(app: web.Application) -> None:
+    """Mount /auth/v1/* (never cached)."""
+    app.router.add_route("*", "/auth/v1/{tail:.*}", auth_forward)

@@ -1,0 +1,95 @@
+"""Request bodies of orders, stock movements and settings."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+from uuid import UUID
+
+from pydantic import Field
+
+from proxy.api.fields import Body, Currency, delta, money, text
+
+
+class OrderItemIn(Body):
+    """One order line."""
+
+    product_id: UUID
+    quantity: money(14, 3, positive=True)
+    unit_price: money(12, 2) | None = None
+
+
+class OrderIn(Body):
+    """A new sales or purchase order (Idempotency-Key header makes retries safe)."""
+
+    kind: Literal["sales", "purchase"]
+    location_id: UUID
+    items: list[OrderItemIn] = Field(min_length=1, max_length=500)
+    supplier_id: UUID | None = None
+    customer_name: text(1, 200) | None = None
+    notes: text(0, 2000) | None = None
+    status: Literal["draft", "confirmed"] = "confirmed"
+
+
+class DraftOrderIn(Body):
+    """The full new content of a draft order."""
+
+    location_id: UUID
+    items: list[OrderItemIn] = Field(min_length=1, max_length=500)
+    supplier_id: UUID | None = None
+    customer_name: text(1, 200) | None = None
+    notes: text(0, 2000) | None = None
+
+
+class LotIn(Body):
+    """Lot number and expiry of a received product."""
+
+    product_id: UUID
+    lot_number: text(1, 100)
+    expiry_date: date | None = None
+
+
+class StatusIn(Body):
+    """The next status of an order (lots: for receiving a purchase order)."""
+
+    status: Literal["confirmed", "fulfilled", "received", "cancelled"]
+    lots: list[LotIn] | None = Field(None, max_length=500)
+
+
+class AdjustmentIn(Body):
+    """A stock correction at one location (positive adds, negative removes)."""
+
+    product_id: UUID
+    location_id: UUID
+    quantity_delta: delta(14, 3)
+    reason: text(1, 500)
+    lot_number: text(1, 100) | None = None
+    expiry_date: date | None = None
+
+
+class TransferIn(Body):
+    """Stock moved between two locations."""
+
+    product_id: UUID
+    from_location_id: UUID
+    to_location_id: UUID
+    quantity: money(14, 3, positive=True)
+
+
+class SettingsIn(Body):
+    """The organization's settings document (missing keys take their defaults)."""
+
+    currency: Currency | None = None
+    timezone: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$")
+    default_low_stock_threshold: int | None = Field(None, ge=0, le=2_147_483_647)
+    expiry_warning_days: int | None = Field(None, ge=1, le=365)
+    forecast_alpha: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    forecast_horizon_days: int | None = Field(None, ge=1, le=365)
+    service_level: float | None = Field(None, gt=0.5, le=0.9999, allow_inf_nan=False)
+
+
+class OrganizationIn(Body):
+    """A new organization; the caller becomes its owner."""
+
+    name: text(1, 200)
+    slug: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

@@ -1,0 +1,241 @@
+"""Route map of orders, stock movements, analytics and settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from proxy.api.inputs import path_id
+from proxy.api.operation_models import (
+    AdjustmentIn,
+    DraftOrderIn,
+    OrderIn,
+    OrganizationIn,
+    SettingsIn,
+    StatusIn,
+    TransferIn,
+)
+from proxy.api.params import Query, arg, eq
+from proxy.api.problems import validation
+from proxy.api.route import Route
+
+ORDER_SELECT = "*,items:order_items(id,product_id,line_no,quantity,unit_price,unit_cost)"
+STATUSES = ("draft", "confirmed", "fulfilled", "received", "cancelled")
+KINDS = ("receipt", "sale", "adjustment", "transfer_out", "transfer_in", "return", "write_off")
+IDEMPOTENCY_MAX = 255
+
+
+def order_args(body, request: web.Request) -> dict[str, Any]:
+    """create_order's arguments: the body plus the Idempotency-Key header."""
+    args = body.model_dump(mode="json", exclude_none=True)
+    key = request.headers.get("Idempotency-Key")
+    if key is not None:
+        if not 1 <= len(key) <= IDEMPOTENCY_MAX:
+            raise validation([{"field": "Idempotency-Key", "message": "1 to 255 characters"}])
+        args["idempotency_key"] = key
+    return args
+
+
+def status_args(body, request: web.Request) -> dict[str, Any]:
+    """update_order_status's arguments: the path's order id and the body."""
+    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+
+
+def draft_args(body, request: web.Request) -> dict[str, Any]:
+    """update_draft_order's arguments (the SQL function is requested, see docs/API.md)."""
+    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+
+
+def dates(column: str) -> tuple[Query, Query]:
+    """`from` (inclusive) and `to` (exclusive) on a timestamp column."""
+    return (
+        Query("from", "datetime", column, "gte", "from this date-time (inclusive)"),
+        Query("to", "datetime", column, "lt", "until this date-time (exclusive)"),
+    )
+
+
+def analytics(path: str, fn: str, summary: str, *query: Query) -> Route:
+    """A GET of an analytics function's JSON document."""
+    return Route(
+        "GET",
+        "/analytics/" + path,
+        "read",
+        "rpc/" + fn,
+        summary,
+        "Analytics",
+        query=query,
+        org="arg",
+    )
+
+
+SPAN = (arg("from", "from", "date"), arg("to", "to", "date"))
+
+ROUTES: list[Route] = [
+    Route(
+        "POST",
+        "/organizations",
+        "call",
+        "rpc/create_organization",
+        "Create an organization (you become its owner)",
+        "Organizations",
+        body=OrganizationIn,
+        org="none",
+        status=201,
+        roles="any signed-in user",
+    ),
+    Route(
+        "GET",
+        "/orders",
+        "list",
+        "orders",
+        "List orders",
+        "Orders",
+        select=ORDER_SELECT,
+        query=(
+            eq("status", "status", enum=STATUSES),
+            eq("kind", "kind", enum=("sales", "purchase")),
+            eq("supplier", "supplier_id"),
+            eq("location", "location_id"),
+            *dates("created_at"),
+        ),
+        sort=("created_at", "number", "status"),
+        default_sort="-created_at",
+    ),
+    Route(
+        "GET",
+        "/orders/{id}",
+        "get",
+        "orders",
+        "Get an order with its items",
+        "Orders",
+        select=ORDER_SELECT,
+    ),
+    Route(
+        "POST",
+        "/orders",
+        "call",
+        "rpc/create_order",
+        "Create an order (honours Idempotency-Key)",
+        "Orders",
+        body=OrderIn,
+        org="arg",
+        args=order_args,
+        status=201,
+        roles="sales: staff and above; purchases: manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "PUT",
+        "/orders/{id}",
+        "call",
+        "rpc/update_draft_order",
+        "Replace a draft order's lines and details (draft only)",
+        "Orders",
+        body=DraftOrderIn,
+        org="none",
+        args=draft_args,
+        roles="as POST /orders",
+        responses=(409, 501),
+    ),
+    Route(
+        "PATCH",
+        "/orders/{id}/status",
+        "call",
+        "rpc/update_order_status",
+        "Move an order to its next status",
+        "Orders",
+        body=StatusIn,
+        org="none",
+        args=status_args,
+        roles="sales: staff and above; purchases: manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "GET",
+        "/stock/movements",
+        "list",
+        "stock_movements",
+        "The stock ledger",
+        "Stock",
+        query=(
+            eq("product", "product_id"),
+            eq("location", "location_id"),
+            eq("kind", "kind", enum=KINDS),
+            *dates("created_at"),
+        ),
+        sort=("created_at",),
+        default_sort="-created_at",
+    ),
+    Route(
+        "POST",
+        "/stock/adjustments",
+        "call",
+        "rpc/adjust_stock",
+        "Adjust stock",
+        "Stock",
+        body=AdjustmentIn,
+        org="none",
+        status=201,
+        roles="staff and above",
+    ),
+    Route(
+        "POST",
+        "/stock/transfers",
+        "call",
+        "rpc/transfer_stock",
+        "Transfer stock",
+        "Stock",
+        body=TransferIn,
+        org="none",
+        status=201,
+        roles="staff and above",
+    ),
+    analytics("dashboard", "dashboard", "Dashboard figures"),
+    analytics(
+        "sales",
+        "sales_analytics",
+        "Sales over time",
+        *SPAN,
+        arg("granularity", "granularity", enum=("day", "week", "month")),
+        arg("group_by", "group_by", enum=("none", "product", "category", "location")),
+    ),
+    analytics("inventory-turnover", "inventory_turnover", "Inventory turnover", *SPAN),
+    analytics(
+        "demand-forecast",
+        "demand_forecast",
+        "Demand forecast",
+        arg("product", "product_id", "uuid"),
+        arg("horizon_days", "horizon_days", "integer", minimum=1, maximum=365),
+    ),
+    analytics("reorder-suggestions", "reorder_suggestions", "What to reorder, how much"),
+    analytics(
+        "valuation",
+        "stock_valuation",
+        "Stock valuation",
+        arg("method", "method", enum=("weighted_average", "fifo")),
+    ),
+    Route(
+        "GET",
+        "/settings",
+        "get",
+        "settings",
+        "The organization's settings",
+        "Settings",
+        org="resolve",
+        key="organization_id",
+    ),
+    Route(
+        "PUT",
+        "/settings",
+        "replace",
+        "settings",
+        "Replace the organization's settings",
+        "Settings",
+        org="resolve",
+        key="organization_id",
+        body=SettingsIn,
+        payload=lambda body: {"value": body.model_dump(mode="json", exclude_none=True)},
+        roles="admin and owner",
+    ),
+]

@@ -1,0 +1,92 @@
+"""Calling PostgREST for an /api/v1 route: the caller's own token, bounded time, errors mapped."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import orjson
+from aiohttp import web
+
+from proxy.api.problems import ApiError, from_postgrest
+from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from proxy.identity import Identity
+from proxy.keys import SESSION, SETTINGS
+
+log = logging.getLogger(__name__)
+OBJECT = "application/vnd.pgrst.object+json"
+Params = Sequence[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A successful PostgREST answer."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty)."""
+        return orjson.loads(self.body) if self.body else None
+
+    def total(self) -> int | None:
+        """The count after the slash of Content-Range (`0-9/42`), when PostgREST sent one."""
+        tail = self.headers.get("Content-Range", "").rpartition("/")[2]
+        return int(tail) if tail.isdigit() else None
+
+
+async def call(
+    request: web.Request,
+    identity: Identity,
+    method: str,
+    path: str,
+    *,
+    params: Params = (),
+    json: Any = None,
+    headers: Mapping[str, str] | None = None,
+    ok: tuple[int, ...] = (),
+) -> Reply:
+    """method /path?params with the caller's token; raises ApiError for an error answer
+    (except the statuses in ok)."""
+    settings = request.app[SETTINGS]
+    sent = {"Authorization": "Bearer " + identity.token, "Accept": "application/json"}
+    if settings.upstream_apikey:
+        sent["apikey"] = settings.upstream_apikey
+    if request.get("request_id"):
+        sent["X-Request-Id"] = request["request_id"]
+    sent.update(headers or {})
+    data = None
+    if json is not None:
+        data = orjson.dumps(json)
+        sent["Content-Type"] = "application/json"
+    url = settings.postgrest_url + "/" + path.lstrip("/")
+    try:
+        async with request.app[SESSION].request(
+            method, url, params=list(params), data=data, headers=sent, allow_redirects=False
+        ) as upstream:
+            body = await upstream.read()
+            status, got = upstream.status, dict(upstream.headers)
+    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
+        log.warning("postgrest unavailable: %s", type(exc).__name__)
+        raise UpstreamUnavailable(
+            "PostgREST is unavailable", headers={"Retry-After": str(settings.retry_after_s)}
+        ) from None
+    except TimeoutError:
+        raise UpstreamTimeout("PostgREST did not answer in time") from None
+    if status >= 400 and status not in ok:
+        raise _error(status, body)
+    return Reply(status, got, body)
+
+
+def _error(status: int, body: bytes) -> ApiError:
+    try:
+        parsed = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError:
+        parsed = {}
+    if not isinstance(parsed, dict):
+        parsed = {}
+    return from_postgrest(status, parsed)

@@ -1,0 +1,61 @@
+"""Shaping /api/v1 answers and passing GETs through the response cache."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from proxy import cached
+from proxy.api import tenancy
+from proxy.gate import decorate
+from proxy.identity import Identity
+from proxy.keys import BUS, CACHE, SETTINGS
+
+JSON = "application/json"
+
+
+def envelope(data: Any, *, status: int = 200, pagination: dict | None = None) -> web.Response:
+    """`{"data": ...}` (and `pagination` for lists) as a JSON response."""
+    body: dict[str, Any] = {"data": data}
+    if pagination is not None:
+        body["pagination"] = pagination
+    return web.Response(status=status, body=orjson.dumps(body), content_type=JSON)
+
+
+def pagination(page: int, limit: int, total: int | None) -> dict[str, Any]:
+    """The pagination block; `total` is PostgREST's exact count (`Prefer: count=exact`)."""
+    count = total or 0
+    return {
+        "page": page,
+        "limit": limit,
+        "total": count,
+        "pages": (count + limit - 1) // limit,
+        "count": "exact",
+    }
+
+
+async def through_cache(
+    request: web.Request,
+    identity: Identity,
+    deps: tuple[str, ...],
+    fetch: Callable[[], Awaitable[web.StreamResponse]],
+    *,
+    rpc: bool = False,
+) -> web.StreamResponse:
+    """Serve a GET from the cache under the caller's scope (and chosen organization)."""
+    cache = request.app.get(CACHE)
+    if cache is None:
+        return decorate(request, await fetch())
+    settings = request.app[SETTINGS]
+    # The organization header changes the answer but is not one of the cache key's headers.
+    scope = identity.scope + "|" + request.headers.get(tenancy.HEADER, "")
+    ttl = settings.cache_rpc_ttl_s if rpc else settings.cache_ttl_s
+    return decorate(request, await cached.serve(request, cache, scope, deps, ttl, fetch))
+
+
+async def bump(request: web.Request, tables) -> None:
+    """Invalidate what a write may have changed, everywhere, before answering."""
+    await request.app[BUS].bump(tables)
