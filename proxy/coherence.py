@@ -13,9 +13,9 @@ from proxy.clientip import parse_networks
 from proxy.denylist import Denylist
 from proxy.generations import Generations
 from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED
+from proxy.leases import RateLimiter
 from proxy.listener import listen
 from proxy.metrics import DEPENDENCY_UP, REFRESH
-from proxy.ratelimit import RateLimiter
 from proxy.redisconn import RedisGuard, first_node, is_cluster, make_client
 from proxy.subscriber import Subscriber
 
@@ -51,11 +51,13 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     app[REFRESH] = refresh_gauges
     app[DENYLIST] = Denylist(guard, settings.redis_prefix, generations)
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
+    tasks = []
     if settings.rate_limit_enabled:
         app[LIMITER] = RateLimiter(
             guard, settings.redis_prefix, settings.rate_policies, processes=settings.workers
         )
-    tasks = []
+        if guard is not None:
+            tasks.append(asyncio.create_task(app[LIMITER].sweep(), name="lease-sweeper"))
     if settings.cache_enabled:
         app[CACHE] = ResponseCache(
             generations,

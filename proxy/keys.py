@@ -10,7 +10,7 @@ from proxy.config import Settings
 from proxy.denylist import Denylist
 from proxy.generations import Generations
 from proxy.identity import Verifier
-from proxy.ratelimit import RateLimiter
+from proxy.leases import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)

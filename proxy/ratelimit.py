@@ -1,5 +1,5 @@
-"""GCRA rate limiting: one Lua script in Redis (atomic, one key per subject, Redis's clock), and
-the same algorithm in-process when Redis is unavailable (each process then allows its share)."""
+"""GCRA rate limiting: the policy, the decision, the Lua script that Redis runs atomically (one key
+per subject, Redis's clock), and the same algorithm in-process for when Redis is unavailable."""
 
 from __future__ import annotations
 
@@ -7,24 +7,29 @@ import math
 import time
 from dataclasses import dataclass
 
-from proxy.redisconn import RedisDown, RedisGuard
-
-# KEYS[1] = subject key; ARGV = emission interval (ms), burst (requests).
-# Returns {allowed, remaining, retry_after_ms, reset_ms}.
+# KEYS[1] = subject key; ARGV = emission interval (ms), burst, tokens wanted, tokens refunded.
+# Grants up to `wanted` requests at once (a lease), after first returning `refunded` unused ones.
+# Returns {granted, remaining after the grant, retry_after_ms, reset_ms}.
 GCRA = """
 local interval = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
+local refund = tonumber(ARGV[4])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat == nil or tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - interval * burst
-if allow_at > now then
-  return {0, 0, math.ceil(allow_at - now), math.ceil(tat - now)}
+if refund > 0 then tat = math.max(now, tat - refund * interval) end
+local available = math.floor((now + interval * burst - tat) / interval + 1e-9)
+local granted = math.min(wanted, math.max(available, 0))
+local new_tat = tat + granted * interval
+if granted > 0 or refund > 0 then
+  redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1)
 end
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1)
-return {1, math.floor((now - allow_at) / interval), 0, math.ceil(new_tat - now)}
+if granted < 1 and wanted > 0 then
+  return {0, 0, math.ceil(tat - interval * (burst - 1) - now), math.ceil(tat - now)}
+end
+return {granted, available - granted, 0, math.ceil(new_tat - now)}
 """
 
 
@@ -94,50 +99,3 @@ class LocalGCRA:
             self.tats.pop(next(iter(self.tats)))
         self.tats[key] = new_tat
         return 1, math.floor((now - allow_at) / interval_ms), 0, math.ceil(new_tat - now)
-
-
-class RateLimiter:
-    """Checks subjects against policies in Redis, falling back to LocalGCRA."""
-
-    def __init__(
-        self,
-        guard: RedisGuard | None,
-        prefix: str,
-        policies: dict[str, Policy],
-        processes: int = 1,
-    ) -> None:
-        self.guard = guard
-        self.policies = policies
-        self.prefix = prefix + ":rl:"
-        self.processes = max(1, processes)
-        self.local = LocalGCRA()
-        self._script = None
-
-    async def check(self, policy: Policy, subject: str) -> Decision:
-        """Take one request from subject's budget under policy."""
-        key = f"{self.prefix}{policy.name}:{subject}"
-        result = None
-        backend = "redis"
-        if self.guard is not None:
-            if self._script is None:
-                self._script = self.guard.client.register_script(GCRA)
-            try:
-                result = await self.guard.run(
-                    lambda _r: self._script(keys=[key], args=[policy.interval_ms, policy.burst])
-                )
-            except RedisDown:
-                result = None
-        if result is None:
-            # Each process allows its share, so N processes together stay near the limit.
-            n = self.processes
-            result = self.local.take(key, policy.interval_ms * n, max(1, policy.burst // n))
-            backend = "local"
-        allowed, remaining, retry_ms, reset_ms = (int(x) for x in result)
-        return Decision(
-            bool(allowed),
-            remaining,
-            math.ceil(retry_ms / 1000),
-            math.ceil(reset_ms / 1000),
-            policy,
-            backend,
-        )

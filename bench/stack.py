@@ -1,0 +1,83 @@
+"""The benchmark's own stack: a database (created and seeded once), PostgREST, proxy variants."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from proxy.datacli import seed_demo  # noqa: E402
+from proxy.localstack import start_postgrest  # noqa: E402
+from proxy.migrate import ensure_database, migrate  # noqa: E402
+from proxy.tokens import mint  # noqa: E402
+from tests.support.process import start_proxy  # noqa: E402
+
+DB = os.environ.get(
+    "NIMBUS_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/nimbus_bench"
+)
+
+# Proxy variants measured side by side: name -> extra environment.
+VARIANTS = {
+    "pass-through": {"NIMBUS_CACHE_ENABLED": "false"},
+    "cache (L1)": {},
+    "cache (L2 only)": {"NIMBUS_CACHE_L1_BYTES": "0"},
+}
+
+
+class Stack:
+    """Everything one benchmark run needs; stopped (by PID) when the ExitStack closes."""
+
+    def __init__(self, stack: ExitStack, *, workers: int = 1) -> None:
+        ensure_database(DB)
+        migrate(DB, echo=lambda _l: None)
+        self.demo = seed_demo(DB)
+        self.secret = secrets.token_urlsafe(48)
+        self.token = mint(
+            self.secret, sub=self.demo["user_id"], org=self.demo["organization_id"], ttl=7200
+        )
+        self.state = Path(tempfile.mkdtemp(prefix="nimbus-bench-"))
+        stack.callback(shutil.rmtree, self.state, ignore_errors=True)
+        (self.state / "node_modules").symlink_to(ROOT / ".local" / "node_modules")
+        self.postgrest = start_postgrest(database_url=DB, secret=self.secret, state_dir=self.state)
+        stack.callback(self.postgrest.stop)
+        self.prefix = "nimbus-bench-" + secrets.token_hex(4)
+        self.proxies: dict[str, str] = {}
+        self.pids: dict[str, int] = {"PostgREST": self.postgrest.process.pid}
+        for name, extra in VARIANTS.items():
+            workdir = self.state / name.replace(" ", "_").replace("(", "").replace(")", "")
+            workdir.mkdir()
+            proc, url = start_proxy(
+                workdir,
+                NIMBUS_POSTGREST_URL=self.postgrest.url,
+                NIMBUS_POSTGREST_ADMIN_URL=self.postgrest.admin_url,
+                NIMBUS_DATABASE_URL=DB,
+                NIMBUS_JWT_SECRET=self.secret,
+                NIMBUS_REDIS_URL="redis://127.0.0.1:6379/0",
+                NIMBUS_REDIS_PREFIX=self.prefix,
+                NIMBUS_ACCESS_LOG="false",
+                NIMBUS_LOG_LEVEL="WARNING",
+                NIMBUS_WORKERS=str(workers),
+                NIMBUS_RATE_LIMIT_READ="100000000/60",
+                NIMBUS_RATE_LIMIT_WRITE="100000000/60",
+                **extra,
+            )
+            stack.callback(proc.stop)
+            self.proxies[name] = url
+            self.pids[name] = proc.process.pid
+        stack.callback(self._forget_redis_keys)
+
+    def _forget_redis_keys(self) -> None:
+        client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        keys = list(client.scan_iter(match=self.prefix + ":*"))
+        if keys:
+            client.delete(*keys)
+        client.close()

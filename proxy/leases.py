@@ -1,0 +1,152 @@
+"""The rate limiter: GCRA budgets in Redis, handed to each process in leases.
+
+A request does not cost a Redis round trip: a process takes several requests' worth of a
+subject's budget at once and spends it locally. Leases shrink as the budget runs out (a fraction
+of what is left, divided among the processes) down to one request, so near the limit every
+decision is taken in Redis and the limit stays exact; unused leases are handed back when they
+expire. Without Redis each process applies its share of the limit on its own."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+
+from proxy.ratelimit import GCRA, Decision, LocalGCRA, Policy
+from proxy.redisconn import RedisDown, RedisGuard
+
+
+@dataclass(slots=True)
+class Lease:
+    """Requests this process may still allow for one subject, until `expires`."""
+
+    tokens: int
+    expires: float
+    remaining: int  # what Redis said was left after granting this lease
+    reset_s: int
+    interval_ms: float
+    burst: int
+
+
+class RateLimiter:
+    """check(policy, subject) -> Decision."""
+
+    def __init__(
+        self,
+        guard: RedisGuard | None,
+        prefix: str,
+        policies: dict[str, Policy],
+        processes: int = 1,
+        *,
+        lease_ttl_s: float = 1.0,
+        max_lease: int = 100,
+    ) -> None:
+        self.guard = guard
+        self.policies = policies
+        self.prefix = prefix + ":rl:"
+        self.processes = max(1, processes)
+        self.lease_ttl_s = lease_ttl_s
+        self.max_lease = max_lease
+        self.local = LocalGCRA()
+        self.leases: dict[str, Lease] = {}
+        self.denied: dict[str, float] = {}  # subject key -> monotonic time its budget refills
+        self._fetching: dict[str, asyncio.Future] = {}
+        self._script = guard.client.register_script(GCRA) if guard is not None else None
+
+    async def check(self, policy: Policy, subject: str) -> Decision:
+        """Take one request from subject's budget under policy."""
+        key = f"{self.prefix}{policy.name}:{subject}"
+        if self.guard is None or not self.guard.available:
+            return self._local(policy, key)
+        until = self.denied.get(key)
+        if until is not None:
+            wait_ms = (until - time.monotonic()) * 1000
+            if wait_ms > 0:
+                # Redis said no budget before `until`: nobody can have any sooner, so no need
+                # to ask again (spares Redis a round trip per refused request).
+                return Decision(False, 0, math.ceil(wait_ms / 1000), 0, policy, "lease")
+            del self.denied[key]
+        while True:
+            lease = self._spend(key)
+            if lease is not None:
+                remaining = lease.remaining + lease.tokens
+                return Decision(True, remaining, 0, lease.reset_s, policy, "lease")
+            fetching = self._fetching.get(key)
+            if fetching is None:
+                return await self._fetch(policy, key)
+            await fetching  # one lease request per subject at a time; then try its lease
+
+    def _spend(self, key: str) -> Lease | None:
+        lease = self.leases.get(key)
+        if lease is None or lease.tokens <= 0 or lease.expires < time.monotonic():
+            return None
+        lease.tokens -= 1
+        return lease
+
+    async def _fetch(self, policy: Policy, key: str) -> Decision:
+        future = asyncio.get_running_loop().create_future()
+        self._fetching[key] = future
+        old = self.leases.pop(key, None)
+        refund = old.tokens if old is not None else 0
+        known = old.remaining if old is not None else policy.burst
+        wanted = max(1, min(self.max_lease, known // (2 * self.processes)))
+        args = [policy.interval_ms, policy.burst, wanted, refund]
+        try:
+            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+        except RedisDown:
+            return self._local(policy, key)
+        finally:
+            future.set_result(None)
+            if self._fetching.get(key) is future:
+                del self._fetching[key]
+        granted, remaining, retry_ms, reset_ms = (int(x) for x in result)
+        reset_s = math.ceil(reset_ms / 1000)
+        if granted < 1:
+            self.denied[key] = time.monotonic() + retry_ms / 1000
+            return Decision(False, 0, math.ceil(retry_ms / 1000), reset_s, policy, "redis")
+        if granted > 1:
+            self.leases[key] = Lease(
+                granted - 1,
+                time.monotonic() + self.lease_ttl_s,
+                remaining,
+                reset_s,
+                policy.interval_ms,
+                policy.burst,
+            )
+        return Decision(True, remaining + granted - 1, 0, reset_s, policy, "redis")
+
+    def _local(self, policy: Policy, key: str) -> Decision:
+        # Each process allows its share, so N processes together stay near the limit.
+        n = self.processes
+        allowed, remaining, retry_ms, reset_ms = self.local.take(
+            key, policy.interval_ms * n, max(1, policy.burst // n)
+        )
+        return Decision(
+            bool(allowed),
+            remaining,
+            math.ceil(retry_ms / 1000),
+            math.ceil(reset_ms / 1000),
+            policy,
+            "local",
+        )
+
+    async def sweep(self) -> None:
+        """Forever: hand back what expired leases did not use (so other processes can)."""
+        while True:
+            await asyncio.sleep(self.lease_ttl_s / 2)
+            now = time.monotonic()
+            for key in [k for k, until in self.denied.items() if until < now]:
+                del self.denied[key]
+            expired = [(k, v) for k, v in self.leases.items() if v.expires < now]
+            for key, lease in expired:
+                if self.leases.get(key) is lease:
+                    del self.leases[key]
+                if lease.tokens > 0 and self.guard is not None:
+                    args = [lease.interval_ms, lease.burst, 0, lease.tokens]
+                    try:
+                        await self.guard.run(
+                            lambda _r, a=args, k=key: self._script(keys=[k], args=a)
+                        )
+                    except RedisDown:
+                        pass
