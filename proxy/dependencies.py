@@ -8,6 +8,7 @@ policy reads: a member removed from an organization loses its cached view of it 
 
 from __future__ import annotations
 
+import functools
 import re
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
@@ -43,6 +44,7 @@ CATALOG = frozenset({"products", "categories", "suppliers", "locations", "settin
 RPC: dict[str, frozenset[str]] = {
     "create_order": ORDERS | STOCK | SIDE_EFFECTS,
     "update_order_status": ORDERS | STOCK | SIDE_EFFECTS,
+    "update_draft_order": ORDERS | SIDE_EFFECTS,
     "adjust_stock": STOCK | SIDE_EFFECTS,
     "transfer_stock": STOCK | SIDE_EFFECTS,
     "lookup_product": frozenset({"products"}),
@@ -67,6 +69,7 @@ def embedded(select: str) -> set[str]:
     return set(EMBED.findall(select))
 
 
+@functools.lru_cache(maxsize=4096)
 def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
     """Tables a GET of /resource?select=... depends on; ALL when something is not known."""
     if resource.startswith("rpc/"):
