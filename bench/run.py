@@ -34,19 +34,22 @@ TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its children so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / TICKS
+    """utime + stime of a process and, recursively, its live children so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
+    return sum(int(x) for x in fields[11:13]) / TICKS + sum(cpu_seconds(int(c)) for c in children)
 
 
 def wrk(url: str, headers: dict, duration: int, ids: Path | None, template: str | None) -> dict:
-    """Warm up 3 s, then measure; returns the reporter's JSON."""
+    """One wrk run; returns the reporter's JSON."""
     base = ["wrk", "-t2", "-c32"]
     for k, v in headers.items():
         base += ["-H", f"{k}: {v}"]
     script = ["-s", str(WRK / ("pick.lua" if ids else "report.lua"))]
     tail = ["--", str(ids), template] if ids else []
-    subprocess.run([*base, *script, "-d3s", url, *tail], capture_output=True, check=True)
     out = subprocess.run(
         [*base, *script, f"-d{duration}s", url, *tail], capture_output=True, text=True, check=True
     ).stdout
@@ -75,6 +78,7 @@ def main() -> None:
         for name in args.scenarios.split(","):
             path = SCENARIOS[name]
             targets = {"direct PostgREST": env.postgrest.url}
+            targets.update({k: v + "/rest/v1" for k, v in env.nginx.items()})
             targets.update({k: v + "/rest/v1" for k, v in env.proxies.items()})
             rows = []
             for target, base in targets.items():
@@ -99,6 +103,8 @@ def main() -> None:
 def measure(env, target, base, path, headers, args, ids_file):
     """wrk numbers plus the CPU seconds of PostgREST and of the proxy under test."""
     pids = {"postgrest": env.pids["PostgREST"], "proxy": env.pids.get(target)}
+    warm = base if "{id}" in path else base + path
+    wrk(warm, headers, 3, ids_file if "{id}" in path else None, base_path(base) + path)
     before = {k: cpu_seconds(p) for k, p in pids.items() if p}
     if "{id}" in path:
         result = wrk(base, headers, args.duration, ids_file, base_path(base) + path)

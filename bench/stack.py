@@ -15,6 +15,8 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from nginx import Nginx  # noqa: E402
+
 from proxy.datacli import seed_demo  # noqa: E402
 from proxy.localstack import start_postgrest  # noqa: E402
 from proxy.migrate import ensure_database, migrate  # noqa: E402
@@ -74,6 +76,13 @@ class Stack:
             self.proxies[name] = url
             self.pids[name] = proc.process.pid
         stack.callback(self._forget_redis_keys)
+        upstream_port = int(self.postgrest.url.rsplit(":", 1)[1])
+        self.nginx: dict[str, str] = {}
+        for name, cache in (("nginx", False), ("nginx proxy_cache", True)):
+            peer = Nginx(self.state / name.replace(" ", "_"), upstream_port, cache=cache)
+            stack.callback(peer.stop)
+            self.nginx[name] = peer.url
+            self.pids[name] = peer.process.pid
 
     def _forget_redis_keys(self) -> None:
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")

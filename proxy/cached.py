@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.cache import Entry, ResponseCache
 from proxy.cachekey import cache_key
-from proxy.metrics import CACHE_RESULTS
+from proxy.metrics import CACHE_RESULTS, child
 
 CACHEABLE_STATUS = frozenset({200, 206})
 Fetch = Callable[[], Awaitable[web.StreamResponse]]
@@ -18,7 +18,7 @@ Fetch = Callable[[], Awaitable[web.StreamResponse]]
 
 def respond(request: web.Request, entry: Entry, state: str, level: str = "none") -> web.Response:
     """The entry as a response; 304 when If-None-Match names its ETag."""
-    CACHE_RESULTS.labels(state.lower(), level).inc()
+    child(CACHE_RESULTS, state.lower(), level).inc()
     match = request.headers.get("If-None-Match")
     if match and (match.strip() == "*" or entry.etag in (t.strip() for t in match.split(","))):
         return web.Response(status=304, headers={"ETag": entry.etag, "X-Cache": state})
@@ -42,7 +42,7 @@ def storable(response: web.StreamResponse, max_bytes: int) -> bool:
 
 def bypass(response: web.StreamResponse) -> web.StreamResponse:
     """Label a response that did not involve the cache."""
-    CACHE_RESULTS.labels("bypass", "none").inc()
+    child(CACHE_RESULTS, "bypass", "none").inc()
     if not response.prepared:
         response.headers["X-Cache"] = "BYPASS"
     return response
@@ -86,7 +86,7 @@ async def serve(
         if not storable(response, cache.max_entry_bytes):
             if not response.prepared:
                 response.headers["X-Cache"] = "MISS"
-            CACHE_RESULTS.labels("miss", "none").inc()
+            child(CACHE_RESULTS, "miss", "none").inc()
             return response
         built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
         if generations.vector(deps) == vector and generations.coherent:

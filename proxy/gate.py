@@ -9,7 +9,7 @@ from proxy.clientip import client_ip
 from proxy.errors import ProxyError, Unauthorized
 from proxy.identity import Identity, bearer_token
 from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
-from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT
+from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT, child
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -33,8 +33,8 @@ async def _limit(request: web.Request, policy_name: str, subject: str) -> None:
         return
     decision = await limiter.check(limiter.policies[policy_name], subject)
     request["ratelimit"] = decision
-    RATE_LIMIT.labels(
-        policy_name, "allowed" if decision.allowed else "limited", decision.backend
+    child(
+        RATE_LIMIT, policy_name, "allowed" if decision.allowed else "limited", decision.backend
     ).inc()
     if not decision.allowed:
         raise RateLimited(

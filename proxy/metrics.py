@@ -56,6 +56,18 @@ DEPENDENCY_UP = Gauge(
 )
 
 
+_children: dict[tuple, object] = {}
+
+
+def child(metric, *labels: str):
+    """metric.labels(*labels), remembered: label lookup costs more than the increment itself."""
+    key = (id(metric), *labels)
+    found = _children.get(key)
+    if found is None:
+        found = _children[key] = metric.labels(*labels)
+    return found
+
+
 def registry() -> CollectorRegistry:
     """The registry to expose: all worker processes' files, or this process's own."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

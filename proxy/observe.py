@@ -13,7 +13,7 @@ from aiohttp import web
 
 from proxy.dependencies import RPC, TABLES
 from proxy.errors import REST_PREFIX
-from proxy.metrics import IN_FLIGHT, REQUEST_SECONDS
+from proxy.metrics import IN_FLIGHT, REQUEST_SECONDS, child
 
 access = logging.getLogger("nimbus.access")
 
@@ -59,7 +59,7 @@ def observe_middleware() -> web.middleware:
             IN_FLIGHT.dec()
             elapsed = time.perf_counter() - start
             route = route_of(request)
-            REQUEST_SECONDS.labels(request.method, route, str(status)).observe(elapsed)
+            child(REQUEST_SECONDS, request.method, route, str(status)).observe(elapsed)
             if access.isEnabledFor(logging.INFO):
                 record = {
                     "request_id": request.get("request_id"),

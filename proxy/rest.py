@@ -45,7 +45,6 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
 async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
-    url = upstream_url(request, settings.postgrest_url)
     identity = None if is_preflight(request) else await admit(request)
     body = await request.read() if request.body_exists else None
 
@@ -53,7 +52,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await forward(
             request,
             app[SESSION],
-            url,
+            upstream_url(request, settings.postgrest_url),
             token=identity.token if identity else None,
             body=body,
             retry_after=settings.retry_after_s,
