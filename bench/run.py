@@ -1,16 +1,16 @@
-"""Side-by-side benchmark: direct PostgREST vs the proxy (pass-through, L1 hit, L2-only hit, 304).
+"""Side-by-side benchmark: direct PostgREST, nginx peers and the proxy (pass-through, L1 hit,
+L2-only hit, ETag 304) on issue 7's scenarios, all in one run against the same PostgREST.
 
-Usage: .venv/bin/python bench/run.py [--duration 10] [--scenarios S1,S2,S3,S4] [--workers 1]
-Each figure is wrk (2 threads, 32 connections, 3 s warm-up) against the same PostgREST in the
-same run; the table gives req/s, p50/p99, errors, the ratio to direct PostgREST, and the CPU
-seconds each process used during the measured window."""
+Usage: .venv/bin/python bench/run.py [--duration 10] [--scenarios S1,S2,...] [--workers 1]
+Each figure is wrk (2 threads, 32 connections) after a 3 s warm-up; the table gives req/s,
+p50/p99, errors (non-2xx included), the ratio to direct PostgREST, and the CPU seconds each
+process used in the measured window. Results also go to bench/results/latest.json."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -20,16 +20,9 @@ import httpx
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from scenarios import SCENARIOS, StaleChecker, wrk
 from stack import DB, ROOT, Stack
 
-WRK = ROOT / "bench" / "wrk"
-SCENARIOS = {
-    "S1": "/products?select=id,name,sku,price&order=id&limit=10",
-    "S2": "/products?select=id,name,sku,price,unit_cost&id=eq.{id}",
-    "S3": "/products?select=id,name,category:categories(name),supplier:suppliers(name)"
-    "&order=id&limit=20",
-    "S4": "/rpc/dashboard",
-}
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -43,91 +36,110 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:13]) / TICKS + sum(cpu_seconds(int(c)) for c in children)
 
 
-def wrk(url: str, headers: dict, duration: int, ids: Path | None, template: str | None) -> dict:
-    """One wrk run; returns the reporter's JSON."""
-    base = ["wrk", "-t2", "-c32"]
-    for k, v in headers.items():
-        base += ["-H", f"{k}: {v}"]
-    script = ["-s", str(WRK / ("pick.lua" if ids else "report.lua"))]
-    tail = ["--", str(ids), template] if ids else []
-    out = subprocess.run(
-        [*base, *script, f"-d{duration}s", url, *tail], capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def main() -> None:
-    """Run every scenario against every target and print one table per scenario."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--scenarios", default="S1,S2,S3,S4")
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
-    with ExitStack() as stack:
-        env = Stack(stack, workers=args.workers)
-        auth = {"Authorization": f"Bearer {env.token}"}
-        with psycopg.connect(DB) as conn:
-            rows = conn.execute(
+def fixtures(env: Stack) -> dict[str, Path]:
+    """Ids and (product, location) pairs of the demo organization; stock for the order runs."""
+    org = env.demo["organization_id"]
+    with psycopg.connect(DB) as conn:
+        ids = [
+            str(r[0])
+            for r in conn.execute(
                 "select id from public.products where organization_id = %s order by id limit 1000",
-                (env.demo["organization_id"],),
+                (org,),
             )
-            ids = [str(r[0]) for r in rows]
-        ids_file = Path(tempfile.mkstemp(suffix=".ids")[1])
-        ids_file.write_text("\n".join(ids) + "\n")
-        results = []
-        for name in args.scenarios.split(","):
-            path = SCENARIOS[name]
-            targets = {"direct PostgREST": env.postgrest.url}
-            targets.update({k: v + "/rest/v1" for k, v in env.nginx.items()})
-            targets.update({k: v + "/rest/v1" for k, v in env.proxies.items()})
-            rows = []
-            for target, base in targets.items():
-                rows.append((target, *measure(env, target, base, path, auth, args, ids_file)))
-            l1 = env.proxies["cache (L1)"] + "/rest/v1"
-            tag = None if "{id}" in path else httpx.get(l1 + path, headers=auth).headers.get("etag")
-            if tag:
-                revalidate = {**auth, "If-None-Match": tag}
-                rows.append(
-                    (
-                        "ETag 304 (L1)",
-                        *measure(env, "cache (L1)", l1, path, revalidate, args, ids_file),
-                    )
-                )
-            print_table(name, path, rows)
-            results.append({"scenario": name, "path": path, "rows": rows})
-        out = ROOT / "bench" / "results"
-        out.mkdir(exist_ok=True)
-        (out / "latest.json").write_text(json.dumps(results, indent=1))
+        ]
+        pairs = [
+            f"{p} {loc}"
+            for p, loc in conn.execute(
+                "select product_id, location_id from public.stock_levels where organization_id = %s"
+                " order by product_id, location_id limit 201",
+                (org,),
+            )
+        ]
+    auth = {"Authorization": f"Bearer {env.token}"}
+    with httpx.Client(base_url=env.postgrest.url, headers=auth, timeout=60) as client:
+        for i, pair in enumerate(pairs):
+            product, location = pair.split()
+            body = {
+                "product_id": product,
+                "location_id": location,
+                "quantity_delta": 200000 if i == 0 else 20000,
+                "reason": "bench stock",
+            }
+            client.post("/rpc/adjust_stock", json=body).raise_for_status()
+    folder = Path(tempfile.mkdtemp(prefix="nimbus-bench-ids-"))
+    (folder / "ids").write_text("\n".join(ids) + "\n")
+    (folder / "pairs").write_text("\n".join(pairs[:200]) + "\n")
+    (folder / "checker").write_text(pairs[200])
+    return {"ids": folder / "ids", "pairs": folder / "pairs", "checker": folder / "checker"}
 
 
-def measure(env, target, base, path, headers, args, ids_file):
-    """wrk numbers plus the CPU seconds of PostgREST and of the proxy under test."""
+def measure(env: Stack, scenario, target: str, headers: dict, seconds: int, files) -> tuple:
+    """Warm up, then one measured wrk run with CPU accounting (and the stale check for S6)."""
+    base = env.targets[target]
+    wrk(scenario, base, headers, 3, files)
     pids = {"postgrest": env.pids["PostgREST"], "proxy": env.pids.get(target)}
-    warm = base if "{id}" in path else base + path
-    wrk(warm, headers, 3, ids_file if "{id}" in path else None, base_path(base) + path)
     before = {k: cpu_seconds(p) for k, p in pids.items() if p}
-    if "{id}" in path:
-        result = wrk(base, headers, args.duration, ids_file, base_path(base) + path)
-    else:
-        result = wrk(base + path, headers, args.duration, None, None)
+    checker = None
+    if scenario.kind == "mix":
+        product, location = files["checker"].read_text().split()
+        checker = StaleChecker(base, headers, product, location)
+        checker.start()
+    result = wrk(scenario, base, headers, seconds, files)
+    if checker is not None:
+        checker.stop.set()
+        checker.join()
+        result["stale"] = f"{checker.stale}/{checker.checks}"
     cpu = {k: round(cpu_seconds(p) - before[k], 2) for k, p in pids.items() if p}
     return result, cpu
 
 
-def base_path(base: str) -> str:
-    """The path prefix of a target URL ('' for PostgREST, '/rest/v1' for the proxy)."""
-    return "/rest/v1" if base.endswith("/rest/v1") else ""
+def main() -> None:
+    """Run the chosen scenarios against their targets; print one table per scenario."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,S7,S7h")
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    results = []
+    with ExitStack() as stack:
+        env = Stack(stack, workers=args.workers)
+        files = fixtures(env)
+        auth = {"Authorization": f"Bearer {env.token}"}
+        for name in args.scenarios.split(","):
+            scenario = SCENARIOS[name]
+            rows = [
+                (t, *measure(env, scenario, t, auth, args.duration, files))
+                for t in scenario.targets
+            ]
+            if scenario.kind == "get":
+                l1 = env.targets["cache (L1)"]
+                tag = httpx.get(l1 + scenario.path, headers=auth).headers.get("etag")
+                if tag:
+                    revalidate = {**auth, "If-None-Match": tag}
+                    result, cpu = measure(
+                        env, scenario, "cache (L1)", revalidate, args.duration, files
+                    )
+                    rows.append(("ETag 304 (L1)", result, cpu))
+            print_table(scenario, rows, env.baseline.get(name))
+            results.append({"scenario": name, "path": scenario.path, "rows": rows})
+            if "direct PostgREST" in scenario.targets:
+                env.baseline[name] = rows[0][1]["rps"]
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=1))
 
 
-def print_table(name: str, path: str, rows) -> None:
-    """One scenario's figures with ratios to direct PostgREST."""
-    direct = rows[0][1]["rps"]
-    print(f"\n{name}  GET {path}")
-    print(f"{'target':<20}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'err':>6}{'x direct':>9}  cpu s")
+def print_table(scenario, rows, baseline) -> None:
+    """One scenario's figures, with ratios to direct PostgREST in this run."""
+    direct = rows[0][1]["rps"] if rows[0][0] == "direct PostgREST" else None
+    print(f"\n{scenario.name}  {scenario.kind} {scenario.path}")
+    print(f"{'target':<20}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'err':>7}{'x direct':>9}  cpu s")
     for target, r, cpu in rows:
+        ratio = f"{r['rps'] / direct:>9.2f}" if direct else f"{'':>9}"
+        extra = f"  stale {r['stale']}" if "stale" in r else ""
         print(
             f"{target:<20}{r['rps']:>9.0f}{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}"
-            f"{r['errors']:>6}{r['rps'] / direct:>9.2f}  {cpu}"
+            f"{r['errors']:>7}{ratio}  {cpu}{extra}"
         )
 
 

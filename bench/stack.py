@@ -76,6 +76,7 @@ class Stack:
             self.proxies[name] = url
             self.pids[name] = proc.process.pid
         stack.callback(self._forget_redis_keys)
+        self.baseline: dict[str, float] = {}
         upstream_port = int(self.postgrest.url.rsplit(":", 1)[1])
         self.nginx: dict[str, str] = {}
         for name, cache in (("nginx", False), ("nginx proxy_cache", True)):
@@ -83,6 +84,9 @@ class Stack:
             stack.callback(peer.stop)
             self.nginx[name] = peer.url
             self.pids[name] = peer.process.pid
+        self.targets = {"direct PostgREST": self.postgrest.url}
+        self.targets.update({k: v + "/rest/v1" for k, v in self.nginx.items()})
+        self.targets.update({k: v + "/rest/v1" for k, v in self.proxies.items()})
 
     def _forget_redis_keys(self) -> None:
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")

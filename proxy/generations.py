@@ -105,9 +105,9 @@ class Generations:
         if waiting[0] <= 0 and not waiting[1].done():
             waiting[1].set_result(None)
 
-    async def bump(self, tables: Iterable[str]) -> None:
-        """Advance tables (and ALL) here and, through Redis, everywhere; returns once every
-        subscribed process has applied it (or the ack timeout passed)."""
+    async def bump(self, tables: Iterable[str], *, wait: bool = True) -> None:
+        """Advance tables (and ALL) here and, through Redis, everywhere; with wait, returns once
+        every subscribed process has applied it (or the ack timeout passed)."""
         names = sorted({*tables, ALL})
         # Whatever happens next, this process stops trusting what it has cached.
         self.apply({t: self.gens.get(t, 0) + 1 for t in names})
@@ -120,20 +120,21 @@ class Generations:
             return
         updates = dict(zip(names, values, strict=True))
         self.apply(updates)
-        await self.announce({"g": updates})
+        await self.announce({"g": updates}, wait=wait)
 
-    async def announce(self, data: dict) -> None:
-        """Publish data to every process and wait (bounded) until each has applied it."""
+    async def announce(self, data: dict, *, wait: bool = True) -> None:
+        """Publish data to every process; with wait, until each has applied it (bounded)."""
         if self.bus is None:
             return
         bump_id = f"{next(self._ids)}"
         future = asyncio.get_running_loop().create_future()
         waiting = self._waiting[bump_id] = [0, future]
-        message = orjson.dumps({**data, "id": bump_id, "from": self.me})
+        # Without "from", receivers do not acknowledge (nobody is waiting).
+        message = orjson.dumps({**data, "id": bump_id, "from": self.me if wait else None})
         try:
             receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
             waiting[0] += receivers - (1 if self.pubsub_up else 0)
-            if waiting[0] > 0:
+            if wait and waiting[0] > 0:
                 await asyncio.wait_for(future, self.ack_timeout_s)
         except RedisDown:
             self._lost()

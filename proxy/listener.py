@@ -48,7 +48,8 @@ async def listen(database_url: str, generations: Generations, *, timeout_s: floa
                 log.info("listener: listening on %s", CHANNEL)
                 async for notify in conn.notifies():
                     table = table_of(notify.payload)
-                    await generations.bump([table] if table else [])
+                    # Nobody waits on an external write's response here: no need for acks.
+                    await generations.bump([table] if table else [], wait=False)
         except (psycopg.Error, OSError) as exc:
             if generations.listener_up:
                 log.warning("listener: lost (%s); cache off until back", type(exc).__name__)

@@ -1,10 +1,5 @@
 -- wrk reporter: one JSON line with throughput, latency percentiles (microseconds) and errors.
-done = function(summary, latency, requests)
-  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.status + summary.errors.timeout
-  io.write(string.format(
-    '{"requests": %d, "duration_us": %d, "rps": %.1f, "p50_us": %d, "p90_us": %d, "p99_us": %d, "errors": %d, "non2xx": %d}\n',
-    summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), errors,
-    summary.errors.status))
-end
+package.path = package.path .. ";" .. debug.getinfo(1).source:match("@?(.*/)") .. "?.lua"
+local common = require("common")
+
+done = function(summary, latency, requests) common.report(summary, latency) end
