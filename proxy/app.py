@@ -13,6 +13,7 @@ from proxy.identity import Verifier
 from proxy.jwks import JWKS
 from proxy.keys import SESSION, SETTINGS, VERIFIER
 from proxy.middlewares import error_middleware, request_id_middleware
+from proxy.notifications import listener as events
 from proxy.observe import observe_middleware
 from proxy.upstream import open_session
 
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(redis_context)
+    events.setup(app)  # LISTEN nimbus_events -> live notification streams
     health.setup(app)
     metrics.setup(app)
     rest.setup(app)

@@ -116,6 +116,20 @@ def revoke(session_id: str, ttl: int) -> None:
     click.echo(f"revoked {session_id} for {ttl}s; {receivers} process(es) notified")
 
 
+@main.command()
+@click.option(
+    "--sql-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Compare against the sql/ tree at this path (default: the package's own).",
+)
+def doctor(sql_dir: Path | None) -> None:
+    """Check configuration, connectivity and versions; say exactly what to fix (exit 1 if any)."""
+    from proxy.doctor import run
+    from proxy.migrate import SQL_DIR
+
+    sys.exit(run(sql_dir or SQL_DIR, echo=click.echo))
+
+
 main.add_command(seed)
 main.add_command(refresh)
 

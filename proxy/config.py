@@ -82,6 +82,14 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(2, ge=1)
     shutdown_grace_s: float = Field(10.0, ge=0)
 
+    # Live notifications (GET /api/v1/notifications/stream), fed by LISTEN nimbus_events.
+    sse_heartbeat_s: float = Field(15.0, gt=0)  # comment line sent after this long without data
+    sse_queue_size: int = Field(256, ge=1)  # events queued per stream before it is dropped
+    sse_max_subscribers: int = Field(10_000, ge=1)  # open streams per process (then 503)
+    sse_replay_max: int = Field(5_000, ge=1)  # missed events replayed per (re)connect
+    sse_retry_ms: int = Field(2_000, ge=0)  # the `retry:` the client waits before reconnecting
+    sse_write_timeout_s: float = Field(30.0, gt=0)  # a client that takes no data this long is cut
+
     log_level: str = "INFO"
     access_log: bool = True  # one JSON line per request
 

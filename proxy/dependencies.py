@@ -47,6 +47,7 @@ RPC: dict[str, frozenset[str]] = {
     "update_draft_order": ORDERS | SIDE_EFFECTS,
     "adjust_stock": STOCK | SIDE_EFFECTS,
     "transfer_stock": STOCK | SIDE_EFFECTS,
+    "bulk_upsert_products": frozenset({"products"}) | SIDE_EFFECTS,
     "lookup_product": frozenset({"products"}),
     "low_stock_products": STOCK | CATALOG,
     "expiring_soon": STOCK | CATALOG,

@@ -7,10 +7,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.api import auth, catalog, docs, openapi, operations, reads, transfer, writes
+from proxy.api import (
+    auth,
+    bulk,
+    catalog,
+    docs,
+    imports,
+    notifications,
+    openapi,
+    operations,
+    reads,
+    transfer,
+    writes,
+)
 from proxy.api.route import Route
 
 PREFIX = "/api/v1"
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 HANDLERS = {
     "list": reads.list_rows,
     "get": reads.get_row,
@@ -27,7 +40,15 @@ HANDLERS = {
 def route_map() -> list[Route]:
     """Every /api/v1 route, static paths before parameterised ones."""
     routes = [*auth.ROUTES, *transfer.ROUTES, *catalog.ROUTES, *operations.ROUTES]
+    routes += notifications.ROUTES
+    routes += bulk.ROUTES + imports.ROUTES
     return sorted(routes, key=lambda r: "{" in r.path)
+
+
+def aiohttp_path(path: str) -> str:
+    """The route's path for aiohttp: `{id}` matches only a UUID, so `/products/low-stock` is
+    never taken for an id (a wrong method there is a 405) and `/products/xyz` is a 404."""
+    return path.replace("{id}", "{id:" + UUID_PATTERN + "}")
 
 
 def bound(route: Route):
@@ -45,7 +66,7 @@ def setup(app: web.Application) -> None:
     """Mount /api/v1, its contract and docs, and the Supabase Auth forwarding."""
     routes = route_map()
     for route in routes:
-        app.router.add_route(route.method, PREFIX + route.path, bound(route))
+        app.router.add_route(route.method, PREFIX + aiohttp_path(route.path), bound(route))
     spec = openapi.document(routes, PREFIX)
     openapi.setup(app, spec)
     docs.setup(app)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from proxy.api.fields import INT4, Body, Count, Currency, Email, money, partial, text
+from proxy.api.fields import Body, Count, Currency, Email, money, partial, text
 
 
 class ProductIn(Body):
@@ -66,10 +66,23 @@ LocationPatch = partial(LocationIn, "LocationPatch")
 
 
 class PriceChange(Body):
-    """One row of a bulk price/threshold change."""
+    """One row of a bulk price/threshold change: the product's id and at least one change
+    (fields left out stay; null resets the nullable low_stock_threshold / reorder_point)."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 2})  # id and a change
 
     id: UUID
-    price: money(12, 2) | None = None
-    unit_cost: money(14, 4) | None = None
+    price: money(12, 2) = Field(None, validate_default=False)
+    unit_cost: money(14, 4) = Field(None, validate_default=False)
+    safety_stock: Count = Field(None, validate_default=False)
     low_stock_threshold: Count | None = None
-    reorder_point: int | None = Field(None, ge=0, le=INT4)
+    reorder_point: Count | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> PriceChange:
+        if not self.model_fields_set - {"id"}:
+            raise ValueError("send at least one of " + ", ".join(CHANGES))
+        return self
+
+
+CHANGES = ("price", "unit_cost", "safety_stock", "low_stock_threshold", "reorder_point")

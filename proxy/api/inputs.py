@@ -76,8 +76,8 @@ def parse_query(route: Route, query) -> Listing:
                 setattr(listing, name, value)
             except ValueError:
                 errors.append({"field": name, "message": f"must be an integer {low}..{high}"})
-        sort = query.get("sort") or route.default_sort
-        if sort and route.sort:
+        sort = query.get("sort", route.default_sort)  # an empty sort is an invalid one
+        if route.sort and (sort or "sort" in query):
             listing.order = _order(route, sort, errors)
     for name, spec in known.items():
         raw = query.get(name)

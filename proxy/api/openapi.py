@@ -17,6 +17,8 @@ ERRORS = {
     403: "Your role may not do this",
     404: "Not found, or not visible to you",
     409: "Conflict (unique value, still referenced, insufficient stock, transition)",
+    413: "Body larger than NIMBUS_MAX_BODY_BYTES",
+    415: "Unsupported content type",
     422: "Invalid input: every field error in details",
     429: "Rate limited",
     503: "Upstream unavailable",
@@ -121,6 +123,9 @@ def _success(route: Route) -> dict:
         return {
             status: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
         }
+    if route.extra.get("sse"):
+        stream = {"text/event-stream": {"schema": {}}}  # each event's data is a JSON object
+        return {status: {"description": "Server-Sent Events", "content": stream}}
     return {status: {"description": "OK", "content": {"application/json": {"schema": schema}}}}
 
 
@@ -129,12 +134,21 @@ def operation(route: Route, components: dict) -> dict:
     errors = {400, 401, 403, 404, 422, 429, 503, *route.responses}
     if route.method != "GET":
         errors.add(409)
+    if route.body is not None or route.extra.get("request_body"):
+        errors.add(413)  # any body can exceed NIMBUS_MAX_BODY_BYTES
     responses = _success(route)
     for status in sorted(errors):
         responses[str(status)] = {
             "description": ERRORS.get(status, "Error"),
             "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
         }
+    answer = route.extra.get("response")
+    if answer is not None:  # a declared answer model (bulk, import)
+        schema = answer.model_json_schema(ref_template=REF)
+        components.update(schema.pop("$defs", {}))
+        components[answer.__name__] = schema
+        for content in responses[str(route.status)]["content"].values():
+            content["schema"]["properties"]["data"] = {"$ref": REF.format(model=answer.__name__)}
     op: dict[str, Any] = {
         "operationId": route.operation_id or _op_id(route),
         "summary": route.summary,
@@ -153,6 +167,8 @@ def operation(route: Route, components: dict) -> dict:
                 "application/json": {"schema": {"$ref": REF.format(model=route.body.__name__)}}
             },
         }
+    elif route.extra.get("request_body"):  # a non-JSON upload (CSV import)
+        op["requestBody"] = route.extra["request_body"]
     if route.path == "/auth/refresh":
         op["security"] = []
     return op

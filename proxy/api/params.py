@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
@@ -79,7 +79,9 @@ class Query:
         if kind == "date":
             return date.fromisoformat(raw).isoformat()
         if kind == "datetime":
-            return datetime.fromisoformat(raw).isoformat()
+            parsed = datetime.fromisoformat(raw)
+            # In UTC: PostgreSQL refuses offsets of 16 hours or more, RFC 3339 allows them.
+            return (parsed.astimezone(UTC) if parsed.tzinfo else parsed).isoformat()
         if not raw.strip() or len(raw) > self.max_length or "\x00" in raw:
             raise ValueError(f"must be 1 to {self.max_length} characters")
         return raw

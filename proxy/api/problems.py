@@ -81,6 +81,8 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ApiError:
             and message in ("organization required", "no organization")
         ):
             code = message.replace(" ", "_")
+        if code == "validation_failed":
+            status = 422  # the API's one status for invalid input, whichever layer found it
         return ApiError(status, code or BY_STATUS.get(status, "error"), message, _details(details))
     if pg == "23505":
         cols = _key_columns(details or "", message)

@@ -111,12 +111,13 @@ def test_get_one_with_stock_and_lots(api) -> None:
 
 
 def test_missing_other_tenant_and_malformed_ids(api) -> None:
-    """Another organization's product is 404 like a missing one; a malformed id is 422."""
+    """Another organization's product is 404 like a missing one; so is a path whose id is not
+    a UUID (no such resource; and `PUT /products/low-stock` is then a 405, not a bad id)."""
     viewer = api.as_("viewer")
     assert error_code(viewer.get(f"/products/{uuid.uuid4()}")) == "not_found"
     other = viewer.get(f"/products/{api.world.b.products['P1']}")
     assert other.status_code == 404 and error_code(other) == "not_found"
-    assert viewer.get("/products/xyz").status_code == 422
+    assert viewer.get("/products/xyz").status_code == 404
     patch = api.as_("manager").patch(f"/products/{api.world.b.products['P1']}", json={"name": "x"})
     assert patch.status_code == 404, patch.text
 

@@ -9,11 +9,14 @@ EXPOSED = {
     "create_order": "kind text, location_id uuid, items jsonb, supplier_id uuid,"
     " customer_name text, notes text, idempotency_key text, organization_id uuid, status text",
     "update_order_status": "order_id uuid, status text, lots jsonb",
+    "update_draft_order": "order_id uuid, location_id uuid, items jsonb, supplier_id uuid,"
+    " customer_name text, notes text",
     "adjust_stock": "product_id uuid, location_id uuid, quantity_delta numeric, reason text,"
     " lot_number text, expiry_date date",
     "transfer_stock": "product_id uuid, from_location_id uuid, to_location_id uuid,"
     " quantity numeric",
     "lookup_product": "code text, organization_id uuid",
+    "bulk_upsert_products": "rows jsonb, mode text, organization_id uuid, dry_run boolean",
     "low_stock_products": "location_id uuid, organization_id uuid",
     "expiring_soon": "days integer, organization_id uuid",
 }

@@ -1,0 +1,215 @@
+"""`POST /import/products`: a CSV file of products (text/csv body, or multipart field `file`).
+
+`mode=dry-run` (the default) validates every row (pydantic, then the SQL function's checks
+without writing) and reports the problems by row index and CSV line; `mode=commit` writes the
+whole file through the same path as bulk-upsert (insert or replace by sku), all or nothing.
+category and supplier are names, resolved within the organization."""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from proxy.api import batch, postgrest, tenancy
+from proxy.api.bulk_models import ImportReport
+from proxy.api.catalog_models import ProductIn
+from proxy.api.inputs import parse_query
+from proxy.api.params import arg, quoted
+from proxy.api.problems import ApiError, validation
+from proxy.api.respond import envelope
+from proxy.api.route import Route
+from proxy.api.settings import api_settings
+from proxy.gate import admit, decorate
+from proxy.identity import Identity
+
+COLUMNS = (
+    "sku,name,description,barcode,unit,price,unit_cost,low_stock_threshold,reorder_point,"
+    "safety_stock,category,supplier"
+).split(",")
+REQUIRED = ("sku", "name")
+NAMED = {"category": "categories", "supplier": "suppliers"}  # column -> table of the names
+CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+
+
+async def file_text(request: web.Request) -> str:
+    """The uploaded file as text (the body, or the multipart field `file`), at most
+    NIMBUS_MAX_BODY_BYTES (aiohttp answers 413 beyond it)."""
+    if request.content_type == "multipart/form-data":
+        try:
+            form = await request.post()
+        except (ValueError, HttpProcessingError) as exc:  # no boundary, bad part headers
+            raise ApiError(400, "bad_request", "Malformed multipart body", str(exc)) from None
+        part = form.get("file")
+        if part is None:
+            raise validation([{"field": "file", "message": "the multipart field file is required"}])
+        raw = part if isinstance(part, str) else part.file.read()
+    elif request.content_type in CSV_TYPES:
+        raw = await request.read()
+    else:
+        raise ApiError(
+            415, "unsupported_media_type", "Send text/csv, or multipart/form-data with a file"
+        )
+    if isinstance(raw, str):
+        return raw
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise validation([{"field": "file", "message": "must be UTF-8 text"}]) from None
+
+
+def records(text: str, limit: int) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the (line, fields) of every non-blank data row; 422 for a bad header."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = [name.strip().lower() for name in next(reader, [])]
+        rows = []
+        for fields in reader:
+            if any(value.strip() for value in fields):
+                rows.append((reader.line_num, fields))
+    except csv.Error as exc:
+        raise validation([{"field": "file", "message": f"not CSV: {exc}"}]) from None
+    errors = [
+        {"field": "header", "message": f"unknown column {n!r}"} for n in header if n not in COLUMNS
+    ]
+    errors += [
+        {"field": "header", "message": f"missing column {n!r}"} for n in REQUIRED if n not in header
+    ]
+    if len(set(header)) != len(header):
+        errors.append({"field": "header", "message": "a column is named twice"})
+    if not rows:
+        errors.append({"field": "file", "message": "no data rows"})
+    elif len(rows) > limit:
+        errors.append({"field": "file", "message": f"at most {limit} rows (NIMBUS_BULK_MAX)"})
+    if errors:
+        raise validation(errors, "Invalid CSV file")
+    return header, rows
+
+
+async def names(
+    request: web.Request, identity: Identity, org: str, table: str, wanted: set[str]
+) -> dict[str, list[str]]:
+    """name -> ids of the organization's rows of table with those names."""
+    if not wanted:
+        return {}
+    reply = await postgrest.call(
+        request,
+        identity,
+        "GET",
+        table,
+        params=[
+            ("select", "id,name"),
+            ("organization_id", f"eq.{org}"),
+            ("name", "in.(" + ",".join(quoted(n) for n in sorted(wanted)) + ")"),
+        ],
+    )
+    found: dict[str, list[str]] = {}
+    for row in reply.json() or []:
+        found.setdefault(row["name"], []).append(row["id"])
+    return found
+
+
+def _resolve(column: str, value: str, known: dict[str, list[str]], errors: list) -> str | None:
+    ids = known.get(value, [])
+    if len(ids) == 1:
+        return ids[0]
+    what = "no" if not ids else "several"
+    errors.append({"field": column, "message": f"{what} {column} named {value!r}", "type": "name"})
+    return None
+
+
+async def import_products(request: web.Request, route: Route) -> web.StreamResponse:
+    """Check (dry-run) or write (commit) the products of a CSV file."""
+    identity = await admit(request)
+    parse_query(route, request.query)
+    mode = request.query.get("mode", "dry-run")
+    header, rows = records(await file_text(request), api_settings().bulk_max)
+    org = await tenancy.resolve(request, identity)
+    values = [
+        {k: v.strip() for k, v in zip(header, fields, strict=False) if v.strip()}
+        for _line, fields in rows
+    ]
+    known = {
+        column: await names(
+            request, identity, org, table, {v[column] for v in values if column in v}
+        )
+        for column, table in NAMED.items()
+    }
+    rows_batch = batch.Batch(total=len(rows))
+    for index, ((line, fields), row) in enumerate(zip(rows, values, strict=True)):
+        rows_batch.lines[index] = line
+        errors: list[dict[str, Any]] = []
+        if len(fields) != len(header):
+            errors.append(
+                {"field": "row", "message": f"{len(fields)} fields, header has {len(header)}"}
+            )
+        for column in NAMED:
+            if column in row:
+                row[column + "_id"] = _resolve(column, row.pop(column), known[column], errors)
+        rows_batch.add(index, row, ProductIn, partial=False, errors=errors)
+    if mode == "commit":
+        result = await batch.commit(request, identity, route, rows_batch, "upsert")
+        problems: list = []
+    else:
+        problems, result = await batch.check(request, identity, route, rows_batch, "upsert")
+    report = ImportReport(
+        mode=mode,
+        total=rows_batch.total,
+        valid=rows_batch.total - len(problems),
+        created=result["created"],
+        updated=result["updated"],
+        errors=problems,
+        rows=result["rows"],
+    )
+    return decorate(request, envelope(report.model_dump(mode="json")))
+
+
+# The schema of the file as far as a regular expression goes (a header naming sku and name, then
+# rows); the columns, types and limits of each row are ProductIn's, listed in docs/API.md.
+FILE = {
+    "type": "string",
+    "description": "CSV, UTF-8; header row with sku and name, any of: " + ", ".join(COLUMNS),
+    "pattern": r"^sku,name\r?\n([A-Za-z0-9-]{1,64},[A-Za-z0-9]([A-Za-z0-9 ]{0,198}[A-Za-z0-9])?"
+    r"\r?\n)+$",
+}
+UPLOAD = {
+    "required": True,
+    "content": {
+        "text/csv": {"schema": FILE},
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {"file": FILE},
+                "additionalProperties": False,
+            }
+        },
+    },
+}
+
+ROUTES: list[Route] = [
+    Route(
+        "POST",
+        "/import/products",
+        "call",
+        batch.FUNCTION,
+        "Import products from CSV: dry-run reports per-row problems, commit writes all or none",
+        "Import",
+        query=(
+            arg(
+                "mode",
+                "mode",
+                enum=("dry-run", "commit"),
+                description="dry-run (default): check only; commit: upsert by sku",
+            ),
+        ),
+        org="arg",
+        roles="manager and above",
+        handler=import_products,
+        responses=(409, 413, 415),
+        extra={"response": ImportReport, "request_body": UPLOAD},
+    ),
+]

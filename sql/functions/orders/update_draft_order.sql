@@ -1,0 +1,133 @@
+create or replace function public.update_draft_order(
+  order_id uuid,
+  location_id uuid,
+  items jsonb,
+  supplier_id uuid default null,
+  customer_name text default null,
+  notes text default null
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  ord record;
+  loc record;
+  supplier_currency text;
+begin
+  if auth.uid() is null then
+    raise sqlstate 'PT401' using
+      message = 'authentication required',
+      detail = 'no user in the JWT claims',
+      hint = 'unauthorized';
+  end if;
+  select o.id, o.organization_id, o.kind, o.status, o.number into ord
+  from public.orders as o
+  where o.id = update_draft_order.order_id
+  for update;
+  if not found or not private.is_member(ord.organization_id) then
+    raise sqlstate 'PT404' using
+      message = 'order not found',
+      detail = coalesce(update_draft_order.order_id::text, 'null'),
+      hint = 'not_found';
+  end if;
+  if not private.has_role(
+    ord.organization_id, case when ord.kind = 'sales' then 'staff' else 'manager' end
+  ) then
+    raise sqlstate 'PT403' using
+      message = format('your role may not change %s orders', ord.kind),
+      detail = ord.id::text,
+      hint = 'forbidden';
+  end if;
+  if ord.status <> 'draft' then
+    raise sqlstate 'PT409' using
+      message = format('only a draft order can be edited; order %s is %s', ord.number, ord.status),
+      detail = format('%s -> draft edit', ord.status),
+      hint = 'invalid_transition';
+  end if;
+  if update_draft_order.supplier_id is not null and ord.kind <> 'purchase' then
+    raise sqlstate 'PT422' using
+      message = 'only a purchase order has a supplier',
+      detail = update_draft_order.supplier_id::text,
+      hint = 'validation_failed';
+  end if;
+  if update_draft_order.customer_name is not null and ord.kind <> 'sales' then
+    raise sqlstate 'PT422' using
+      message = 'only a sales order has a customer name',
+      hint = 'validation_failed';
+  end if;
+
+  select l.id, l.active into loc
+  from public.locations as l
+  where l.id = update_draft_order.location_id and l.organization_id = ord.organization_id;
+  if not found then
+    raise sqlstate 'PT404' using
+      message = 'location not found',
+      detail = coalesce(update_draft_order.location_id::text, 'null'),
+      hint = 'not_found';
+  end if;
+  if not loc.active then
+    raise sqlstate 'PT422' using
+      message = 'location is inactive',
+      detail = loc.id::text,
+      hint = 'validation_failed';
+  end if;
+  if update_draft_order.supplier_id is not null then
+    select s.currency into supplier_currency
+    from public.suppliers as s
+    where s.id = update_draft_order.supplier_id and s.organization_id = ord.organization_id;
+    if not found then
+      raise sqlstate 'PT404' using
+        message = 'supplier not found',
+        detail = update_draft_order.supplier_id::text,
+        hint = 'not_found';
+    end if;
+  end if;
+
+  -- Drafts reserve nothing: replacing the lines changes no stock. private.order_lines raises on
+  -- bad items, which rolls back the delete too: nothing partial is written.
+  delete from public.order_items as i where i.order_id = ord.id;
+  insert into public.order_items (
+    organization_id, order_id, product_id, line_no, quantity, unit_price
+  )
+  select ord.organization_id, ord.id, x.product_id, x.line_no, x.quantity, x.unit_price
+  from private.order_lines(ord.organization_id, ord.kind, update_draft_order.items) as x;
+
+  update public.orders as o
+  set
+    location_id = loc.id,
+    supplier_id = update_draft_order.supplier_id,
+    customer_name = update_draft_order.customer_name,
+    notes = update_draft_order.notes,
+    currency = coalesce(
+      supplier_currency,
+      (
+        select st.value ->> 'currency' from public.settings as st
+        where st.organization_id = ord.organization_id
+      ),
+      'USD'
+    )
+  where o.id = ord.id;
+  return private.order_json(ord.id);
+end
+$$;
+
+comment on function public.update_draft_order(uuid, uuid, jsonb, uuid, text, text) is
+'Replaces a draft order''s lines and details in one transaction; returns it as JSON.
+
+The new content is complete, as in PUT: location_id, items [{product_id, quantity,
+unit_price?}] (validated as in create_order, see private.order_lines), supplier_id (purchases),
+customer_name (sales) and notes; an omitted field is cleared. Currency follows the supplier,
+else the settings currency, else USD. Drafts reserve nothing, so no stock changes. Only a draft
+may be edited (else PT409 invalid_transition); sales need staff, purchases manager (PT403
+forbidden); an order, location, supplier or product outside the order''s organization is PT404
+not_found; bad content is PT422 validation_failed. Security definer because clients may not
+write orders directly; it checks membership and role itself.';
+
+revoke all on function public.update_draft_order(uuid, uuid, jsonb, uuid, text, text)
+from public, anon;
+
+grant execute on function public.update_draft_order(uuid, uuid, jsonb, uuid, text, text)
+to authenticated, service_role;
