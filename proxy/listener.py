@@ -4,13 +4,12 @@ reach the cache as generation bumps. One connection per process, reconnecting wi
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import orjson
-import psycopg
 
 from proxy.generations import Generations
+from proxy.pglisten import listen_forever
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_changes"
@@ -27,33 +26,18 @@ def table_of(payload: str) -> str | None:
     return None
 
 
-async def listen(database_url: str, generations: Generations, *, timeout_s: float = 5) -> None:
-    """Run until cancelled."""
-    delay = 0.1
-    conninfo = psycopg.conninfo.make_conninfo(
+async def listen(database_url: str, generations: Generations) -> None:
+    """Run until cancelled: every notification bumps its table; every (re)connect the epoch."""
+
+    async def changed(payload: str) -> None:
+        table = table_of(payload)
+        # Nobody waits on an external write's response here: no need for acks.
+        await generations.bump([table] if table else [], wait=False)
+
+    await listen_forever(
         database_url,
+        CHANNEL,
+        on_notify=changed,
+        on_state=generations.set_listener,
         application_name="nimbus-listener",
-        connect_timeout=max(1, int(timeout_s)),
-        keepalives=1,
-        keepalives_idle=10,
-        keepalives_interval=5,
-        keepalives_count=3,
     )
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"listen {CHANNEL}")
-                await generations.set_listener(True)
-                delay = 0.1
-                log.info("listener: listening on %s", CHANNEL)
-                async for notify in conn.notifies():
-                    table = table_of(notify.payload)
-                    # Nobody waits on an external write's response here: no need for acks.
-                    await generations.bump([table] if table else [], wait=False)
-        except (psycopg.Error, OSError) as exc:
-            if generations.listener_up:
-                log.warning("listener: lost (%s); cache off until back", type(exc).__name__)
-        finally:
-            await generations.set_listener(False)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)

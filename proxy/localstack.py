@@ -42,6 +42,18 @@ def authenticator_uri(database_url: str) -> str:
     return psycopg.conninfo.make_conninfo(database_url, user="authenticator", password="")
 
 
+def stop_process(process: subprocess.Popen, timeout: float = 10) -> int:
+    """SIGTERM by PID, wait, SIGKILL if it does not exit in time; returns the exit code."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
 @dataclass
 class PostgREST:
     """One PostgREST process with its own ports and config file."""
@@ -53,13 +65,7 @@ class PostgREST:
 
     def stop(self, timeout: float = 10) -> None:
         """Stop this process (by its PID) and wait for it."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, timeout)
 
 
 def start_postgrest(

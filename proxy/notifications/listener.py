@@ -8,12 +8,12 @@ import logging
 from collections.abc import AsyncIterator
 
 import orjson
-import psycopg
 from aiohttp import web
 
 from proxy.keys import SETTINGS
 from proxy.metrics import DEPENDENCY_UP
 from proxy.notifications.hub import Event, Hub, frame_of
+from proxy.pglisten import listen_forever
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_events"
@@ -29,38 +29,25 @@ def event_of(payload: str) -> Event | None:
         return None
 
 
-async def listen(database_url: str, hub: Hub, *, timeout_s: float = 5) -> None:
-    """Run until cancelled."""
-    delay = 0.1
-    conninfo = psycopg.conninfo.make_conninfo(
+async def listen(database_url: str, hub: Hub) -> None:
+    """Run until cancelled: events go to the hub; every (re)connect resyncs open streams."""
+
+    def on_state(up: bool) -> None:
+        hub.listening(up)
+        DEPENDENCY_UP.labels("events_listener").set(int(up))
+
+    def on_notify(payload: str) -> None:
+        event = event_of(payload)
+        if event is not None:
+            hub.publish(event)
+
+    await listen_forever(
         database_url,
+        CHANNEL,
+        on_notify=on_notify,
+        on_state=on_state,
         application_name="nimbus-events",
-        connect_timeout=max(1, int(timeout_s)),
-        keepalives=1,
-        keepalives_idle=10,
-        keepalives_interval=5,
-        keepalives_count=3,
     )
-    while True:
-        try:
-            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(f"listen {CHANNEL}")
-                hub.listening(True)
-                DEPENDENCY_UP.labels("events_listener").set(1)
-                delay = 0.1
-                log.info("notifications: listening on %s", CHANNEL)
-                async for notify in conn.notifies():
-                    event = event_of(notify.payload)
-                    if event is not None:
-                        hub.publish(event)
-        except (psycopg.Error, OSError) as exc:
-            if hub.ready.is_set():
-                log.warning("notifications: LISTEN lost (%s); reconnecting", type(exc).__name__)
-        finally:
-            hub.listening(False)
-            DEPENDENCY_UP.labels("events_listener").set(0)
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 5.0)
 
 
 async def events_context(app: web.Application) -> AsyncIterator[None]:

@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.localstack import free_port
+from proxy.localstack import free_port, stop_process
 
 
 @dataclass
@@ -22,14 +22,7 @@ class Proc:
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM by PID, wait, SIGKILL if it does not exit; returns the exit code."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
     def log(self) -> str:
         """Everything the process wrote so far."""

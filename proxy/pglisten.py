@@ -1,0 +1,63 @@
+"""One LISTEN connection, kept alive: reconnects with backoff and reports each state change, so
+the caller can treat any gap as "something may have been missed"."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+
+async def _call(callback: Callable, *args) -> None:
+    result = callback(*args)
+    if inspect.isawaitable(result):
+        await result
+
+
+async def listen_forever(
+    database_url: str,
+    channel: str,
+    *,
+    on_notify: Callable[[str], object],
+    on_state: Callable[[bool], object],
+    application_name: str,
+    timeout_s: float = 5,
+) -> None:
+    """LISTEN on channel until cancelled; on_notify(payload) per notification, on_state(up)
+    after connecting (True) and after losing the connection (False)."""
+    delay = 0.1
+    conninfo = psycopg.conninfo.make_conninfo(
+        database_url,
+        application_name=application_name,
+        connect_timeout=max(1, int(timeout_s)),
+        keepalives=1,
+        keepalives_idle=10,
+        keepalives_interval=5,
+        keepalives_count=3,
+    )
+    up = False
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(
+                    psycopg.sql.SQL("listen {}").format(psycopg.sql.Identifier(channel))
+                )
+                up = True
+                await _call(on_state, True)
+                delay = 0.1
+                log.info("listening on %s", channel)
+                async for notify in conn.notifies():
+                    await _call(on_notify, notify.payload)
+        except (psycopg.Error, OSError) as exc:
+            if up:
+                log.warning("LISTEN %s lost (%s); reconnecting", channel, type(exc).__name__)
+        finally:
+            up = False
+            await _call(on_state, False)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
