@@ -15,7 +15,6 @@ from proxy.migrate import SQL_DIR, checksum
 
 TIMEOUT_S = 3
 MIN_POSTGRES = 150000  # PostgreSQL 15
-POSTGREST_MAJOR = "12"
 
 
 def where(url: str) -> str:
