@@ -4,7 +4,8 @@ Usage: .venv/bin/python bench/analytics.py [--database-url URL] [--runs 20] [--s
 Creates (once) the database nimbus_bench_large, migrates it and runs `nimbus seed --scale large`
 into it when it has no data, then times every RPC as the owner of the largest organization
 (claims set the way PostgREST sets them) and the equivalent base-table query as the superuser.
-Prints one line per function: median and p95 in ms, and the base-table median.
+Prints one line per function: median and p95 in ms, the base-table median, and the ratio of
+the two medians (RPC / base tables; machine load cancels out of it, roughly).
 """
 
 from __future__ import annotations
@@ -71,14 +72,45 @@ CASES = {
            and o.kind = 'sales' and o.status = 'fulfilled'
            and o.completed_at >= current_date - 365 group by 1""",
     ),
+    "sales_analytics(90 d, day, product)": (
+        "select public.sales_analytics(current_date - 89, current_date, 'day', 'product')",
+        SALES_BASE.replace("date_trunc('week', o.completed_at)", "i.product_id, o.completed_at")
+        .replace("current_date - 364", "current_date - 89")
+        .replace("group by 1", "group by 1, 2"),
+    ),
+    "sales_analytics(365 d, week, category)": (
+        "select public.sales_analytics(current_date - 364, current_date, 'week', 'category')",
+        SALES_BASE.replace("date_trunc('week'", "p.category_id, date_trunc('week'")
+        .replace(
+            "join public.order_items as i on i.order_id = o.id",
+            "join public.order_items as i on i.order_id = o.id"
+            " join public.products as p on p.id = i.product_id",
+        )
+        .replace("group by 1", "group by 1, 2"),
+    ),
     "reorder_suggestions()": (
         "select public.reorder_suggestions()",
-        """select i.product_id, sum(i.quantity), sum(i.quantity * i.quantity)
-           from public.orders as o join public.order_items as i on i.order_id = o.id
-           where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'
-           and o.completed_at >= current_date - 90 group by 1""",
+        # Its inputs from the base tables: 90-day demand sums and stock per product.
+        """select d.product_id, d.s1, d.s2, s.on_hand, s.reserved
+           from (select i.product_id, sum(i.quantity) as s1, sum(i.quantity * i.quantity) as s2
+             from public.orders as o join public.order_items as i on i.order_id = o.id
+             where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'
+             and o.completed_at >= current_date - 90 group by 1) as d
+           full join (select l.product_id, sum(l.on_hand) as on_hand, sum(l.reserved) as reserved
+             from public.stock_levels as l where l.organization_id = %(o)s group by 1) as s
+           on s.product_id = d.product_id""",
     ),
-    "stock_valuation(weighted_average)": ("select public.stock_valuation()", None),
+    "stock_valuation(weighted_average)": (
+        "select public.stock_valuation()",
+        # The live computation it replaced: value per category and per location.
+        """select p.category_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)
+           from public.stock_levels as l join public.products as p on p.id = l.product_id
+           where l.organization_id = %(o)s and l.on_hand > 0 group by 1
+           union all
+           select l.location_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)
+           from public.stock_levels as l join public.products as p on p.id = l.product_id
+           where l.organization_id = %(o)s group by 1""",
+    ),
 }
 
 
@@ -127,10 +159,12 @@ def main() -> None:
             conn.execute("reset role")
             base_ms = timed(conn, base, {"o": org}, max(3, args.runs // 4)) if base else None
             p95 = statistics.quantiles(rpc_ms, n=20)[-1]
+            median = statistics.median(rpc_ms)
             base_txt = f"{statistics.median(base_ms):8.1f}" if base_ms else "     n/a"
+            ratio = f"{median / statistics.median(base_ms):6.3f}" if base_ms else "   n/a"
             print(
-                f"{name:40s} median {statistics.median(rpc_ms):7.1f} ms  p95 {p95:7.1f} ms"
-                f"  base tables {base_txt} ms"
+                f"{name:40s} median {median:7.1f} ms  p95 {p95:7.1f} ms"
+                f"  base tables {base_txt} ms  ratio {ratio}"
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from decimal import Decimal
 from statistics import NormalDist, mean, stdev
 
 import psycopg
@@ -13,6 +14,17 @@ from proxy.seeding import OrgSpec, ensure_user, load_organization, seed_demo_org
 from tests.support.db import as_role
 
 OTHER = OrgSpec("tenant-b", "Tenant B", 40, 2, 2, 120, 8)
+VIEWS = (
+    "private.daily_sales",
+    "private.daily_stock_changes",
+    "private.organization_summary",
+    "private.location_daily_sales",
+    "private.category_daily_sales",
+    "private.product_sales_stats",
+    "private.product_stock",
+    "private.reorder_inputs",
+    "private.stock_by_group",
+)
 
 
 @pytest.fixture(scope="module")
@@ -138,6 +150,9 @@ def test_reorder_point_arithmetic(db, tenants) -> None:
         "update public.stock_levels set on_hand = 0, reserved = 0 where product_id = %s", (pid,)
     )
     db.execute("set local session_replication_role = origin")
+    # Stock and reorder parameters are read as of the refresh: refresh them inside the test.
+    db.execute("refresh materialized view private.product_stock")
+    db.execute("refresh materialized view private.reorder_inputs")
     (as_of,) = db.execute("select min(refreshed_at) from private.analytics_refreshes").fetchone()
     last = as_of.astimezone(dt.UTC).date() - dt.timedelta(days=1)
     rows = dict(
@@ -248,7 +263,9 @@ def test_refresh_analytics_roles(db, tenants, new_user) -> None:
     """service_role refreshes; owners may (throttled); a viewer gets 403."""
     with as_role(db, "service_role", {"role": "service_role"}):
         (out,) = db.execute("select public.refresh_analytics()").fetchone()
-    assert out["refreshed"] is True and len(out["views"]) == 3
+    assert out["refreshed"] is True and len(out["views"]) == len(VIEWS)
+    assert {v["view"] for v in out["views"]} == set(VIEWS)
+    assert isinstance(out["expiring_lots_announced"], int)
     owner = call(db, tenants["user_a"], "select public.refresh_analytics()")
     assert owner["as_of"]
     viewer = new_user()
@@ -258,3 +275,155 @@ def test_refresh_analytics_roles(db, tenants, new_user) -> None:
     )
     err = raised(db, viewer, "select public.refresh_analytics()")
     assert err.sqlstate == "PT403"
+
+
+# Each new view against the same figures computed from daily_sales or the base tables: rows in
+# one and not the other, both ways (numeric sums are exact, so equality is exact).
+VIEW_CHECKS = {
+    "location_daily_sales": (
+        "select location_id, day, units, revenue, cogs, order_lines, facts"
+        " from private.location_daily_sales where organization_id = %(o)s",
+        "select location_id, day, sum(units), sum(revenue), sum(cogs), sum(order_count), count(*)"
+        " from private.daily_sales where organization_id = %(o)s group by 1, 2",
+    ),
+    "category_daily_sales": (
+        "select nullif(category_id, '00000000-0000-0000-0000-000000000000'), day, units, revenue,"
+        " cogs, order_lines, facts from private.category_daily_sales where organization_id = %(o)s",
+        "select p.category_id, o.completed_at::date, sum(i.quantity),"
+        " sum(i.quantity * i.unit_price), sum(i.quantity * coalesce(i.unit_cost, p.unit_cost)),"
+        " count(distinct (o.id, i.product_id)), count(distinct (i.product_id, o.location_id))"
+        " from public.orders o join public.order_items i on i.order_id = o.id"
+        " join public.products p on p.id = i.product_id where o.organization_id = %(o)s"
+        " and o.kind = 'sales' and o.status = 'fulfilled' group by 1, 2",
+    ),
+    "product_sales_stats": (
+        "select product_id, revenue_total, revenue_365d, revenue_90d, revenue_30d, demand_days,"
+        " demand_units, demand_squares"
+        " from private.product_sales_stats where organization_id = %(o)s",
+        "with d as (select product_id, day, sum(units)::float8 as u from private.daily_sales"
+        " where organization_id = %(o)s and day between (now() at time zone 'UTC')::date - 90"
+        " and (now() at time zone 'UTC')::date - 1 group by 1, 2),"
+        " t as (select i.product_id, sum(i.quantity * i.unit_price) as r,"
+        + ", ".join(
+            f"coalesce(sum(i.quantity * i.unit_price) filter (where"
+            f" (o.completed_at at time zone 'UTC')::date"
+            f" > (now() at time zone 'UTC')::date - 1 - {k}), 0) as r{k}"
+            for k in (365, 90, 30)
+        )
+        + " from public.orders o join public.order_items i on i.order_id = o.id"
+        " where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'"
+        " group by 1)"
+        " select t.product_id, t.r, t.r365, t.r90, t.r30, count(d.u), coalesce(sum(d.u), 0),"
+        " coalesce(sum(d.u * d.u), 0)"
+        " from t left join d on d.product_id = t.product_id"
+        " group by t.product_id, t.r, t.r365, t.r90, t.r30",
+    ),
+    "product_stock": (
+        "select product_id, on_hand, reserved, value from private.product_stock"
+        " where organization_id = %(o)s",
+        "select l.product_id, sum(l.on_hand), sum(l.reserved), sum(l.on_hand) * max(p.unit_cost)"
+        " from public.stock_levels l join public.products p on p.id = l.product_id"
+        " where l.organization_id = %(o)s group by 1",
+    ),
+    "reorder_inputs": (
+        "select product_id, reorder_point, safety_stock, demand_units, on_hand, reserved"
+        " from private.reorder_inputs where organization_id = %(o)s",
+        "with d as (select product_id, sum(units)::float8 as u from private.daily_sales"
+        " where organization_id = %(o)s and day between (now() at time zone 'UTC')::date - 90"
+        " and (now() at time zone 'UTC')::date - 1 group by 1),"
+        " s as (select product_id, sum(on_hand) as h, sum(reserved) as r"
+        " from public.stock_levels where organization_id = %(o)s group by 1)"
+        " select p.id, p.reorder_point, p.safety_stock, coalesce(d.u, 0), coalesce(s.h, 0),"
+        " coalesce(s.r, 0) from public.products p left join d on d.product_id = p.id"
+        " left join s on s.product_id = p.id where p.organization_id = %(o)s and p.active"
+        " and p.archived_at is null and p.supplier_id is not null"
+        " and (d.u is not null or p.reorder_point is not null)",
+    ),
+    "stock_by_group": (
+        "select dimension, nullif(key, '00000000-0000-0000-0000-000000000000'), units, value"
+        " from private.stock_by_group where organization_id = %(o)s",
+        "select 'category', p.category_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)"
+        " from public.stock_levels l join public.products p on p.id = l.product_id"
+        " where l.organization_id = %(o)s and l.on_hand > 0 group by 2"
+        " union all select 'location', l.location_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)"
+        " from public.stock_levels l join public.products p on p.id = l.product_id"
+        " where l.organization_id = %(o)s group by 2",
+    ),
+}
+
+
+@pytest.mark.parametrize("view", sorted(VIEW_CHECKS))
+def test_rollup_views_agree_with_their_sources(db, tenants, view: str) -> None:
+    """Each rollup view holds exactly the figures computed from daily_sales or the base tables."""
+    db.execute("select private.refresh_analytics_views(false)")
+    mine, base = VIEW_CHECKS[view]
+    for org in (tenants["a"], tenants["b"]):
+        rows = db.execute(mine, {"o": org}).fetchall()
+        assert rows, view
+        got = set(rows)
+        want = set(db.execute(base, {"o": org}).fetchall())
+        assert got - want == set() and want - got == set(), view
+
+
+@pytest.mark.parametrize("granularity", ["day", "week", "month"])
+@pytest.mark.parametrize("days", [30, 200, 364])
+def test_sales_by_product_ranks_candidates_exactly(db, tenants, granularity, days) -> None:
+    """group_by product over candidates only (pruned) returns exactly the full ranking's result."""
+    sql = "select public.sales_analytics(current_date - %s, current_date, %s, 'product')"
+    results = []
+    for prune_above in ("0", "1000000000"):
+        with as_role(db, "authenticated", claims(tenants["user_a"])):
+            db.execute("select set_config('nimbus.analytics_prune_rows', %s, true)", (prune_above,))
+            results.append(db.execute(sql, (days, granularity)).fetchone()[0])
+    pruned, full = results
+    assert len(full["groups"]) == 25 and any(s["other"] for s in full["series"])
+    assert pruned == full
+
+
+def test_sales_groupings_agree_with_base_tables(db, tenants) -> None:
+    """Revenue per location and per category over 120 days equals the base tables' figures."""
+    base = {
+        "location": "select o.location_id::text, sum(i.quantity * i.unit_price)",
+        "category": "select p.category_id::text, sum(i.quantity * i.unit_price)",
+    }
+    tail = (
+        " from public.orders o join public.order_items i on i.order_id = o.id"
+        " join public.products p on p.id = i.product_id where o.organization_id = %s"
+        " and o.kind = 'sales' and o.status = 'fulfilled'"
+        " and (o.completed_at at time zone 'UTC')::date between current_date - 119"
+        " and current_date group by 1"
+    )
+    for group_by, head in base.items():
+        want = {k: round(v, 2) for k, v in db.execute(head + tail, (tenants["a"],)).fetchall()}
+        got = call(
+            db,
+            tenants["user_a"],
+            "select public.sales_analytics(current_date - 119, current_date, 'week', %s)",
+            group_by,
+        )
+        assert {g["key"]: Decimal(str(g["revenue"])) for g in got["groups"]} == want, group_by
+
+
+def test_valuation_breakdowns_agree_with_base_tables(db, tenants) -> None:
+    """stock_valuation's by_category and by_location equal sums over stock levels."""
+    got = call(db, tenants["user_a"], "select public.stock_valuation()")
+    by_category = dict(
+        db.execute(
+            "select p.category_id::text, round(sum(l.on_hand * p.unit_cost), 2)"
+            " from public.stock_levels l join public.products p on p.id = l.product_id"
+            " where l.organization_id = %s and l.on_hand > 0 group by 1",
+            (tenants["a"],),
+        ).fetchall()
+    )
+    by_location = dict(
+        db.execute(
+            "select location_id::text, round(sum(l.on_hand * p.unit_cost), 2)"
+            " from public.stock_levels l join public.products p on p.id = l.product_id"
+            " where l.organization_id = %s group by 1",
+            (tenants["a"],),
+        ).fetchall()
+    )
+    cats = {c["category_id"]: Decimal(str(c["value"])) for c in got["by_category"]}
+    locs = {x["location_id"]: Decimal(str(x["value"])) for x in got["by_location"]}
+    assert cats == by_category and locs == by_location
+    assert got["as_of"] and got["method"] == "weighted_average"

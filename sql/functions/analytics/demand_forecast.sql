@@ -37,13 +37,24 @@ begin
   from (select 1) as one
   left join public.settings as s on s.organization_id = org;
 
+  -- Daily units: the organization's from private.location_daily_sales (a few rows a day), one
+  -- product's from private.daily_sales (its own index range).
   -- Up to 365 days of history ending yesterday (as of the refresh), from the first sale.
-  select greatest(min(d.day), last_day - 364) into first_day
-  from private.daily_sales as d
-  where
-    d.organization_id = org
-    and (demand_forecast.product_id is null or d.product_id = demand_forecast.product_id)
-    and d.day <= last_day;
+  select greatest(min(x.day), last_day - 364) into first_day
+  from (
+    select min(d.day) as day
+    from private.location_daily_sales as d
+    where
+      demand_forecast.product_id is null
+      and d.organization_id = org and d.day <= last_day
+    union all
+    select min(d.day) as day
+    from private.daily_sales as d
+    where
+      demand_forecast.product_id is not null
+      and d.organization_id = org and d.product_id = demand_forecast.product_id
+      and d.day <= last_day
+  ) as x;
   first_day := coalesce(first_day, last_day);
 
   select array_agg(coalesce(t.units, 0)::double precision order by g.day)
@@ -51,10 +62,17 @@ begin
   from generate_series(first_day, last_day, interval '1 day') as g (day)
   left join (
     select d.day, sum(d.units) as units
+    from private.location_daily_sales as d
+    where
+      demand_forecast.product_id is null
+      and d.organization_id = org and d.day between first_day and last_day
+    group by d.day
+    union all
+    select d.day, sum(d.units) as units
     from private.daily_sales as d
     where
-      d.organization_id = org
-      and (demand_forecast.product_id is null or d.product_id = demand_forecast.product_id)
+      demand_forecast.product_id is not null
+      and d.organization_id = org and d.product_id = demand_forecast.product_id
       and d.day between first_day and last_day
     group by d.day
   ) as t on g.day::date = t.day;
@@ -80,8 +98,9 @@ $$;
 comment on function public.demand_forecast(uuid, integer, uuid) is
 'Daily demand forecast of one product (or of the whole organization when product_id is null).
 
-History: fulfilled units per UTC day from private.daily_sales, from the first sale (at most
-365 days back) to the day before as_of. Method: Croston''s when more than half of those days
+History: fulfilled units per UTC day from private.daily_sales (one product) or
+private.location_daily_sales (the organization), from the first sale (at most 365 days back) to
+the day before as_of. Method: Croston''s when more than half of those days
 have no demand, simple exponential smoothing otherwise, alpha from settings forecast_alpha
 (default 0.2). Returns as_of, method, alpha, history_from/to, zero_demand_share,
 daily_forecast, horizon_total, forecast (one {day, units} per day of the horizon), and the

@@ -31,7 +31,7 @@ begin
   from private.organization_summary as s
   where s.organization_id = org;
   select coalesce(sum(d.cogs), 0) into cogs
-  from private.daily_sales as d
+  from private.location_daily_sales as d
   where d.organization_id = org and d.day between first_day and last_day;
 
   -- Stock value at the end of day x = value now - net value change on the days after x.

@@ -10,9 +10,13 @@ declare
   started timestamptz;
   result jsonb := '[]'::jsonb;
 begin
-  -- daily_sales first: organization_summary reads it.
+  -- Readers after what they read: daily_sales feeds organization_summary and the sales rollups,
+  -- product_sales_stats and product_stock feed reorder_inputs, product_stock stock_by_group.
   foreach v in array array[
-    'private.daily_sales', 'private.daily_stock_changes', 'private.organization_summary'
+    'private.daily_sales', 'private.daily_stock_changes', 'private.organization_summary',
+    'private.location_daily_sales', 'private.category_daily_sales',
+    'private.product_sales_stats', 'private.product_stock', 'private.reorder_inputs',
+    'private.stock_by_group'
   ] loop
     started := clock_timestamp();
     if concurrent then
@@ -20,6 +24,8 @@ begin
     else
       execute format('refresh materialized view %s', v);
     end if;
+    -- Fresh statistics for the readers' plans (autovacuum may be off or lag behind).
+    execute format('analyze %s', v);
     insert into private.analytics_refreshes as r (view, refreshed_at, duration_ms)
     values (
       v, started,
@@ -33,6 +39,9 @@ begin
       'duration_ms', round(extract(epoch from clock_timestamp() - started)::numeric * 1000, 1)
     );
   end loop;
+  -- Time moves lots into their expiry window without any write: announce them here, so that
+  -- pg_cron, `nimbus refresh` and public.refresh_analytics all do.
+  perform private.scan_expiring_lots();
   return result;
 end
 $$;
@@ -43,6 +52,8 @@ comment on function private.refresh_analytics_views(boolean) is
 concurrent = true (the default, for pg_cron, `nimbus refresh` and the refresh_analytics RPC)
 keeps the views readable during the refresh; false is faster and is for bulk loads. Returns
 one object per view: view, refreshed_at (when its refresh started, i.e. the data''s as_of)
-and duration_ms. Internal: run by the table owner, pg_cron or public.refresh_analytics.';
+and duration_ms (refresh and ANALYZE, which keeps the readers'' plans right). Then runs private.scan_expiring_lots() (lot_expiring notifications for lots
+that entered their expiry window as days passed). Internal: run by the table owner, pg_cron or
+public.refresh_analytics.';
 
 revoke all on function private.refresh_analytics_views(boolean) from public, anon;

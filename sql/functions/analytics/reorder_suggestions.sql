@@ -8,7 +8,6 @@ as $$
 declare
   org uuid := private.active_organization(reorder_suggestions.organization_id);
   as_of timestamptz := (select min(a.refreshed_at) from private.analytics_refreshes as a);
-  last_day date := (as_of at time zone 'UTC')::date - 1;
   window_days constant int := 90;
   cover_days constant int := 30;
   service_level double precision;
@@ -20,46 +19,24 @@ begin
   left join public.settings as s on s.organization_id = org;
   z := private.inverse_normal_cdf(service_level);
 
-  with daily as (
-    select d.product_id, d.day, sum(d.units)::double precision as units
-    from private.daily_sales as d
-    where d.organization_id = org and d.day between last_day - window_days + 1 and last_day
-    group by d.product_id, d.day
-  ),
-
-  -- Mean and sample standard deviation over all window days, zero-demand days included.
-  demand as (
+  -- Built as json (text) and cast once: jsonb would sort the keys of every line as it goes.
+  with candidates as (
     select
-      d.product_id,
-      sum(d.units) / window_days as mean,
-      sqrt(greatest(
-        (sum(d.units * d.units) - sum(d.units) ^ 2 / window_days) / (window_days - 1), 0
-      )) as sigma
-    from daily as d
-    group by d.product_id
-  ),
-
-  candidates as (
-    select
-      p.id,
-      p.sku,
-      p.name,
-      p.supplier_id,
-      p.unit_cost,
-      sup.lead_time_days as lead,
-      coalesce(dm.mean, 0) as mean,
-      coalesce(dm.sigma, 0) as sigma,
-      coalesce(
-        p.reorder_point::double precision,
-        coalesce(dm.mean, 0) * sup.lead_time_days
-        + greatest(z * coalesce(dm.sigma, 0) * sqrt(sup.lead_time_days), p.safety_stock)
-      ) as reorder_point
-    from public.products as p
-    inner join public.suppliers as sup on p.supplier_id = sup.id
-    left join demand as dm on p.id = dm.product_id
-    where
-      p.organization_id = org and p.active and p.archived_at is null
-      and (dm.product_id is not null or p.reorder_point is not null)
+      x.product_id,
+      x.sku,
+      x.name,
+      x.supplier_id,
+      x.unit_cost,
+      x.on_hand,
+      x.reserved,
+      x.reorder_point as fixed_point,
+      x.safety_stock,
+      x.mean,
+      x.sigma,
+      sup.lead_time_days as lead
+    from private.reorder_inputs as x
+    inner join public.suppliers as sup on x.supplier_id = sup.id
+    where x.organization_id = org
   ),
 
   on_order as (
@@ -70,22 +47,16 @@ begin
     group by i.product_id
   ),
 
-  stock as (
-    select l.product_id, sum(l.on_hand) as on_hand, sum(l.reserved) as reserved
-    from public.stock_levels as l
-    where l.organization_id = org
-    group by l.product_id
-  ),
-
   positions as (
     select
       c.*,
-      coalesce(st.on_hand, 0) as on_hand,
-      coalesce(st.reserved, 0) as reserved,
+      coalesce(
+        c.fixed_point::double precision,
+        c.mean * c.lead + greatest(z * c.sigma * sqrt(c.lead), c.safety_stock)
+      ) as reorder_point,
       coalesce(oo.quantity, 0) as on_order
     from candidates as c
-    left join stock as st on c.id = st.product_id
-    left join on_order as oo on c.id = oo.product_id
+    left join on_order as oo on c.product_id = oo.product_id
   ),
 
   lines as (
@@ -99,18 +70,18 @@ begin
     where p.on_hand - p.reserved + p.on_order <= p.reorder_point
   )
 
-  select coalesce(jsonb_agg(po order by po ->> 'supplier_name'), '[]'::jsonb)
+  select coalesce(json_agg(po order by po ->> 'supplier_name'), '[]'::json)::jsonb
   into result
   from (
-    select jsonb_build_object(
+    select json_build_object(
       'supplier_id', s.id,
       'supplier_name', s.name,
       'lead_time_days', s.lead_time_days,
       'currency', s.currency,
       'status', 'draft',
       'total_cost', round(sum(l.quantity * l.unit_cost), 2),
-      'lines', jsonb_agg(jsonb_build_object(
-        'product_id', l.id,
+      'lines', json_agg(json_build_object(
+        'product_id', l.product_id,
         'sku', l.sku,
         'name', l.name,
         'on_hand', l.on_hand,
@@ -145,12 +116,14 @@ comment on function public.reorder_suggestions(uuid) is
 'Draft purchase orders, one per supplier, for the products at or below their reorder point.
 
 For each active product with a supplier: mean and sigma (sample standard deviation) of daily
-fulfilled units over the 90 days before as_of, zero days included; reorder point = the
-product''s reorder_point if set, else mean * L + max(z * sigma * sqrt(L), safety_stock), L the
-supplier''s lead_time_days and z the standard normal quantile of settings service_level
+fulfilled units over the 90 days before the refresh day, zero days included; reorder point =
+the product''s reorder_point if set, else mean * L + max(z * sigma * sqrt(L), safety_stock), L
+the supplier''s lead_time_days and z the standard normal quantile of settings service_level
 (default 0.95 -> 1.645). A line is proposed when available (on hand - reserved + confirmed
-purchase orders) <= reorder point, for ceil(reorder point + 30 days of mean demand -
-available) units. Security definer to read the views; filtered to
+purchase orders) <= reorder point, for ceil(reorder point + 30 days of mean demand - available)
+units. Demand, stock and the products'' reorder parameters are as of as_of (the last refresh,
+private.reorder_inputs; refresh_analytics for a fresher one); lead times, service level and
+confirmed purchase orders are live. Security definer to read the views; filtered to
 private.active_organization(organization_id).';
 
 revoke all on function public.reorder_suggestions(uuid) from public, anon;

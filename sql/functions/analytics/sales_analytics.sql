@@ -15,6 +15,17 @@ declare
   org uuid := private.active_organization(sales_analytics.organization_id);
   last_day date := coalesce(sales_analytics."to", current_date);
   first_day date := coalesce(sales_analytics."from", last_day - 29);
+  product_rows bigint;
+  -- Above this many product rows in the period, group_by product ranks candidates only (a
+  -- setting so that tests can compare both ways).
+  prune_above bigint := coalesce(
+    nullif(current_setting('nimbus.analytics_prune_rows', true), '')::bigint, 20000
+  );
+  stats_to date;
+  bound text;
+  tau numeric;
+  candidates uuid [];
+  pruned boolean := false;
   result jsonb;
 begin
   if first_day > last_day or last_day - first_day > 1100 then
@@ -36,24 +47,96 @@ begin
       hint = 'validation_failed';
   end if;
 
+  -- group_by product over many product rows: rank only the products that can be in the top 25.
+  -- Revenue is never negative, so a product's revenue since a day (product_sales_stats: all
+  -- days, or the days after demand_to - 365, - 90, - 30) bounds its revenue in a period starting
+  -- on or after that day: once 25 products are known to reach tau in the period, no product
+  -- whose bound is below tau can be in the top 25.
+  if sales_analytics.group_by = 'product' then
+    select coalesce(sum(x.facts), 0) into product_rows
+    from private.location_daily_sales as x
+    where x.organization_id = org and x.day between first_day and last_day;
+    if product_rows > prune_above then
+      select s.demand_to into stats_to from private.product_sales_stats as s limit 1;
+      bound := case
+        when first_day > stats_to - 30 then 'revenue_30d'
+        when first_day > stats_to - 90 then 'revenue_90d'
+        when first_day > stats_to - 365 then 'revenue_365d'
+        else 'revenue_total'
+      end;
+      execute format(
+        $q$
+        select r.revenue
+        from (
+          select s.product_id
+          from private.product_sales_stats as s
+          where s.organization_id = $1
+          order by s.%1$I desc
+          limit 50
+        ) as seed
+        cross join lateral (
+          select sum(d.revenue) as revenue
+          from private.daily_sales as d
+          where d.organization_id = $1 and d.product_id = seed.product_id
+            and d.day between $2 and $3
+        ) as r
+        order by r.revenue desc nulls last
+        offset 24 limit 1
+        $q$,
+        bound
+      ) into tau using org, first_day, last_day;
+      if tau > 0 then
+        execute format(
+          $q$
+          select array_agg(s.product_id)
+          from private.product_sales_stats as s
+          where s.organization_id = $1 and s.%1$I >= $2
+          $q$,
+          bound
+        ) into candidates using org, tau;
+        pruned := cardinality(candidates) <= 2000;
+      end if;
+    end if;
+  end if;
+
   with facts as (
+    -- Every fact row of the period at the coarsest grain the grouping allows.
     select
-      date_trunc(sales_analytics.granularity, d.day)::date as period,
+      date_trunc(sales_analytics.granularity, f.day)::date as period,
+      f.key,
+      f.units,
+      f.revenue,
+      f.cogs,
+      f.order_lines
+    from (
       -- The nil uuid stands for "no key" so that the joins below can hash on equality.
-      case sales_analytics.group_by
-        when 'none' then '00000000-0000-0000-0000-000000000000'::uuid
-        when 'product' then d.product_id
-        when 'location' then d.location_id
-        when 'category' then coalesce((
-          select p.category_id from public.products as p where p.id = d.product_id
-        ), '00000000-0000-0000-0000-000000000000'::uuid)
-      end as key,
-      d.units,
-      d.revenue,
-      d.cogs,
-      d.order_count
-    from private.daily_sales as d
-    where d.organization_id = org and d.day between first_day and last_day
+      select
+        d.day,
+        case sales_analytics.group_by
+          when 'location' then d.location_id
+          else '00000000-0000-0000-0000-000000000000'::uuid
+        end as key,
+        d.units,
+        d.revenue,
+        d.cogs,
+        d.order_lines
+      from private.location_daily_sales as d
+      where
+        sales_analytics.group_by in ('none', 'location')
+        and d.organization_id = org and d.day between first_day and last_day
+      union all
+      select d.day, d.category_id, d.units, d.revenue, d.cogs, d.order_lines
+      from private.category_daily_sales as d
+      where
+        sales_analytics.group_by = 'category'
+        and d.organization_id = org and d.day between first_day and last_day
+      union all
+      select d.day, d.product_id, d.units, d.revenue, d.cogs, d.order_count
+      from private.daily_sales as d
+      where
+        sales_analytics.group_by = 'product' and not pruned
+        and d.organization_id = org and d.day between first_day and last_day
+    ) as f
   ),
 
   by_key as (
@@ -63,6 +146,37 @@ begin
       row_number() over (order by sum(r.revenue) desc, r.key) as rank
     from facts as r
     group by r.key
+    union all
+    -- Pruned: the candidates only; the ranks up to 25 are the ranks among all products.
+    select
+      d.product_id,
+      sum(d.revenue),
+      row_number() over (order by sum(d.revenue) desc, d.product_id)
+    from private.daily_sales as d
+    where
+      pruned
+      and d.organization_id = org and d.product_id = any(candidates)
+      and d.day between first_day and last_day
+    group by d.product_id
+  ),
+
+  top_facts as (
+    -- Pruned: the top 25 products per period, with the number of fact rows they hold.
+    select
+      date_trunc(sales_analytics.granularity, d.day)::date as period,
+      d.product_id as key,
+      sum(d.units) as units,
+      sum(d.revenue) as revenue,
+      sum(d.cogs) as cogs,
+      sum(d.order_count) as order_lines,
+      count(*) as facts
+    from private.daily_sales as d
+    inner join by_key as k on d.product_id = k.key and k.rank <= 25
+    where
+      pruned
+      and d.organization_id = org and d.product_id = any(candidates)
+      and d.day between first_day and last_day
+    group by 1, d.product_id
   ),
 
   series as (
@@ -75,10 +189,47 @@ begin
       sum(r.units) as units,
       sum(r.revenue) as revenue,
       sum(r.cogs) as cogs,
-      sum(r.order_count) as order_lines
+      sum(r.order_lines) as order_lines
     from facts as r
     inner join by_key as k on r.key = k.key
     group by r.period, 2, 3
+    union all
+    select t.period, t.key, true, t.units, t.revenue, t.cogs, t.order_lines
+    from top_facts as t
+    union all
+    -- Pruned: every other product of a period, as the period's totals minus its top 25.
+    select
+      a.period,
+      null,
+      false,
+      a.units - coalesce(n.units, 0),
+      a.revenue - coalesce(n.revenue, 0),
+      a.cogs - coalesce(n.cogs, 0),
+      a.order_lines - coalesce(n.order_lines, 0)
+    from (
+      select
+        date_trunc(sales_analytics.granularity, d.day)::date as period,
+        sum(d.units) as units,
+        sum(d.revenue) as revenue,
+        sum(d.cogs) as cogs,
+        sum(d.order_lines) as order_lines,
+        sum(d.facts) as facts
+      from private.location_daily_sales as d
+      where pruned and d.organization_id = org and d.day between first_day and last_day
+      group by 1
+    ) as a
+    left join (
+      select
+        t.period,
+        sum(t.units) as units,
+        sum(t.revenue) as revenue,
+        sum(t.cogs) as cogs,
+        sum(t.order_lines) as order_lines,
+        sum(t.facts) as facts
+      from top_facts as t
+      group by t.period
+    ) as n on a.period = n.period
+    where a.facts > coalesce(n.facts, 0)
   )
 
   select jsonb_build_object(
@@ -144,8 +295,12 @@ days). granularity: day, week (ISO, from Monday) or month. group_by: none, produ
 (the product''s own category) or location. Returns as_of, totals (units, revenue, cogs,
 gross_margin, order_lines = order x product pairs), groups (the 25 keys with the most revenue,
 with a label) and series rows (period, key, units, revenue, cogs, order_lines); keys outside
-the top 25 are summed into rows with key null and other = true. Reads private.daily_sales
-(security definer), filtered to private.active_organization(organization_id). Bad arguments:
+the top 25 are summed into rows with key null and other = true. Reads the coarsest analytics
+view the grouping allows (private.location_daily_sales for none and location,
+private.category_daily_sales for category, with the categories as of the refresh,
+private.daily_sales for product, ranking only the products whose revenue bound in
+private.product_sales_stats can reach the top 25), security definer, filtered to
+private.active_organization(organization_id). Bad arguments:
 PT400 validation_failed.';
 
 revoke all on function public.sales_analytics(date, date, text, text, uuid) from public, anon;

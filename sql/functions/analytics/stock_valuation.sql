@@ -19,6 +19,45 @@ begin
       hint = 'validation_failed';
   end if;
 
+  if method = 'weighted_average' then
+    -- As of the refresh: the per-category and per-location totals are precomputed.
+    select jsonb_build_object(
+      'as_of', (select min(a.refreshed_at) from private.analytics_refreshes as a),
+      'units', coalesce(sum(g.units), 0),
+      'value', round(coalesce(sum(g.value), 0), 2),
+      'by_category', coalesce(jsonb_agg(jsonb_build_object(
+        'category_id', nullif(g.key, '00000000-0000-0000-0000-000000000000'::uuid),
+        'name', coalesce(cat.name, 'uncategorized'),
+        'units', g.units,
+        'value', round(g.value, 2)
+      ) order by g.value desc), '[]'::jsonb),
+      'by_location', coalesce((
+        select jsonb_agg(jsonb_build_object(
+          'location_id', x.key,
+          'code', loc.code,
+          'name', loc.name,
+          'units', x.units,
+          'value', round(x.value, 2)
+        ) order by loc.code)
+        from private.stock_by_group as x
+        inner join public.locations as loc on x.key = loc.id
+        where x.organization_id = org and x.dimension = 'location'
+      ), '[]'::jsonb)
+    )
+    into result
+    from private.stock_by_group as g
+    left join public.categories as cat on g.key = cat.id
+    where g.organization_id = org and g.dimension = 'category';
+    return result || jsonb_build_object(
+      'organization_id', org,
+      'method', method,
+      'currency', coalesce((
+        select s.value ->> 'currency' from public.settings as s where s.organization_id = org
+      ), 'USD')
+    );
+  end if;
+
+  -- fifo: live, from the ledger.
   with on_hand as (
     select l.product_id, sum(l.on_hand) as units
     from public.stock_levels as l
@@ -37,8 +76,7 @@ begin
       ) as through
     from public.stock_movements as m
     inner join public.products as p on m.product_id = p.id
-    where
-      stock_valuation.method = 'fifo' and m.organization_id = org and m.kind = 'receipt'
+    where m.organization_id = org and m.kind = 'receipt'
   ),
 
   fifo as (
@@ -50,7 +88,6 @@ begin
     inner join public.products as p on o.product_id = p.id
     left join receipts as r
       on o.product_id = r.product_id and r.through - r.quantity < o.units
-    where stock_valuation.method = 'fifo'
     group by o.product_id, o.units
   ),
 
@@ -59,10 +96,7 @@ begin
       o.product_id,
       p.category_id,
       o.units,
-      case
-        when stock_valuation.method = 'fifo' then f.value
-        else o.units * p.unit_cost
-      end as value
+      f.value
     from on_hand as o
     inner join public.products as p on o.product_id = p.id
     left join fifo as f on o.product_id = f.product_id
@@ -89,26 +123,6 @@ begin
   into result
   from valued as v;
 
-  if method = 'weighted_average' then
-    result := result || jsonb_build_object('by_location', coalesce((
-      select jsonb_agg(jsonb_build_object(
-        'location_id', x.location_id,
-        'code', loc.code,
-        'name', loc.name,
-        'units', x.units,
-        'value', round(x.value, 2)
-      ) order by loc.code)
-      from (
-        select l.location_id, sum(l.on_hand) as units, sum(l.on_hand * p.unit_cost) as value
-        from public.stock_levels as l
-        inner join public.products as p on l.product_id = p.id
-        where l.organization_id = org
-        group by l.location_id
-      ) as x
-      inner join public.locations as loc on x.location_id = loc.id
-    ), '[]'::jsonb));
-  end if;
-
   return result || jsonb_build_object(
     'as_of', now(),
     'organization_id', org,
@@ -121,14 +135,15 @@ end
 $$;
 
 comment on function public.stock_valuation(text, uuid) is
-'Value of the stock on hand of the active organization, live (as_of = now).
+'Value of the stock on hand of the active organization, by category (and location).
 
 method weighted_average (default): on hand * products.unit_cost, the weighted average cost
-the stock functions maintain; by_category and by_location. method fifo: per product, the units
-on hand are taken as the latest receipts (newest first) at their movement unit cost, any
-excess over all receipts at the current unit cost; by_category only (transfers move units
-between locations, not layers). Returns as_of, method, currency, units, value, by_category,
-by_location. Security definer so one scan serves members of every role; filtered to
+the stock functions maintain, with by_category and by_location, read from the analytics views
+(private.stock_by_group), so as_of is the last refresh. method fifo: live (as_of = now), per
+product the units on hand are taken as the latest receipts (newest first) at their movement
+unit cost, any excess over all receipts at the current unit cost; by_category only (transfers
+move units between locations, not layers). Returns as_of, method, currency, units, value,
+by_category, by_location. Security definer so one scan serves members of every role; filtered to
 private.active_organization(organization_id). Other methods: PT400 validation_failed.';
 
 revoke all on function public.stock_valuation(text, uuid) from public, anon;

@@ -13,7 +13,8 @@ begin
   if auth.uid() is null then
     raise sqlstate 'PT401' using
       message = 'authentication required',
-      detail = 'no user in the JWT claims';
+      detail = 'no user in the JWT claims',
+      hint = 'unauthorized';
   end if;
   if requested is not null then
     if private.is_member(requested) then
@@ -35,17 +36,28 @@ begin
   if n = 1 then
     return found;
   end if;
+  if n = 0 then
+    raise sqlstate 'PT400' using
+      message = 'no organization',
+      detail = 'the caller belongs to no organization; create one or ask to be invited',
+      hint = 'no_organization';
+  end if;
   raise sqlstate 'PT400' using
-    message = case when n = 0 then 'no organization' else 'organization required' end,
-    detail = format('the caller belongs to %s organizations', n),
-    hint = 'pass organization_id (or the X-Organization-Id header)';
+    message = 'organization required',
+    detail = format(
+      'the caller belongs to %s organizations: pass organization_id (or the X-Organization-Id'
+      ' header)', n
+    ),
+    hint = 'organization_required';
 end
 $$;
 
 comment on function private.active_organization(uuid) is
 'The organization a call acts on: the requested one if the caller is a member (else 403), else
 the JWT''s organization_id claim if the caller is still a member, else the caller''s only
-membership (else 400).
+membership (else PT400 with hint organization_required when the caller has several
+memberships, no_organization when none; the detail says what to do). Not authenticated: PT401
+unauthorized.
 
 Security definer because it reads public.memberships for the caller; it only answers about
 auth.uid(). Analytics and order functions call it so that RLS stays correct without the custom
