@@ -75,12 +75,6 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ApiError:
     details, hint = body.get("details"), body.get("hint")
     if pg.startswith("PT"):
         code = hint if isinstance(hint, str) and CODE.match(hint) else None
-        if (
-            code is None
-            and status == 400
-            and message in ("organization required", "no organization")
-        ):
-            code = message.replace(" ", "_")
         if code == "validation_failed":
             status = 422  # the API's one status for invalid input, whichever layer found it
         return ApiError(status, code or BY_STATUS.get(status, "error"), message, _details(details))
