@@ -1,0 +1,36 @@
+"""Which organization a request acts on: header, claim, the only membership — or a clear 400."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.api.conftest import error_code
+
+
+def test_several_memberships_need_a_choice(api, world, database_url) -> None:
+    """A member of two organizations with no header and no claim gets 400
+    organization_required; naming one (header or claim) answers for that one."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        uid = conn.execute(
+            "insert into auth.users (email) values ('two-orgs@example.test') returning id::text"
+        ).fetchone()[0]
+        for org in (world.a.id, world.b.id):
+            conn.execute(
+                "insert into public.memberships (user_id, organization_id, role)"
+                " values (%s, %s, 'viewer')",
+                (uid, org),
+            )
+    bare = api.client(api.token(uid)).get("/analytics/dashboard")
+    assert bare.status_code == 400
+    assert error_code(bare) == "organization_required"
+    by_header = api.client(api.token(uid), **{"X-Organization-Id": world.b.id})
+    assert by_header.get("/analytics/dashboard").json()["data"]["organization_id"] == world.b.id
+    by_claim = api.client(api.token(uid, org=world.a.id)).get("/analytics/dashboard")
+    assert by_claim.json()["data"]["organization_id"] == world.a.id
+
+
+def test_no_membership_is_a_clear_400(api, world) -> None:
+    """A user of no organization gets 400 no_organization from an organization-scoped call."""
+    resp = api.client(api.token(world.outsider)).get("/analytics/dashboard")
+    assert resp.status_code == 400
+    assert error_code(resp) == "no_organization"
