@@ -3,10 +3,13 @@ in the foreground; Ctrl-C stops what it started."""
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import click
 from yarl import URL
 
 from proxy.config import Settings
+from proxy.embedded import postgres_answers, redis_answers, start_private_cluster
 from proxy.localstack import start_postgrest
 from proxy.migrate import ensure_database, migrate
 from proxy.server import serve
@@ -23,25 +26,37 @@ def up(settings: Settings, *, seed_demo) -> None:
             f"NIMBUS_POSTGREST_URL points at {upstream.host}; `nimbus up` starts a local"
             " PostgREST. Use `nimbus serve` against a remote one."
         )
-    if ensure_database(settings.database_url):
-        click.echo("created database")
-    migrate(settings.database_url, echo=click.echo)
-    demo = seed_demo(settings.database_url)
-    pgrst = start_postgrest(
-        database_url=settings.database_url,
-        secret=settings.secret,
-        state_dir=settings.state_dir,
-        port=upstream.port,
-    )
-    try:
+    with ExitStack() as stack:
+        modes = []
+        if not postgres_answers(settings.database_url):
+            click.echo("no PostgreSQL answers on NIMBUS_DATABASE_URL: starting a private cluster")
+            try:
+                cluster = start_private_cluster(settings.state_dir)
+            except RuntimeError as exc:
+                raise click.ClickException(str(exc)) from None
+            stack.callback(cluster.stop)
+            settings = settings.model_copy(update={"database_url": cluster.url})
+            modes.append(f"PostgreSQL: private cluster in {cluster.data} (port {cluster.port})")
+        if settings.redis_url and not redis_answers(settings.redis_url):
+            settings = settings.model_copy(update={"redis_url": ""})
+            modes.append("Redis: not reachable, running without it (cache and limits per process)")
+        if ensure_database(settings.database_url):
+            click.echo("created database")
+        migrate(settings.database_url, echo=click.echo)
+        demo = seed_demo(settings.database_url)
+        pgrst = start_postgrest(
+            database_url=settings.database_url,
+            secret=settings.secret,
+            state_dir=settings.state_dir,
+            port=upstream.port,
+        )
+        stack.callback(pgrst.stop)
         settings = settings.model_copy(update={"postgrest_admin_url": pgrst.admin_url})
-        banner(settings, demo)
+        banner(settings, demo, modes)
         serve(settings, print_banner=False)
-    finally:
-        pgrst.stop()
 
 
-def banner(settings: Settings, demo: dict) -> None:
+def banner(settings: Settings, demo: dict, modes: list[str]) -> None:
     """What a new user needs to make a first request."""
     base = f"http://{settings.host}:{settings.port}"
     anon = mint(settings.secret, role="anon", ttl=365 * 86400)
@@ -60,6 +75,7 @@ def banner(settings: Settings, demo: dict) -> None:
                 f"  demo user:   {demo.get('email')}  ({demo['user_id']})",
                 f"  anon key:    {anon}",
                 f"  demo token:  {token}",
+                *[f"  mode:        {m}" for m in modes or ["PostgreSQL and Redis as configured"]],
                 "",
                 "Try:",
                 f'  curl -H "Authorization: Bearer $TOKEN" "{base}/rest/v1/products?limit=5"',
