@@ -10,4 +10,4 @@ create policy "admins can read audit log of their organizations"
 on public.audit_log
 for select
 to authenticated
-using ((select private.has_role(organization_id, 'admin')));
+using (organization_id = any(array(select private.role_organizations('admin'))));

@@ -12,5 +12,5 @@ for select
 to authenticated
 using (
   user_id = (select auth.uid())
-  and (select private.is_member(organization_id))
+  and organization_id = any(array(select private.member_organizations()))
 );

@@ -10,7 +10,7 @@ create policy "members can read locations of their organizations"
 on public.locations
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));
 
 drop policy if exists "managers can create locations in their organization"
 on public.locations;
@@ -19,7 +19,7 @@ create policy "managers can create locations in their organization"
 on public.locations
 for insert
 to authenticated
-with check ((select private.has_role(organization_id, 'manager')));
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can update locations of their organizations"
 on public.locations;
@@ -28,8 +28,8 @@ create policy "managers can update locations of their organizations"
 on public.locations
 for update
 to authenticated
-using ((select private.has_role(organization_id, 'manager')))
-with check ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))))
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can delete locations of their organizations"
 on public.locations;
@@ -38,4 +38,4 @@ create policy "managers can delete locations of their organizations"
 on public.locations
 for delete
 to authenticated
-using ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))));

@@ -20,7 +20,7 @@ create policy "members can read memberships of their organizations"
 on public.memberships
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));
 
 drop policy if exists "admins can add members to their organization"
 on public.memberships;
@@ -30,8 +30,11 @@ on public.memberships
 for insert
 to authenticated
 with check (
-  (select private.has_role(organization_id, 'admin'))
-  and (role <> 'owner' or (select private.has_role(organization_id, 'owner')))
+  organization_id = any(array(select private.role_organizations('admin')))
+  and (
+    role <> 'owner'
+    or organization_id = any(array(select private.role_organizations('owner')))
+  )
 );
 
 drop policy if exists "admins can change roles in their organization"
@@ -42,12 +45,18 @@ on public.memberships
 for update
 to authenticated
 using (
-  (select private.has_role(organization_id, 'admin'))
-  and (role <> 'owner' or (select private.has_role(organization_id, 'owner')))
+  organization_id = any(array(select private.role_organizations('admin')))
+  and (
+    role <> 'owner'
+    or organization_id = any(array(select private.role_organizations('owner')))
+  )
 )
 with check (
-  (select private.has_role(organization_id, 'admin'))
-  and (role <> 'owner' or (select private.has_role(organization_id, 'owner')))
+  organization_id = any(array(select private.role_organizations('admin')))
+  and (
+    role <> 'owner'
+    or organization_id = any(array(select private.role_organizations('owner')))
+  )
 );
 
 drop policy if exists "admins can remove members from their organization"
@@ -58,6 +67,9 @@ on public.memberships
 for delete
 to authenticated
 using (
-  (select private.has_role(organization_id, 'admin'))
-  and (role <> 'owner' or (select private.has_role(organization_id, 'owner')))
+  organization_id = any(array(select private.role_organizations('admin')))
+  and (
+    role <> 'owner'
+    or organization_id = any(array(select private.role_organizations('owner')))
+  )
 );

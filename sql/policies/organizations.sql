@@ -11,7 +11,7 @@ create policy "members can read their organizations"
 on public.organizations
 for select
 to authenticated
-using ((select private.is_member(id)));
+using (id = any(array(select private.member_organizations())));
 
 drop policy if exists "admins can update their organizations"
 on public.organizations;
@@ -20,8 +20,8 @@ create policy "admins can update their organizations"
 on public.organizations
 for update
 to authenticated
-using ((select private.has_role(id, 'admin')))
-with check ((select private.has_role(id, 'admin')));
+using (id = any(array(select private.role_organizations('admin'))))
+with check (id = any(array(select private.role_organizations('admin'))));
 
 drop policy if exists "owners can delete their organizations"
 on public.organizations;
@@ -30,4 +30,4 @@ create policy "owners can delete their organizations"
 on public.organizations
 for delete
 to authenticated
-using ((select private.has_role(id, 'owner')));
+using (id = any(array(select private.role_organizations('owner'))));

@@ -10,7 +10,7 @@ create policy "members can read products of their organizations"
 on public.products
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));
 
 drop policy if exists "managers can create products in their organization"
 on public.products;
@@ -19,7 +19,7 @@ create policy "managers can create products in their organization"
 on public.products
 for insert
 to authenticated
-with check ((select private.has_role(organization_id, 'manager')));
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can update products of their organizations"
 on public.products;
@@ -28,8 +28,8 @@ create policy "managers can update products of their organizations"
 on public.products
 for update
 to authenticated
-using ((select private.has_role(organization_id, 'manager')))
-with check ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))))
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can delete products of their organizations"
 on public.products;
@@ -38,4 +38,4 @@ create policy "managers can delete products of their organizations"
 on public.products
 for delete
 to authenticated
-using ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))));

@@ -10,7 +10,7 @@ create policy "members can read settings of their organizations"
 on public.settings
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));
 
 drop policy if exists "admins can create settings of their organizations"
 on public.settings;
@@ -19,7 +19,7 @@ create policy "admins can create settings of their organizations"
 on public.settings
 for insert
 to authenticated
-with check ((select private.has_role(organization_id, 'admin')));
+with check (organization_id = any(array(select private.role_organizations('admin'))));
 
 drop policy if exists "admins can update settings of their organizations"
 on public.settings;
@@ -28,5 +28,5 @@ create policy "admins can update settings of their organizations"
 on public.settings
 for update
 to authenticated
-using ((select private.has_role(organization_id, 'admin')))
-with check ((select private.has_role(organization_id, 'admin')));
+using (organization_id = any(array(select private.role_organizations('admin'))))
+with check (organization_id = any(array(select private.role_organizations('admin'))));

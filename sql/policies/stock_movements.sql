@@ -11,4 +11,4 @@ create policy "members can read stock movements of their organizations"
 on public.stock_movements
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));

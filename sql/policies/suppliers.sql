@@ -10,7 +10,7 @@ create policy "members can read suppliers of their organizations"
 on public.suppliers
 for select
 to authenticated
-using ((select private.is_member(organization_id)));
+using (organization_id = any(array(select private.member_organizations())));
 
 drop policy if exists "managers can create suppliers in their organization"
 on public.suppliers;
@@ -19,7 +19,7 @@ create policy "managers can create suppliers in their organization"
 on public.suppliers
 for insert
 to authenticated
-with check ((select private.has_role(organization_id, 'manager')));
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can update suppliers of their organizations"
 on public.suppliers;
@@ -28,8 +28,8 @@ create policy "managers can update suppliers of their organizations"
 on public.suppliers
 for update
 to authenticated
-using ((select private.has_role(organization_id, 'manager')))
-with check ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))))
+with check (organization_id = any(array(select private.role_organizations('manager'))));
 
 drop policy if exists "managers can delete suppliers of their organizations"
 on public.suppliers;
@@ -38,4 +38,4 @@ create policy "managers can delete suppliers of their organizations"
 on public.suppliers
 for delete
 to authenticated
-using ((select private.has_role(organization_id, 'manager')));
+using (organization_id = any(array(select private.role_organizations('manager'))));

@@ -19,10 +19,9 @@ comment on function private.has_role(uuid, text) is
 'True when the calling user is a member of organization org with a role of at least min_role.
 
 Rank order viewer < staff < manager < admin < owner (private.role_rank); an unknown min_role
-is never satisfied. For RLS policies, as (select private.has_role(organization_id, ''admin'')).
-Security definer because it reads public.memberships, which has RLS whose own policies call
-this function: run as the caller it would recurse or see nothing. It only ever answers about
-auth.uid().';
+is never satisfied. For functions that check one organization; policies use
+role_organizations(min_role), computed once per statement. Security definer because it reads
+public.memberships, which has RLS of its own. It only ever answers about auth.uid().';
 
 revoke all on function private.has_role(uuid, text) from public, anon;
 

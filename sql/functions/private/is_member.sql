@@ -17,9 +17,9 @@ $$;
 comment on function private.is_member(uuid) is
 'True when the calling user (auth.uid()) is a member of organization org, in any role.
 
-For RLS policies, as (select private.is_member(organization_id)). Security definer because it
-reads public.memberships, which has RLS whose own policies call this function: run as the
-caller it would recurse or see nothing. It only ever answers about auth.uid().';
+For functions that check one organization. Policies use member_organizations() instead: a call
+with a row''s column would run once per row. Security definer because it reads
+public.memberships, which has RLS of its own. It only ever answers about auth.uid().';
 
 revoke all on function private.is_member(uuid) from public, anon;
 

@@ -13,10 +13,10 @@ $$;
 comment on function private.member_organizations() is
 'Ids of the organizations the calling user (auth.uid()) belongs to.
 
-For RLS policies, as organization_id in (select private.member_organizations()). Security
-definer because it reads public.memberships, which has RLS whose own policies call this
-function: run as the caller it would recurse or see nothing. It only ever answers about
-auth.uid().';
+For RLS policies, as organization_id = any(array(select private.member_organizations())):
+computed once per statement, and usable as an index condition. Security definer because it
+reads public.memberships, whose own policies call it: as the caller it would recurse. It only
+ever answers about auth.uid().';
 
 revoke all on function private.member_organizations() from public, anon;
 
