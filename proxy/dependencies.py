@@ -39,6 +39,8 @@ SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
 STOCK = frozenset({"stock_levels", "lots", "stock_movements"})
 ORDERS = frozenset({"orders", "order_items", "idempotency_keys"})
 CATALOG = frozenset({"products", "categories", "suppliers", "locations", "settings"})
+# Not a table: the materialized views analytics read; refreshing them notifies this name.
+VIEWS = frozenset({"analytics_views"})
 
 # RPC name -> tables it reads (for GET caching) or writes (for invalidation on POST).
 RPC: dict[str, frozenset[str]] = {
@@ -52,12 +54,12 @@ RPC: dict[str, frozenset[str]] = {
     "low_stock_products": STOCK | CATALOG,
     "expiring_soon": STOCK | CATALOG,
     "create_organization": frozenset({"organizations", "memberships", "settings"}),
-    "dashboard": STOCK | ORDERS | CATALOG,
-    "sales_analytics": ORDERS | STOCK | CATALOG,
-    "inventory_turnover": ORDERS | STOCK | CATALOG,
-    "demand_forecast": ORDERS | STOCK | CATALOG,
-    "reorder_suggestions": ORDERS | STOCK | CATALOG,
-    "stock_valuation": STOCK | CATALOG,
+    "dashboard": STOCK | ORDERS | CATALOG | VIEWS,
+    "sales_analytics": ORDERS | STOCK | CATALOG | VIEWS,
+    "inventory_turnover": ORDERS | STOCK | CATALOG | VIEWS,
+    "demand_forecast": ORDERS | STOCK | CATALOG | VIEWS,
+    "reorder_suggestions": ORDERS | STOCK | CATALOG | VIEWS,
+    "stock_valuation": STOCK | CATALOG | VIEWS,
     "refresh_analytics": frozenset({ALL}),
 }
 

@@ -158,7 +158,8 @@ class Generations:
         if behind:
             remote.update(await self.guard.run(lambda r: self._lift(r, behind)))
         self.apply(remote)
-        await self.bump([EPOCH])
+        await self.bump([EPOCH], wait=False)  # nobody waits on it (and this process is not
+        # subscribed yet, so it would wait for an acknowledgement of its own)
 
     async def _lift(self, client, behind: dict[str, int]) -> dict[str, int]:
         pipe = client.pipeline(transaction=False)
@@ -191,7 +192,7 @@ class Generations:
             self.listener_up = False
             self._lost()
             return
-        await self.bump([EPOCH])
+        await self.bump([EPOCH], wait=False)
         self.listener_up = True
 
     def _lost(self) -> None:

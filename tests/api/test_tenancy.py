@@ -1,4 +1,5 @@
-"""Which organization a request acts on: header, claim, the only membership — or a clear 400."""
+"""Which organization a request acts on (header, claim, the only membership, or a clear 400),
+and how fresh organization-wide analytics answers stay."""
 
 from __future__ import annotations
 
@@ -34,3 +35,20 @@ def test_no_membership_is_a_clear_400(api, world) -> None:
     resp = api.client(api.token(world.outsider)).get("/analytics/dashboard")
     assert resp.status_code == 400
     assert error_code(resp) == "no_organization"
+
+
+def test_refreshing_the_views_invalidates_cached_analytics(api, database_url) -> None:
+    """A refresh of the materialized views (nimbus refresh, pg_cron) ends cached analytics
+    answers: they depend on the views, which no table write announces."""
+    from tests.support.wait import wait_until
+
+    client = api.as_("owner")
+    assert client.get("/analytics/dashboard").status_code == 200
+    assert client.get("/analytics/dashboard").headers["x-cache"] == "HIT"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("select private.refresh_analytics_views(false)")
+    wait_until(
+        lambda: client.get("/analytics/dashboard").headers["x-cache"] != "HIT",
+        timeout=1,
+        what="the cached dashboard to be dropped",
+    )

@@ -42,6 +42,8 @@ begin
   -- Time moves lots into their expiry window without any write: announce them here, so that
   -- pg_cron, `nimbus refresh` and public.refresh_analytics all do.
   perform private.scan_expiring_lots();
+  -- Cached analytics answers depend on the views, not only on the tables they summarise.
+  perform pg_notify('nimbus_changes', '{"table": "analytics_views"}');
   return result;
 end
 $$;
@@ -53,7 +55,8 @@ concurrent = true (the default, for pg_cron, `nimbus refresh` and the refresh_an
 keeps the views readable during the refresh; false is faster and is for bulk loads. Returns
 one object per view: view, refreshed_at (when its refresh started, i.e. the data''s as_of)
 and duration_ms (refresh and ANALYZE, which keeps the readers'' plans right). Then runs private.scan_expiring_lots() (lot_expiring notifications for lots
-that entered their expiry window as days passed). Internal: run by the table owner, pg_cron or
+that entered their expiry window as days passed) and notifies nimbus_changes with the
+pseudo-table analytics_views, which cached analytics answers depend on. Internal: run by the table owner, pg_cron or
 public.refresh_analytics.';
 
 revoke all on function private.refresh_analytics_views(boolean) from public, anon;
