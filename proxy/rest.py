@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from aiohttp import web
@@ -14,6 +15,32 @@ from proxy.keys import CACHE, SESSION, SETTINGS
 from proxy.upstream import forward
 
 READS = frozenset({"GET", "HEAD"})
+# PATCH/DELETE must name the rows they touch; these query parameters select, order or page but
+# never filter, so a write carrying only them would change every row the caller can see.
+NOT_FILTERS = frozenset({"select", "order", "limit", "offset", "columns", "on_conflict"})
+LOGIC = frozenset({"or", "and", "not.or", "not.and"})
+FILTER_VALUE = re.compile(
+    r"^(not\.)?(eq|neq|gt|gte|lt|lte|like|ilike|match|imatch|in|is|isdistinct|fts|plfts|phfts"
+    r"|wfts|cs|cd|ov|sl|sr|nxr|nxl|adj)(\([^)]*\))?\.",
+)
+
+
+def refuse_unfiltered(request: web.Request) -> None:
+    """400 for a PATCH/DELETE on a table or view with no row filter (PostgREST would run it)."""
+    if request.method not in ("PATCH", "DELETE") or resource_of(request).startswith("rpc/"):
+        return
+    for key, value in request.query.items():
+        if key in LOGIC or (
+            key not in NOT_FILTERS and "." not in key and FILTER_VALUE.match(value)
+        ):
+            return
+    raise ProxyError(
+        f"{request.method} requires a filter",
+        status=400,
+        code="PGRST_UNFILTERED",
+        details="The request names no row filter, so it would change every row you can see.",
+        hint="Add a filter such as id=eq.<id> (to mean every row, say so: id=not.is.null).",
+    )
 
 
 def upstream_url(request: web.Request, base: str) -> str:
@@ -46,6 +73,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
     identity = None if is_preflight(request) else await admit(request)
+    refuse_unfiltered(request)
     body = await request.read() if request.body_exists else None
 
     async def fetch() -> web.StreamResponse:

@@ -34,6 +34,8 @@ async def me(request: web.Request, route: Route) -> web.StreamResponse:
     identity = await admit(request)
     rows = await tenancy.memberships(request, identity)
     active = tenancy.chosen(request, identity)
+    if active is not None and active not in {row["organization_id"] for row in rows}:
+        active = None  # a header/claim naming an organization the caller is not a member of
     if active is None and len(rows) == 1:
         active = rows[0]["organization_id"]
     claims = {k: v for k, v in identity.claims.items() if k not in HIDDEN_CLAIMS}
