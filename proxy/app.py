@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy import api, health, metrics, rest
+from proxy import api, health, index, metrics, rest
 from proxy.coherence import redis_context
 from proxy.config import Settings
 from proxy.identity import Verifier
@@ -33,6 +33,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(redis_context)
     events.setup(app)  # LISTEN nimbus_events -> live notification streams
     health.setup(app)
+    index.setup(app)
     metrics.setup(app)
     rest.setup(app)
     api.setup(app)

@@ -77,7 +77,7 @@ def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> Non
 
 
 @main.command()
-@click.option("--sub", help="User id (uuid); default: a new one.")
+@click.option("--sub", type=click.UUID, help="User id (a UUID; default: a new random user).")
 @click.option(
     "--role",
     type=click.Choice(["anon", "authenticated", "service_role"]),
@@ -87,11 +87,20 @@ def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> Non
 @click.option("--org", help="Active organization id to put in the claims.")
 @click.option("--ttl", type=click.IntRange(1, 10 * 365 * 86400), default=3600, show_default=True)
 @click.option("--email", help="Email claim.")
-def token(sub: str | None, role: str, org: str | None, ttl: int, email: str | None) -> None:
+def token(sub, role: str, org: str | None, ttl: int, email: str | None) -> None:
     """Mint a token signed with the configured secret (local use and tests)."""
     from proxy.tokens import mint
 
-    click.echo(mint(load_settings().secret, sub=sub, role=role, org=org, ttl=ttl, email=email))
+    click.echo(
+        mint(
+            load_settings().secret,
+            sub=str(sub) if sub else None,
+            role=role,
+            org=org,
+            ttl=ttl,
+            email=email,
+        )
+    )
 
 
 @main.command()

@@ -9,12 +9,14 @@ import click
 from yarl import URL
 
 from proxy.config import Settings
+from proxy.doctor import where
 from proxy.embedded import postgres_answers, redis_answers, start_private_cluster
 from proxy.localstack import start_postgrest
 from proxy.migrate import ensure_database, migrate
 from proxy.server import serve
 from proxy.tokens import mint
 
+NO_REDIS = "none (cache and limits per process)"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -56,6 +58,12 @@ def up(settings: Settings, *, seed_demo) -> None:
         serve(settings, print_banner=False)
 
 
+def redact(url: str) -> str:
+    """A Redis URL without its password."""
+    parsed = URL(url) if url else None
+    return str(parsed.with_password(None)) if parsed and parsed.password else url
+
+
 def banner(settings: Settings, demo: dict, modes: list[str]) -> None:
     """What a new user needs to make a first request."""
     base = f"http://{settings.host}:{settings.port}"
@@ -75,11 +83,14 @@ def banner(settings: Settings, demo: dict, modes: list[str]) -> None:
                 f"  demo user:   {demo.get('email')}  ({demo['user_id']})",
                 f"  anon key:    {anon}",
                 f"  demo token:  {token}",
-                *[f"  mode:        {m}" for m in modes or ["PostgreSQL and Redis as configured"]],
+                f"  database:    {where(settings.database_url)}",
+                f"  redis:       {redact(settings.redis_url) or NO_REDIS}",
+                *[f"  mode:        {m}" for m in modes],
                 "",
-                "Try:",
-                f'  curl -H "Authorization: Bearer $TOKEN" "{base}/rest/v1/products?limit=5"',
-                "Press Ctrl-C to stop.",
+                "Try, in another shell:",
+                f"  export TOKEN={token}",
+                f'  curl -H "Authorization: Bearer $TOKEN" "{base}/api/v1/products?limit=5"',
+                f"  API docs: {base}/docs    Press Ctrl-C to stop.",
                 "",
             ]
         )

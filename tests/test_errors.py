@@ -138,3 +138,11 @@ def test_upstream_down_is_503_with_retry_after(jwt_secret, token_for, tmp_path) 
         assert ready.json()["checks"]["postgrest"]["ok"] is False
     finally:
         assert proc.stop() == 0
+
+
+def test_base_url_lists_the_surfaces(proxy_url) -> None:
+    """GET / answers where the API, docs and probes are; /docs/ redirects to /docs."""
+    body = httpx.get(proxy_url + "/").json()
+    assert body["docs"] == "/docs"
+    assert body["api"] == "/api/v1"
+    assert httpx.get(proxy_url + "/docs/").headers["location"] == "/docs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Literal
 from uuid import UUID
 
@@ -18,8 +19,8 @@ class ProductIn(Body):
     barcode: text(1, 64) | None = None
     description: text(0, 2000) | None = None
     unit: text(1, 32) = "each"
-    price: money(12, 2) = 0
-    unit_cost: money(14, 4) = 0
+    price: money(12, 2) = Decimal("0")
+    unit_cost: money(14, 4) = Decimal("0")
     reorder_point: Count | None = None
     safety_stock: Count = 0
     low_stock_threshold: Count | None = None

@@ -63,7 +63,8 @@ def _numeric(digits: int, places: int, *, signed: bool, positive: bool) -> Any:
                 raise ValueError(f"must be {'non-zero and ' if positive else ''}within range")
             return Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP)
         if isinstance(value, str) and not re.fullmatch(pattern, value):
-            raise ValueError(f"must be a decimal number with at most {places} decimals")
+            kind = "a" if signed else "a non-negative"
+            raise ValueError(f"must be {kind} decimal number with at most {places} decimals")
         return value
 
     number: dict[str, Any] = {"type": "number", "exclusiveMaximum": float(top)}

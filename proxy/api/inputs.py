@@ -35,7 +35,7 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     return [
         {
             "field": ".".join(str(p) for p in err["loc"]) or "body",
-            "message": err["msg"],
+            "message": err["msg"].removeprefix("Value error, "),
             "type": err["type"],
         }
         for err in exc.errors(include_url=False)
