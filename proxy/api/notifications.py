@@ -99,7 +99,9 @@ async def history(request: web.Request, route: Route) -> web.StreamResponse:
             ok=(416,),
         )
         rows = [shaped(r) for r in reply.json() or []] if reply.status != 416 else []
-        return envelope(rows, pagination=pagination(listing.page, listing.limit, reply.total()))
+        return envelope(
+            rows, pagination=pagination(listing.page, listing.limit, reply.total(), exact=True)
+        )
 
     return await through_cache(request, identity, route.dependencies(), fetch)
 

@@ -47,7 +47,7 @@ PAGINATION = {
         "limit": {"type": "integer", "minimum": 1, "maximum": 100},
         "total": {"type": "integer", "minimum": 0},
         "pages": {"type": "integer", "minimum": 0},
-        "count": {"type": "string", "enum": ["exact"]},
+        "count": {"type": "string", "enum": ["exact", "estimated"]},
     },
 }
 PAGING = [

@@ -25,15 +25,19 @@ def envelope(data: Any, *, status: int = 200, pagination: dict | None = None) ->
     return web.Response(status=status, body=orjson.dumps(body), content_type=JSON)
 
 
-def pagination(page: int, limit: int, total: int | None) -> dict[str, Any]:
-    """The pagination block; `total` is PostgREST's exact count (`Prefer: count=exact`)."""
+EXACT_UP_TO = 1000  # PostgREST's db-max-rows: `count=estimated` counts exactly up to it
+
+
+def pagination(page: int, limit: int, total: int | None, exact: bool = False) -> dict[str, Any]:
+    """The pagination block; `count` says whether `total` is exact or the planner's estimate
+    (PostgREST's `count=estimated` is exact up to db-max-rows)."""
     count = total or 0
     return {
         "page": page,
         "limit": limit,
         "total": count,
         "pages": (count + limit - 1) // limit,
-        "count": "exact",
+        "count": "exact" if exact or count <= EXACT_UP_TO else "estimated",
     }
 
 
