@@ -12,7 +12,7 @@ from proxy.config import Settings
 from proxy.identity import Verifier
 from proxy.jwks import JWKS
 from proxy.keys import SESSION, SETTINGS, VERIFIER
-from proxy.middlewares import error_middleware, request_id_middleware
+from proxy.middlewares import error_middleware
 from proxy.notifications import listener as events
 from proxy.observe import observe_middleware
 from proxy.upstream import open_session
@@ -21,7 +21,7 @@ from proxy.upstream import open_session
 def create_app(settings: Settings) -> web.Application:
     """The proxy application for these settings; resources open on startup, close on cleanup."""
     app = web.Application(
-        middlewares=[request_id_middleware(), observe_middleware(), error_middleware()],
+        middlewares=[observe_middleware(), error_middleware()],
         client_max_size=settings.max_body_bytes,
         handler_args={
             "max_field_size": settings.max_header_bytes,

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from proxy.cachekey import Key, redis_key
 from proxy.generations import Generations
 from proxy.redisconn import RedisDown, RedisGuard
 
@@ -67,16 +68,16 @@ class L1:
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
         self.size = 0
-        self.entries: OrderedDict[str, Entry] = OrderedDict()
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()
 
-    def get(self, key: str) -> Entry | None:
+    def get(self, key: Key) -> Entry | None:
         """The entry, marked most recently used."""
         entry = self.entries.get(key)
         if entry is not None:
             self.entries.move_to_end(key)
         return entry
 
-    def put(self, key: str, entry: Entry) -> None:
+    def put(self, key: Key, entry: Entry) -> None:
         """Insert, evicting least recently used entries beyond max_bytes."""
         old = self.entries.pop(key, None)
         if old is not None:
@@ -89,7 +90,7 @@ class L1:
             _, evicted = self.entries.popitem(last=False)
             self.size -= len(evicted.body)
 
-    def discard(self, key: str) -> None:
+    def discard(self, key: Key) -> None:
         """Drop one entry."""
         old = self.entries.pop(key, None)
         if old is not None:
@@ -118,10 +119,10 @@ class ResponseCache:
         self.prefix = prefix + ":c:"
         self.l1 = L1(l1_bytes)
         self.max_entry_bytes = max_entry_bytes
-        self.inflight: dict[str, asyncio.Future] = {}
+        self.inflight: dict[Key, asyncio.Future] = {}
         generations.on_incoherent.append(self.l1.clear)
 
-    def get_l1(self, key: str, vector: tuple[int, ...]) -> Entry | None:
+    def get_l1(self, key: Key, vector: tuple[int, ...]) -> Entry | None:
         """A current L1 entry, or None (stale ones are dropped)."""
         entry = self.l1.get(key)
         if entry is None:
@@ -131,12 +132,12 @@ class ResponseCache:
         self.l1.discard(key)
         return None
 
-    async def get_l2(self, key: str, vector: tuple[int, ...]) -> Entry | None:
+    async def get_l2(self, key: Key, vector: tuple[int, ...]) -> Entry | None:
         """A current Redis entry (promoted to L1), or None; corrupt values are misses."""
         if self.guard is None:
             return None
         try:
-            blob = await self.guard.run(lambda r: r.get(self.prefix + key))
+            blob = await self.guard.run(lambda r: r.get(self.prefix + redis_key(key)))
         except RedisDown:
             return None
         if blob is None:
@@ -151,7 +152,7 @@ class ResponseCache:
         self.l1.put(key, entry)
         return entry
 
-    async def put(self, key: str, entry: Entry) -> None:
+    async def put(self, key: Key, entry: Entry) -> None:
         """Store in both levels (the caller checks that the generations did not move while the
         response was being built; an entry stamped with an old vector would never be served)."""
         if len(entry.body) > self.max_entry_bytes:
@@ -161,6 +162,7 @@ class ResponseCache:
             return
         ttl = max(1, int(entry.expires - time.time()))
         try:
-            await self.guard.run(lambda r: r.set(self.prefix + key, entry.dumps(), ex=ttl))
+            name = self.prefix + redis_key(key)
+            await self.guard.run(lambda r: r.set(name, entry.dumps(), ex=ttl))
         except RedisDown:
             pass

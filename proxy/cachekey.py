@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import hashlib
 
-VARY = ("Accept", "Prefer", "Range", "Range-Unit", "Accept-Profile")
-
 
 def normalise_query(query: str) -> str:
     """Parameters stably sorted by name: `a=1&b=2` and `b=2&a=1` are one entry; the order of a
@@ -15,9 +13,26 @@ def normalise_query(query: str) -> str:
     return "&".join(sorted(query.split("&"), key=lambda p: p.partition("=")[0]))
 
 
-def cache_key(scope_digest: str, method: str, path: str, query: str, headers) -> str:
-    """The entry key: scope, method (HEAD shares GET's entry), path, query, varying headers."""
-    parts = [scope_digest, "GET" if method == "HEAD" else method, path, normalise_query(query)]
-    parts.extend(headers.get(name, "") for name in VARY)
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=16).hexdigest()
-    return digest
+Key = tuple[str, ...]
+
+
+def cache_key(scope_digest: str, method: str, path: str, query: str, headers) -> Key:
+    """The entry key: scope, method (HEAD shares GET's entry), path, query, varying headers.
+    A tuple: the L1 dict hashes it cheaply; Redis gets its digest (redis_key) on an L1 miss."""
+    get = headers.get
+    return (
+        scope_digest,
+        "GET" if method == "HEAD" else method,
+        path,
+        normalise_query(query),
+        get("Accept", ""),
+        get("Prefer", ""),
+        get("Range", ""),
+        get("Range-Unit", ""),
+        get("Accept-Profile", ""),
+    )
+
+
+def redis_key(key: Key) -> str:
+    """The digest naming an entry in Redis."""
+    return hashlib.blake2b("\x1f".join(key).encode(), digest_size=16).hexdigest()

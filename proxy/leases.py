@@ -40,7 +40,7 @@ class RateLimiter:
         processes: int = 1,
         *,
         lease_ttl_s: float = 1.0,
-        max_lease: int = 100,
+        max_lease: int = 1000,
     ) -> None:
         self.guard = guard
         self.policies = policies

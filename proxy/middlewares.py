@@ -1,5 +1,6 @@
-"""The middleware chain: request id first (so every later step, errors included, can name the
-request), then error rendering (so every failure below it becomes one JSON shape)."""
+"""Request ids and error rendering. The chain is observe (request id, timing, log, metrics:
+proxy/observe.py) then error rendering, so every failure becomes one JSON shape that names its
+request."""
 
 from __future__ import annotations
 
@@ -37,25 +38,17 @@ def _from_trusted(request: web.Request) -> bool:
     return any(peer in net for net in trusted)
 
 
-def request_id_middleware() -> web.middleware:
-    """Outermost: take a well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES)
-    or make one; echo it on the response and send it upstream."""
-
-    @web.middleware
-    async def middleware(request: web.Request, handler) -> web.StreamResponse:
-        incoming = request.headers.get("X-Request-Id", "")
-        request_id = (
-            incoming
-            if incoming and REQUEST_ID.match(incoming) and _from_trusted(request)
-            else f"{PROCESS_ID}-{next(COUNTER):x}"
-        )
-        request["request_id"] = request_id
-        response = await handler(request)
-        if not response.prepared:
-            response.headers["X-Request-Id"] = request_id
-        return response
-
-    return middleware
+def assign_request_id(request: web.Request) -> str:
+    """A well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES), else a new one;
+    stored on the request (errors, logs and the upstream request carry it)."""
+    incoming = request.headers.get("X-Request-Id", "")
+    request_id = (
+        incoming
+        if incoming and REQUEST_ID.match(incoming) and _from_trusted(request)
+        else f"{PROCESS_ID}-{next(COUNTER):x}"
+    )
+    request["request_id"] = request_id
+    return request_id
 
 
 def error_middleware() -> web.middleware:
