@@ -48,9 +48,13 @@ def main() -> int:
                 flush=True,
             )
     errors = sum(r[1] for r in rows)
-    warm = rows[min(len(rows) - 1, max(1, len(rows) // 5))]
-    rss_growth = rows[-1][2] - warm[2]
-    fd_growth = rows[-1][3] - warm[3]
+    # Open descriptors swing with the connections alive at the instant of sampling: compare
+    # the highest value of the last half with the highest of the first half (after warm-up).
+    cut = max(1, len(rows) // 5)
+    half = max(cut + 1, len(rows) // 2)
+    early, late = rows[cut:half] or rows[-1:], rows[half:] or rows[-1:]
+    rss_growth = max(r[2] for r in late) - max(r[2] for r in early)
+    fd_growth = max(r[3] for r in late) - max(r[3] for r in early)
     print(f"errors {errors}; after warm-up RSS {rss_growth:+.1f} MB, fds {fd_growth:+d}")
     return 1 if errors or rss_growth > 20 or fd_growth > 20 else 0
 

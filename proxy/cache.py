@@ -62,8 +62,17 @@ class Entry:
         )
 
 
+ENTRY_OVERHEAD = 1024  # key, headers and Python objects of one entry, beyond its body
+
+
+def footprint(entry: Entry) -> int:
+    """What an entry costs the L1 budget: its body plus a fixed overhead (an empty list
+    answered a thousand times must not look free)."""
+    return len(entry.body) + ENTRY_OVERHEAD
+
+
 class L1:
-    """LRU of entries bounded by total body bytes."""
+    """LRU of entries bounded by their footprint in bytes."""
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
@@ -81,20 +90,20 @@ class L1:
         """Insert, evicting least recently used entries beyond max_bytes."""
         old = self.entries.pop(key, None)
         if old is not None:
-            self.size -= len(old.body)
-        if len(entry.body) > self.max_bytes:
+            self.size -= footprint(old)
+        if footprint(entry) > self.max_bytes:
             return
         self.entries[key] = entry
-        self.size += len(entry.body)
+        self.size += footprint(entry)
         while self.size > self.max_bytes:
             _, evicted = self.entries.popitem(last=False)
-            self.size -= len(evicted.body)
+            self.size -= footprint(evicted)
 
     def discard(self, key: Key) -> None:
         """Drop one entry."""
         old = self.entries.pop(key, None)
         if old is not None:
-            self.size -= len(old.body)
+            self.size -= footprint(old)
 
     def clear(self) -> None:
         """Drop everything (the process lost coherence)."""

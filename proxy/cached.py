@@ -60,7 +60,8 @@ async def serve(
     generations = cache.generations
     if not generations.coherent or "no-cache" in request.headers.get("Cache-Control", ""):
         return bypass(await fetch())
-    key = cache_key(scope, request.method, request.path, request.query_string, request.headers)
+    url = request.rel_url
+    key = cache_key(scope, request.method, url.raw_path, url.raw_query_string, request.headers)
     vector = generations.vector(deps)
     entry = cache.get_l1(key, vector)
     if entry is not None:
@@ -71,7 +72,9 @@ async def serve(
     waiting = cache.inflight.get(key)
     if waiting is not None:
         shared = await asyncio.shield(waiting)
-        if shared is not None:
+        # Only an answer built under the generations this request saw: a write may have
+        # landed (and been acknowledged to its client) while the shared fetch was in flight.
+        if shared is not None and shared.vector == vector:
             return respond(request, shared, "COALESCED")
         return bypass(await fetch())
     # Lead: everyone asking for this key from now on waits for this request's outcome.

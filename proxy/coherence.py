@@ -77,6 +77,7 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             generations.set_pubsub,
             timeout_s=max(timeout, 1.0),
         )
+        generations.resubscribe = subscriber.kick
         tasks.append(asyncio.create_task(subscriber.run(), name="pubsub"))
     yield
     for task in tasks:

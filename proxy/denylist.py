@@ -51,8 +51,13 @@ class Denylist:
         return True
 
     def apply(self, rid: str, exp: float) -> None:
-        """Remember a revocation (from this process, a message or the resync)."""
+        """Remember a revocation (from this process, a message or the resync); forget the
+        expired ones now and then, so logouts never used again do not pile up."""
         self.revoked[rid] = max(exp, self.revoked.get(rid, 0))
+        if len(self.revoked) % 1024 == 0:
+            now = time.time()
+            for old in [r for r, until in self.revoked.items() if until < now]:
+                del self.revoked[old]
 
     async def revoke(self, rid: str, exp: float) -> None:
         """Revoke rid until exp everywhere: Redis key, announcement, and here."""

@@ -53,7 +53,7 @@ RPC: dict[str, frozenset[str]] = {
     "lookup_product": frozenset({"products"}),
     "low_stock_products": STOCK | CATALOG,
     "expiring_soon": STOCK | CATALOG,
-    "create_organization": frozenset({"organizations", "memberships", "settings"}),
+    "create_organization": frozenset({"organizations", "memberships", "settings"}) | SIDE_EFFECTS,
     "dashboard": STOCK | ORDERS | CATALOG | VIEWS,
     "sales_analytics": ORDERS | STOCK | CATALOG | VIEWS,
     "inventory_turnover": ORDERS | STOCK | CATALOG | VIEWS,
@@ -63,6 +63,8 @@ RPC: dict[str, frozenset[str]] = {
     "refresh_analytics": frozenset({ALL}),
 }
 
+# Writes to these may cascade into many tables (foreign keys with on delete cascade).
+CASCADES = frozenset({"organizations", "orders", "notifications"})
 # An embedded resource in a select: optional spread, optional alias, name, optional hints, "(".
 EMBED = re.compile(r"(?:\.\.\.)?(?:[\w$]+:)?([\w$]+)(?:![\w$]+)*\s*\(")
 
@@ -77,7 +79,13 @@ def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
     """Tables a GET of /resource?select=... depends on; ALL when something is not known."""
     if resource.startswith("rpc/"):
         declared = RPC.get(resource[4:])
-        return (declared | ALWAYS) if declared else frozenset({ALL})
+        if not declared:
+            return frozenset({ALL})
+        embeds = embedded(select) if select else set()
+        if not embeds <= TABLES:
+            return frozenset({ALL})
+        # A function returning table rows may embed related tables too.
+        return declared | embeds | ALWAYS
     names = {resource}
     if select:
         names |= embedded(select)
@@ -91,6 +99,8 @@ def write_targets(resource: str) -> frozenset[str]:
     """Tables a write to /resource may change (over-approximated: that is safe)."""
     if resource.startswith("rpc/"):
         return RPC.get(resource[4:], frozenset({ALL}))
+    if resource in CASCADES:
+        return frozenset({ALL})  # deleting an organization or an order cascades
     if resource in TABLES:
         return frozenset({resource}) | SIDE_EFFECTS
     return frozenset({ALL})

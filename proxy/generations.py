@@ -51,6 +51,8 @@ class Generations:
         self.on_incoherent: list[Callable[[], None]] = []
         self.on_announcement: list[Callable[[dict], None]] = []  # other messages on the bus
         self.on_resync: list[Callable[[], Awaitable[None]]] = []
+        self.resubscribe: Callable[[], None] | None = None  # set by the subscriber
+        self.connected = False  # the subscription's connection is up (maybe not resynced yet)
         self._ids = itertools.count(1)
         self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
 
@@ -102,7 +104,9 @@ class Generations:
         if waiting is None:
             return
         waiting[0] -= 1
-        if waiting[0] <= 0 and not waiting[1].done():
+        # Resolve only once announce() has added how many acknowledgements to expect (an
+        # early acknowledgement must not end the wait before the count is known).
+        if waiting[2] and waiting[0] <= 0 and not waiting[1].done():
             waiting[1].set_result(None)
 
     async def bump(self, tables: Iterable[str], *, wait: bool = True) -> None:
@@ -116,7 +120,7 @@ class Generations:
         try:
             values = await self.guard.run(lambda r: self._incr(r, names))
         except RedisDown:
-            self._lost()
+            self._trouble()
             return
         updates = dict(zip(names, values, strict=True))
         self.apply(updates)
@@ -128,16 +132,17 @@ class Generations:
             return
         bump_id = f"{next(self._ids)}"
         future = asyncio.get_running_loop().create_future()
-        waiting = self._waiting[bump_id] = [0, future]
+        waiting = self._waiting[bump_id] = [0, future, False]  # [expected, done, armed]
         # Without "from", receivers do not acknowledge (nobody is waiting).
         message = orjson.dumps({**data, "id": bump_id, "from": self.me if wait else None})
         try:
             receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
-            waiting[0] += receivers - (1 if self.pubsub_up else 0)
+            waiting[0] += receivers - (1 if self.connected else 0)
+            waiting[2] = True
             if wait and waiting[0] > 0:
                 await asyncio.wait_for(future, self.ack_timeout_s)
         except RedisDown:
-            self._lost()
+            self._trouble()
         except TimeoutError:
             log.warning("pubsub: %d process(es) did not acknowledge a bump in time", waiting[0])
         finally:
@@ -169,6 +174,7 @@ class Generations:
 
     async def set_pubsub(self, up: bool) -> None:
         """Subscriber state: down drops trust at once; up resyncs before trusting again."""
+        self.connected = up
         if not up:
             self.pubsub_up = False
             self._lost()
@@ -194,6 +200,15 @@ class Generations:
             return
         await self.bump([EPOCH], wait=False)
         self.listener_up = True
+
+    def _trouble(self) -> None:
+        """A bump that could not be recorded or announced: the other processes cannot know, so
+        nobody may trust the cache until a fresh subscription has resynced (which lifts the
+        counters to this process's and bumps the epoch)."""
+        self.pubsub_up = False
+        self._lost()
+        if self.resubscribe is not None:
+            self.resubscribe()
 
     def _lost(self) -> None:
         for callback in self.on_incoherent:

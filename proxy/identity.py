@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import dataclass, field
 
@@ -137,7 +138,10 @@ def scope_of(claims: dict) -> str:
     """A digest of the claims that identify a principal across token refreshes (never the
     token itself, which rotates every hour)."""
     stable = {k: v for k, v in claims.items() if k not in VOLATILE_CLAIMS}
-    encoded = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    try:
+        encoded = orjson.dumps(stable, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # e.g. an integer beyond 64 bits in user metadata
+        encoded = json.dumps(stable, sort_keys=True, default=str).encode()
     return hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 

@@ -25,18 +25,29 @@ def algorithm_for(jwk: dict) -> str | None:
 class JWKS:
     """A cached key set; `get(kid)` returns (key, algorithm) or None."""
 
-    def __init__(self, url: str, session: aiohttp.ClientSession, cooldown_s: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        session: aiohttp.ClientSession,
+        cooldown_s: float,
+        max_age_s: float = 600,
+    ) -> None:
         self.url = url
         self.session = session
         self.cooldown_s = cooldown_s
         self.keys: dict[str, tuple[object, str]] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        self.max_age_s = max_age_s
+        self._background: asyncio.Task | None = None
 
     def load(self, document: dict) -> None:
         """Replace the key set with the usable keys of a JWKS document."""
         keys: dict[str, tuple[object, str]] = {}
-        for jwk in document.get("keys", []):
+        listed = document.get("keys") if isinstance(document, dict) else None
+        for jwk in listed if isinstance(listed, list) else []:
+            if not isinstance(jwk, dict):
+                continue
             alg = algorithm_for(jwk)
             kid = jwk.get("kid")
             if alg is None or not kid or jwk.get("use", "sig") != "sig":
@@ -51,6 +62,10 @@ class JWKS:
         """The key for kid, refetching the set when kid is unknown and the cool-down allows."""
         found = self.keys.get(kid)
         if found is not None:
+            if time.monotonic() - self._fetched_at > self.max_age_s and not self._lock.locked():
+                # Keys removed from the set (a compromised one) must stop verifying: refetch
+                # in the background now and then, without holding this request.
+                self._background = asyncio.get_running_loop().create_task(self._refresh_locked())
             return found
         async with self._lock:
             found = self.keys.get(kid)
@@ -58,6 +73,11 @@ class JWKS:
                 await self.refresh()
                 found = self.keys.get(kid)
         return found
+
+    async def _refresh_locked(self) -> None:
+        async with self._lock:
+            if time.monotonic() - self._fetched_at > self.max_age_s:
+                await self.refresh()
 
     async def refresh(self) -> None:
         """Fetch the key set now; on failure keep the keys already known."""

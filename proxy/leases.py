@@ -89,6 +89,8 @@ class RateLimiter:
         self._fetching[key] = future
         old = self.leases.pop(key, None)
         refund = old.tokens if old is not None else 0
+        if old is not None:
+            old.tokens = 0  # handed back here; the sweeper must not hand them back again
         known = old.remaining if old is not None else policy.burst
         wanted = max(1, min(self.max_lease, known // (2 * self.processes)))
         args = [policy.interval_ms, policy.burst, wanted, refund]
@@ -140,8 +142,9 @@ class RateLimiter:
                 del self.denied[key]
             expired = [(k, v) for k, v in self.leases.items() if v.expires < now]
             for key, lease in expired:
-                if self.leases.get(key) is lease:
-                    del self.leases[key]
+                if self.leases.get(key) is not lease:
+                    continue  # already replaced (and refunded) by a fetch
+                del self.leases[key]
                 if lease.tokens > 0 and self.guard is not None:
                     args = [lease.interval_ms, lease.burst, 0, lease.tokens]
                     try:

@@ -58,6 +58,8 @@ def error_middleware() -> web.middleware:
     async def middleware(request: web.Request, handler) -> web.StreamResponse:
         try:
             return await handler(request)
+        except ConnectionResetError:
+            raise  # the response was already under way (or the client left): nothing to send
         except ProxyError as exc:
             return error_response(request, exc)
         except web.HTTPException as exc:

@@ -56,6 +56,10 @@ async def listen_forever(
         except (psycopg.Error, OSError) as exc:
             if up:
                 log.warning("LISTEN %s lost (%s); reconnecting", channel, type(exc).__name__)
+        except Exception:
+            # A bug in a callback must not end listening for good (that would bypass the cache
+            # for the life of the process): log it and start over.
+            log.exception("LISTEN %s: unexpected error; reconnecting", channel)
         finally:
             up = False
             await _call(on_state, False)

@@ -76,7 +76,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     refuse_unfiltered(request)
     body = await request.read() if request.body_exists else None
 
-    async def fetch() -> web.StreamResponse:
+    async def fetch(before_relay=None) -> web.StreamResponse:
         return await forward(
             request,
             app[SESSION],
@@ -85,6 +85,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             body=body,
             retry_after=settings.retry_after_s,
             apikey=settings.upstream_apikey,
+            before_relay=before_relay,
         )
 
     cache = app.get(CACHE)
@@ -98,11 +99,21 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
+    bumped = False
+
+    async def bump() -> None:
+        nonlocal bumped
+        bumped = True
+        await cache.generations.bump(write_targets(resource))
+
     try:
-        return await fetch()
+        # Bump once PostgREST has answered, before the client sees the answer (a large one is
+        # streamed: the client could otherwise read stale data before the bump).
+        return await fetch(before_relay=bump)
     finally:
         # Also when the write failed or timed out: over-invalidating is safe, missing one is not.
-        await cache.generations.bump(write_targets(resource))
+        if not bumped:
+            await bump()
 
 
 def setup(app: web.Application) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from collections.abc import Callable
 
@@ -18,6 +19,7 @@ from yarl import URL
 from proxy.resp import RespError, command, parse
 
 log = logging.getLogger(__name__)
+KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
 
 
 class _SubscriberProtocol(asyncio.Protocol):
@@ -26,6 +28,7 @@ class _SubscriberProtocol(asyncio.Protocol):
         self.pending = len(channels)
         self.on_message = on_message
         self.buf = b""
+        self.transport: asyncio.BaseTransport | None = None
         self.subscribed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
@@ -85,6 +88,7 @@ class Subscriber:
         self.on_message = on_message
         self.on_state = on_state
         self.timeout_s = timeout_s
+        self._current: _SubscriberProtocol | None = None
 
     async def _connect(self) -> _SubscriberProtocol:
         loop = asyncio.get_running_loop()
@@ -108,7 +112,21 @@ class Subscriber:
             transport.close()
             raise
         protocol.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            # A dead peer that never sends a reset must still end the subscription.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            for option, value in KEEPALIVE:
+                if hasattr(socket, option):
+                    sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, option), value)
+        self._current = protocol
         return protocol
+
+    def kick(self) -> None:
+        """Drop the current subscription (it reconnects and resyncs)."""
+        current = self._current
+        if current is not None and current.transport is not None:
+            current.transport.close()
 
     async def run(self) -> None:
         """Stay subscribed until cancelled."""

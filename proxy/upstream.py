@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
@@ -91,8 +92,10 @@ async def forward(
     body: bytes | None,
     retry_after: int,
     apikey: str = "",
+    before_relay: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
-    """Send the request to url (already encoded, query included) and relay the answer."""
+    """Send the request to url (already encoded, query included) and relay the answer;
+    before_relay runs once PostgREST has answered and before the client sees anything."""
     method = request.method
     target = URL(url, encoded=True)
     headers = request_headers(request, token, apikey)
@@ -106,6 +109,8 @@ async def forward(
                 UPSTREAM_SECONDS.labels(f"{upstream.status // 100}xx").observe(
                     time.perf_counter() - start
                 )
+                if before_relay is not None:
+                    await before_relay()
                 return await _relay(request, upstream)
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             raise _unavailable(exc, retry_after) from None
@@ -155,8 +160,17 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
     await response.prepare(request)
-    await response.write(b"".join(parts))
-    async for chunk in upstream.content.iter_chunked(64 * 1024):
-        await response.write(chunk)
+    try:
+        await response.write(b"".join(parts))
+        async for chunk in upstream.content.iter_chunked(64 * 1024):
+            await response.write(chunk)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        # The status line is gone: no error can be sent any more, and a retry would write a
+        # second response into this one. End the connection so the client sees the failure.
+        log.warning("upstream failed mid-stream: %s", type(exc).__name__)
+        UPSTREAM_ERRORS.labels("mid_stream").inc()
+        if request.transport is not None:
+            request.transport.close()
+        raise ConnectionResetError("upstream failed while streaming") from None
     await response.write_eof()
     return response

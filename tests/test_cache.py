@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import uuid
 
 import aiohttp
 import httpx
@@ -225,3 +226,19 @@ def test_corrupt_redis_values_are_misses(proxies, prefix, user) -> None:
     resp = httpx.get(proxies[0] + path, headers=headers)
     assert resp.status_code == 200
     assert resp.content == good.content
+
+
+def test_encoded_query_values_are_different_entries(proxies, token_for, database_url) -> None:
+    """`name=eq.a%2Bb` (a+b) and `name=eq.a%252Bb` (a%2Bb) are two questions, two answers."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into public.test_items (name, qty) values ('a+b', 1), ('a%2Bb', 2)"
+            " on conflict (name) do nothing"
+        )
+    headers = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
+    base = proxies[0] + "/rest/v1/test_items?select=name"
+    for _ in range(2):
+        plus = httpx.get(base + "&name=eq.a%2Bb", headers=headers).json()
+        encoded = httpx.get(base + "&name=eq.a%252Bb", headers=headers).json()
+        assert plus == [{"name": "a+b"}]
+        assert encoded == [{"name": "a%2Bb"}]

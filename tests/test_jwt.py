@@ -147,6 +147,9 @@ def test_valid_tokens_pass(jwks_proxy, jwks_relay, jwt_secret, keys) -> None:
         "ES256": jwt.encode(claims(), keys.ec_key, algorithm="ES256", headers={"kid": "ec-1"}),
         "RS256": jwt.encode(claims(), keys.rsa_key, algorithm="RS256", headers={"kid": "rsa-1"}),
         "expired within skew": jwt.encode(claims(exp=now - 10), jwt_secret, algorithm="HS256"),
+        "a number beyond 64 bits in metadata": jwt.encode(
+            claims(user_metadata={"n": 2**70}), jwt_secret, algorithm="HS256"
+        ),
         "anon key": jwt.encode(
             {"role": "anon", "iat": now, "exp": now + 60}, jwt_secret, algorithm="HS256"
         ),
