@@ -66,7 +66,7 @@ RPC: dict[str, frozenset[str]] = {
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).
 CASCADES = frozenset({"organizations", "orders", "notifications"})
 # An embedded resource in a select: optional spread, optional alias, name, optional hints, "(".
-EMBED = re.compile(r"(?:\.\.\.)?(?:[\w$]+:)?([\w$]+)(?:![\w$]+)*\s*\(")
+EMBED = re.compile(r'(?:\.\.\.)?(?:[\w$]+:)?"?([\w$]+)"?(?:![\w$]+)*\s*\(')
 
 
 def embedded(select: str) -> set[str]:

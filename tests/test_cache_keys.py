@@ -22,6 +22,8 @@ def test_rpc_reads_depend_on_embedded_tables_too() -> None:
     deps = read_dependencies("rpc/lookup_product", "id,stock_levels(on_hand)")
     assert {"products", "stock_levels", "memberships"} <= deps
     assert read_dependencies("rpc/lookup_product", "id,nope(x)") == frozenset({ALL})
+    quoted = read_dependencies("products", 'id,"stock_levels"(on_hand)')
+    assert "stock_levels" in quoted
 
 
 def test_cascading_writes_invalidate_everything() -> None:
