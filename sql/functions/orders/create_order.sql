@@ -20,7 +20,6 @@ declare
   request jsonb;
   request_hash text;
   stored record;
-  loc record;
   supplier_currency text;
   line record;
   level record;
@@ -88,32 +87,7 @@ begin
     end if;
   end if;
 
-  select l.id, l.active into loc
-  from public.locations as l
-  where l.id = create_order.location_id and l.organization_id = org;
-  if not found then
-    raise sqlstate 'PT404' using
-      message = 'location not found',
-      detail = coalesce(create_order.location_id::text, 'null'),
-      hint = 'not_found';
-  end if;
-  if not loc.active then
-    raise sqlstate 'PT422' using
-      message = 'location is inactive',
-      detail = loc.id::text,
-      hint = 'validation_failed';
-  end if;
-  if create_order.supplier_id is not null then
-    select s.currency into supplier_currency
-    from public.suppliers as s
-    where s.id = create_order.supplier_id and s.organization_id = org;
-    if not found then
-      raise sqlstate 'PT404' using
-        message = 'supplier not found',
-        detail = create_order.supplier_id::text,
-        hint = 'not_found';
-    end if;
-  end if;
+  supplier_currency := private.order_place(org, create_order.location_id, create_order.supplier_id);
 
   if to_regclass('pg_temp.order_lines') is null then
     create temporary table order_lines (
@@ -185,7 +159,7 @@ begin
     loop
       select s.on_hand, s.reserved into level
       from public.stock_levels as s
-      where s.product_id = line.product_id and s.location_id = loc.id
+      where s.product_id = line.product_id and s.location_id = create_order.location_id
       for update;
       if coalesce(level.on_hand - level.reserved, 0) < line.quantity then
         short := short || jsonb_build_object(
@@ -224,7 +198,7 @@ begin
   )
   values (
     org, create_order.kind, create_order.status, order_number, create_order.supplier_id,
-    loc.id, create_order.customer_name, create_order.notes, order_currency, auth.uid(),
+    create_order.location_id, create_order.customer_name, create_order.notes, order_currency, auth.uid(),
     case when create_order.status = 'confirmed' then now() end
   )
   returning o.id into new_order_id;
@@ -242,7 +216,7 @@ begin
   if create_order.kind = 'sales' and create_order.status = 'confirmed' then
     for line in select t.product_id, t.quantity from pg_temp.order_lines as t order by t.product_id
     loop
-      perform private.set_reserved(line.product_id, loc.id, line.quantity);
+      perform private.set_reserved(line.product_id, create_order.location_id, line.quantity);
     end loop;
   end if;
 

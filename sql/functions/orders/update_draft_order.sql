@@ -14,7 +14,6 @@ set search_path = ''
 as $$
 declare
   ord record;
-  loc record;
   supplier_currency text;
 begin
   if auth.uid() is null then
@@ -59,32 +58,9 @@ begin
       hint = 'validation_failed';
   end if;
 
-  select l.id, l.active into loc
-  from public.locations as l
-  where l.id = update_draft_order.location_id and l.organization_id = ord.organization_id;
-  if not found then
-    raise sqlstate 'PT404' using
-      message = 'location not found',
-      detail = coalesce(update_draft_order.location_id::text, 'null'),
-      hint = 'not_found';
-  end if;
-  if not loc.active then
-    raise sqlstate 'PT422' using
-      message = 'location is inactive',
-      detail = loc.id::text,
-      hint = 'validation_failed';
-  end if;
-  if update_draft_order.supplier_id is not null then
-    select s.currency into supplier_currency
-    from public.suppliers as s
-    where s.id = update_draft_order.supplier_id and s.organization_id = ord.organization_id;
-    if not found then
-      raise sqlstate 'PT404' using
-        message = 'supplier not found',
-        detail = update_draft_order.supplier_id::text,
-        hint = 'not_found';
-    end if;
-  end if;
+  supplier_currency := private.order_place(
+    ord.organization_id, update_draft_order.location_id, update_draft_order.supplier_id
+  );
 
   -- Drafts reserve nothing: replacing the lines changes no stock. private.order_lines raises on
   -- bad items, which rolls back the delete too: nothing partial is written.
@@ -97,7 +73,7 @@ begin
 
   update public.orders as o
   set
-    location_id = loc.id,
+    location_id = update_draft_order.location_id,
     supplier_id = update_draft_order.supplier_id,
     customer_name = update_draft_order.customer_name,
     notes = update_draft_order.notes,
