@@ -170,3 +170,45 @@ def test_bad_items_are_422_and_write_nothing(conn, world: World, lines) -> None:
     assert conn.execute(
         "select count(*) from public.order_items where order_id = %s", (order,)
     ).fetchone() == (1,)
+
+
+def test_where_an_order_happens_is_checked_the_same_way(conn, world: World) -> None:
+    """create_order and update_draft_order refuse the same places alike: another organization's
+    location or supplier is not found (404), an inactive location invalid (422)."""
+    staff, manager = world.a.users["staff"], world.a.users["manager"]
+    line = items((world.a.products["P1"], 1))
+    inactive = str(
+        conn.execute(
+            "insert into public.locations (organization_id, name, code, kind, active)"
+            " values (%s, 'Closed', 'CLOSED-X', 'store', false) returning id",
+            (world.a.id,),
+        ).fetchone()[0]
+    )
+    conn.commit()
+    draft = _draft(conn, world)
+    foreign_location = world.b.locations["WH1"]
+    foreign_supplier = str(
+        conn.execute(
+            "insert into public.suppliers (organization_id, name) values (%s, 'Elsewhere')"
+            " returning id",
+            (world.b.id,),
+        ).fetchone()[0]
+    )
+    conn.commit()
+    cases = [
+        (staff, "select public.create_order('sales', %s, %s)", (foreign_location, line)),
+        (staff, UPDATE, (draft, foreign_location, line, None, None, None)),
+    ]
+    for uid, query, params in cases:
+        assert _refused(conn, uid, query, params) == ("PT404", "not_found")
+    for uid, query, params in [
+        (staff, "select public.create_order('sales', %s, %s)", (inactive, line)),
+        (staff, UPDATE, (draft, inactive, line, None, None, None)),
+    ]:
+        assert _refused(conn, uid, query, params) == ("PT422", "validation_failed")
+    purchase = "select public.create_order('purchase', %s, %s, supplier_id => %s)"
+    wh1 = world.a.locations["WH1"]
+    assert _refused(conn, manager, purchase, (wh1, line, foreign_supplier)) == (
+        "PT404",
+        "not_found",
+    )
