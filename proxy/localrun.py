@@ -54,8 +54,7 @@ def up(settings: Settings, *, seed_demo) -> None:
         )
         stack.callback(pgrst.stop)
         settings = settings.model_copy(update={"postgrest_admin_url": pgrst.admin_url})
-        banner(settings, demo, modes)
-        serve(settings, print_banner=False)
+        serve(settings, announce=lambda _: banner(settings, demo, modes))
 
 
 def redact(url: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
@@ -50,8 +51,11 @@ def configure_logging(level: str, access_log: bool) -> None:
     logging.getLogger("nimbus.access").setLevel(logging.INFO if access_log else logging.WARNING)
 
 
-def serve(settings: Settings, *, print_banner: bool = True) -> None:
-    """Serve until SIGINT/SIGTERM; in-flight requests get the shutdown grace to finish."""
+def serve(settings: Settings, *, announce: Callable[[str], None] | None = print) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests get the shutdown grace to finish.
+
+    announce is called once the port is listening (never before: a banner printed earlier
+    invites a first request that is refused)."""
     configure_logging(settings.log_level, settings.access_log)
     loop = new_loop()
     asyncio.set_event_loop(loop)
@@ -61,7 +65,7 @@ def serve(settings: Settings, *, print_banner: bool = True) -> None:
         port=settings.port,
         loop=loop,
         access_log=None,
-        print=print if print_banner else None,
+        print=announce,
         shutdown_timeout=settings.shutdown_grace_s,
         reuse_port=True,
     )
