@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.config import Settings
+from proxy.protocol import ProxyRunner
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -59,13 +61,33 @@ def serve(settings: Settings, *, announce: Callable[[str], None] | None = print)
     configure_logging(settings.log_level, settings.access_log)
     loop = new_loop()
     asyncio.set_event_loop(loop)
-    web.run_app(
+    main = loop.create_task(_run(settings, announce))
+    try:
+        loop.run_until_complete(main)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        main.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(main)  # the runner's cleanup: drain, close pools
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+async def _run(settings: Settings, announce: Callable[[str], None] | None) -> None:
+    """What web.run_app does, with a runner whose protocol errors are JSON."""
+    runner = ProxyRunner(
         create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        loop=loop,
+        handle_signals=True,  # SIGINT/SIGTERM raise GracefulExit
         access_log=None,
-        print=announce,
         shutdown_timeout=settings.shutdown_grace_s,
-        reuse_port=True,
     )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
+        await site.start()
+        if announce is not None:
+            announce(f"listening on {site.name}")
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
