@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
@@ -127,6 +128,22 @@ async def forward(
     raise AssertionError("unreachable")
 
 
+def connection_lost(status: int, body: bytes | dict) -> bool:
+    """PostgREST 12 answers 400 with an empty code and message when its database connection broke
+    mid-statement: not the request's fault, and a write may have committed, so the proxy answers
+    503 and the client retries (with its idempotency key)."""
+    if status != 400:
+        return False
+    if isinstance(body, bytes):
+        if len(body) > 512:
+            return False
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return False
+    return isinstance(body, dict) and not body.get("code") and not body.get("message")
+
+
 def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
     log.warning("upstream unavailable: %s", type(exc).__name__)
     UPSTREAM_ERRORS.labels(type(exc).__name__).inc()
@@ -155,7 +172,14 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         if size > STREAM_THRESHOLD:
             break
     else:
-        return web.Response(status=upstream.status, headers=headers, body=b"".join(parts))
+        body = b"".join(parts)
+        if connection_lost(upstream.status, body):
+            raise UpstreamUnavailable(
+                "The database connection was lost",
+                details="PostgREST answered 400 with no error code",
+                headers={"Retry-After": "1"},
+            )
+        return web.Response(status=upstream.status, headers=headers, body=body)
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length

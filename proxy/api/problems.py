@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from proxy.errors import ProxyError
+from proxy.upstream import connection_lost
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 BY_STATUS = {
@@ -109,10 +110,7 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ApiError:
         return ApiError(409, "conflict", "Concurrent update; retry", message)
     if pg == "57014":
         return ApiError(504, "upstream_timeout", "The database took too long", None)
-    if not pg and not body.get("message") and status == 400:
-        # PostgREST 12 answers 400 with an empty code and message when the database connection
-        # broke mid-statement (no SQLSTATE): not the request's fault, and a write may have
-        # committed, so 503 — the client retries (with the same Idempotency-Key).
+    if connection_lost(status, body):
         error = ApiError(503, "upstream_unavailable", "The database connection was lost", None)
         error.headers["Retry-After"] = "1"
         return error
