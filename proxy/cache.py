@@ -8,7 +8,7 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import orjson
 
@@ -31,6 +31,8 @@ class Entry:
     body: bytes
     etag: str
     expires: float
+    # The status line and fixed headers of a hit, rendered once by proxy/hitpath.py.
+    wire: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, vector, status, headers, body: bytes, ttl_s: float) -> Entry:

@@ -16,11 +16,17 @@ CACHEABLE_STATUS = frozenset({200, 206})
 Fetch = Callable[[], Awaitable[web.StreamResponse]]
 
 
+def etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """True when an If-None-Match header names etag (or is `*`)."""
+    if not if_none_match:
+        return False
+    return if_none_match.strip() == "*" or etag in (t.strip() for t in if_none_match.split(","))
+
+
 def respond(request: web.Request, entry: Entry, state: str, level: str = "none") -> web.Response:
     """The entry as a response; 304 when If-None-Match names its ETag."""
     child(CACHE_RESULTS, state.lower(), level).inc()
-    match = request.headers.get("If-None-Match")
-    if match and (match.strip() == "*" or entry.etag in (t.strip() for t in match.split(","))):
+    if etag_matches(request.headers.get("If-None-Match"), entry.etag):
         return web.Response(status=304, headers={"ETag": entry.etag, "X-Cache": state})
     response = web.Response(status=entry.status, headers=entry.headers, body=entry.body)
     response.headers["X-Cache"] = state

@@ -95,6 +95,12 @@ def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
     return frozenset(names) | ALWAYS
 
 
+@functools.lru_cache(maxsize=4096)
+def read_order(resource: str, select: str | None) -> tuple[str, ...]:
+    """read_dependencies, sorted: the order an entry's generation vector lists them in."""
+    return tuple(sorted(read_dependencies(resource, select)))
+
+
 def write_targets(resource: str) -> frozenset[str]:
     """Tables a write to /resource may change (over-approximated: that is safe)."""
     if resource.startswith("rpc/"):

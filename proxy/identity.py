@@ -57,13 +57,19 @@ class Verifier:
         self.memo_size = memo_size
         self._memo: dict[str, Identity] = {}
 
+    def remembered(self, token: str) -> Identity | None:
+        """The memoised Identity for token while it has not expired (no I/O, no decoding)."""
+        hit = self._memo.get(token)
+        if hit is not None and time.time() <= hit.exp + self.leeway_s:
+            return hit
+        return None
+
     async def verify(self, token: str) -> Identity:
         """The Identity for token, from the memo while it has not expired."""
-        hit = self._memo.get(token)
+        hit = self.remembered(token)
         if hit is not None:
-            if time.time() <= hit.exp + self.leeway_s:
-                return hit
-            del self._memo[token]
+            return hit
+        if self._memo.pop(token, None) is not None:
             raise Unauthorized("JWT expired", reason="expired")
         identity = await self._verify(token)
         if self.memo_size:

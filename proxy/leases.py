@@ -54,6 +54,17 @@ class RateLimiter:
         self._fetching: dict[str, asyncio.Future] = {}
         self._script = guard.client.register_script(GCRA) if guard is not None else None
 
+    def check_now(self, policy: Policy, subject: str) -> Decision | None:
+        """An allowing decision taken without waiting (from a lease, or locally without Redis);
+        None when only check() can decide (no lease at hand, or the budget may be spent)."""
+        key = f"{self.prefix}{policy.name}:{subject}"
+        if self.guard is None or not self.guard.available:
+            decision = self._local(policy, key)
+            return decision if decision.allowed else None
+        if key in self.denied:
+            return None
+        return self._from_lease(policy, key)
+
     async def check(self, policy: Policy, subject: str) -> Decision:
         """Take one request from subject's budget under policy."""
         key = f"{self.prefix}{policy.name}:{subject}"
@@ -68,21 +79,21 @@ class RateLimiter:
                 return Decision(False, 0, math.ceil(wait_ms / 1000), 0, policy, "lease")
             del self.denied[key]
         while True:
-            lease = self._spend(key)
-            if lease is not None:
-                remaining = lease.remaining + lease.tokens
-                return Decision(True, remaining, 0, lease.reset_s, policy, "lease")
+            decision = self._from_lease(policy, key)
+            if decision is not None:
+                return decision
             fetching = self._fetching.get(key)
             if fetching is None:
                 return await self._fetch(policy, key)
             await fetching  # one lease request per subject at a time; then try its lease
 
-    def _spend(self, key: str) -> Lease | None:
+    def _from_lease(self, policy: Policy, key: str) -> Decision | None:
+        """One request out of this process's lease for key, if it holds a live one."""
         lease = self.leases.get(key)
         if lease is None or lease.tokens <= 0 or lease.expires < time.monotonic():
             return None
         lease.tokens -= 1
-        return lease
+        return Decision(True, lease.remaining + lease.tokens, 0, lease.reset_s, policy, "lease")
 
     async def _fetch(self, policy: Policy, key: str) -> Decision:
         future = asyncio.get_running_loop().create_future()

@@ -40,6 +40,10 @@ CACHE_RESULTS = Counter(
     "Cacheable requests by outcome (hit, miss, coalesced, bypass) and level (l1, l2, none).",
     ["result", "level"],
 )
+HIT_PATH = Counter(
+    "nimbus_hit_path_responses_total",
+    "L1 hits answered by the protocol handler without an aiohttp request (also counted above).",
+)
 RATE_LIMIT = Counter(
     "nimbus_ratelimit_decisions_total",
     "Rate-limit decisions by policy, outcome and where they were taken (redis, local).",

@@ -29,23 +29,25 @@ HTTP_CODES = {
 }
 
 
-def _from_trusted(request: web.Request) -> bool:
-    trusted = request.app.get(TRUSTED) or ()
+def _from_trusted(peer: str | None, trusted) -> bool:
     try:
-        peer = ipaddress.ip_address(request.remote or "")
+        address = ipaddress.ip_address(peer or "")
     except ValueError:
         return False
-    return any(peer in net for net in trusted)
+    return any(address in net for net in trusted)
+
+
+def request_id_for(incoming: str | None, peer: str | None, trusted) -> str:
+    """A well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES), else a new one."""
+    if incoming and REQUEST_ID.match(incoming) and _from_trusted(peer, trusted):
+        return incoming
+    return f"{PROCESS_ID}-{next(COUNTER):x}"
 
 
 def assign_request_id(request: web.Request) -> str:
-    """A well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES), else a new one;
-    stored on the request (errors, logs and the upstream request carry it)."""
-    incoming = request.headers.get("X-Request-Id", "")
-    request_id = (
-        incoming
-        if incoming and REQUEST_ID.match(incoming) and _from_trusted(request)
-        else f"{PROCESS_ID}-{next(COUNTER):x}"
+    """The request's id, stored on it (errors, logs and the upstream request carry it)."""
+    request_id = request_id_for(
+        request.headers.get("X-Request-Id"), request.remote, request.app.get(TRUSTED) or ()
     )
     request["request_id"] = request_id
     return request_id

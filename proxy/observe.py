@@ -19,25 +19,44 @@ from proxy.middlewares import assign_request_id
 access = logging.getLogger("nimbus.access")
 
 
+def rest_route(resource: str) -> str:
+    """The label of a /rest/v1 resource: known tables and functions by name, the rest as one."""
+    if resource in TABLES or (resource.startswith("rpc/") and resource[4:] in RPC):
+        return f"{REST_PREFIX}/{resource}"
+    return f"{REST_PREFIX}/{{other}}"
+
+
 def route_of(request: web.Request) -> str:
     """A bounded label: the matched route, with known /rest/v1 resources named."""
     path = request.path
     if path.startswith(REST_PREFIX):
-        resource = path[len(REST_PREFIX) :].strip("/")
-        if resource in TABLES or (resource.startswith("rpc/") and resource[4:] in RPC):
-            return f"{REST_PREFIX}/{resource}"
-        return f"{REST_PREFIX}/{{other}}"
+        return rest_route(path[len(REST_PREFIX) :].strip("/"))
     info = request.match_info
     route = info.route if info is not None else None
     resource = route.resource if route is not None else None
     return resource.canonical if resource is not None else "unmatched"
 
 
-def subject_hash(request: web.Request) -> str | None:
+def subject_hash(identity) -> str | None:
     """A short digest of the user id, for correlating a user's requests without naming them."""
-    identity = request.get("identity")
     sub = identity.subject if identity is not None else None
     return hashlib.blake2b(sub.encode(), digest_size=6).hexdigest() if sub else None
+
+
+def record(request_id, method, route, status, elapsed, identity, cache) -> None:
+    """The request's histogram sample and, when enabled, its access log line."""
+    child(REQUEST_SECONDS, method, route, str(status)).observe(elapsed)
+    if access.isEnabledFor(logging.INFO):
+        entry = {
+            "request_id": request_id,
+            "method": method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 3),
+            "subject": subject_hash(identity),
+            "cache": cache,
+        }
+        access.info(orjson.dumps(entry).decode())
 
 
 def observe_middleware() -> web.middleware:
@@ -62,19 +81,14 @@ def observe_middleware() -> web.middleware:
             raise
         finally:
             IN_FLIGHT.dec()
-            elapsed = time.perf_counter() - start
-            route = route_of(request)
-            child(REQUEST_SECONDS, request.method, route, str(status)).observe(elapsed)
-            if access.isEnabledFor(logging.INFO):
-                record = {
-                    "request_id": request_id,
-                    "method": request.method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 3),
-                    "subject": subject_hash(request),
-                    "cache": response.headers.get("X-Cache") if response is not None else None,
-                }
-                access.info(orjson.dumps(record).decode())
+            record(
+                request_id,
+                request.method,
+                route_of(request),
+                status,
+                time.perf_counter() - start,
+                request.get("identity"),
+                response.headers.get("X-Cache") if response is not None else None,
+            )
 
     return middleware

@@ -1,9 +1,14 @@
-"""aiohttp's own answers (a request line or header it cannot parse, one too long) in the proxy's
-JSON error shape, logged without the offending bytes.
+"""The proxy's HTTP protocol handler: aiohttp's RequestHandler with two changes.
 
-aiohttp answers these from its protocol handler, before any middleware runs, with a plain-text
-body that quotes the first 100 bytes of the bad line — which may be a token — and logs that text
-with a traceback. `ProxyRunner` is an `AppRunner` whose server builds `JsonErrorsHandler`s instead.
+1. L1 hits are answered where requests are parsed (proxy/hitpath.py): when the connection is
+   idle, each parsed request the hit path can answer is written back at once, in order; the
+   first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
+2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
+   proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
+   text quotes the first 100 bytes of the bad line — which may be a token — and logs them).
+
+This leans on RequestHandler internals of the aiohttp series pinned in pyproject.toml
+(`_waiter`, `_messages`, `_parser`); tests/test_hitpath.py fails if they change under it.
 """
 
 from __future__ import annotations
@@ -12,11 +17,16 @@ import logging
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import ProxyError, error_response
+from proxy.hitpath import HitPath
 
 log = logging.getLogger("nimbus.protocol")
+# Answer no more from the hit path while this much is still waiting to be sent to the client
+# (a client that does not read gets the full path, which waits for the socket to drain).
+MAX_PENDING_WRITE = 256 * 1024
 
 
 def describe(status: int, exc: BaseException | None) -> ProxyError:
@@ -36,8 +46,56 @@ def describe(status: int, exc: BaseException | None) -> ProxyError:
     return ProxyError("internal error", status=status, code="internal_error")
 
 
-class JsonErrorsHandler(RequestHandler):
-    """A RequestHandler whose protocol-level errors are JSON and are logged in one safe line."""
+class ProxyHandler(RequestHandler):
+    """RequestHandler + the hit path + JSON protocol errors."""
+
+    _peer: str | None = None
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        peername = transport.get_extra_info("peername")
+        self._peer = peername[0] if isinstance(peername, tuple) else None
+
+    def data_received(self, data: bytes) -> None:
+        hits: HitPath | None = self._manager.hits if self._manager is not None else None
+        waiter = self._waiter
+        if hits is None or waiter is None or waiter.done() or self._messages:
+            # Not idle (a request is being handled, or queued): keep the order, full path.
+            super().data_received(data)
+            return
+        self._waiter = None  # parse without waking the request loop: hits are answered here
+        try:
+            super().data_received(data)
+        finally:
+            self._waiter = waiter
+        if self._messages and not self._buffer_paused:
+            self._answer_hits(hits)
+        if self._messages and not waiter.done():
+            waiter.set_result(None)
+
+    def _answer_hits(self, hits: HitPath) -> None:
+        messages = self._messages
+        transport = self.transport
+        answered = False
+        while messages and transport is not None and not self._force_close:
+            message, payload = messages[0]
+            if payload is not EMPTY_PAYLOAD:
+                break  # a request with a body
+            if transport.get_write_buffer_size() > MAX_PENDING_WRITE:
+                break
+            try:
+                wire = hits.answer(message, self._peer)
+            except Exception:  # a bug here must cost speed, never an answer
+                log.exception("hit path failed; the full path answers")
+                wire = None
+            if wire is None:
+                break
+            messages.popleft()
+            self._parser.message_consumed()
+            transport.write(wire)
+            answered = True
+        if answered:
+            self._next_keepalive_close_time = self._loop.time() + self._keepalive_timeout
 
     def handle_error(
         self,
@@ -56,18 +114,21 @@ class JsonErrorsHandler(RequestHandler):
         return response
 
 
-class JsonErrorsServer(web.Server):
-    """A web.Server building JsonErrorsHandler protocols (same arguments, same state)."""
+class ProxyServer(web.Server):
+    """A web.Server building ProxyHandler protocols; `hits` is set once the app has started."""
+
+    hits: HitPath | None = None
 
     def __call__(self) -> RequestHandler:
-        return JsonErrorsHandler(self, loop=self._loop, **self._kwargs)
+        return ProxyHandler(self, loop=self._loop, **self._kwargs)
 
 
 class ProxyRunner(web.AppRunner):
-    """An AppRunner whose server answers protocol errors in JSON."""
+    """An AppRunner serving through ProxyServer."""
 
     async def _make_server(self) -> web.Server:
-        server = await super()._make_server()
+        server = await super()._make_server()  # runs the app's start-up
         # Same object, same state; only the protocol factory differs.
-        server.__class__ = JsonErrorsServer
+        server.__class__ = ProxyServer
+        server.hits = HitPath.for_app(self._app)
         return server

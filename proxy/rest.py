@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy import cached
-from proxy.dependencies import read_dependencies, write_targets
+from proxy.dependencies import read_order, write_targets
 from proxy.errors import REST_PREFIX, ProxyError
 from proxy.gate import admit, decorate
 from proxy.keys import CACHE, SESSION, SETTINGS
@@ -94,7 +94,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await fetch()
     resource = resource_of(request)
     if method in READS:
-        deps = tuple(sorted(read_dependencies(resource, request.query.get("select"))))
+        deps = read_order(resource, request.query.get("select"))
         ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":

@@ -1,0 +1,160 @@
+"""The hit path: a GET/HEAD on /rest/v1 whose answer sits in this process's L1 is answered by the
+protocol handler (proxy/protocol.py) as prepared bytes, without an aiohttp request, task,
+middleware chain or response object.
+
+Everything here is synchronous and can only say yes. It runs the full path's checks in the same
+order of authority — token from the verifier's memo, session not revoked, cache coherent, entry
+current, one request from a rate-limit lease — and whenever one of them cannot be decided at
+once (a token not seen yet, no lease at hand, an L1 miss, anything unusual about the request),
+it returns None and the request takes the full path, which decides with all its I/O. The rate
+limit is taken last, so a request handed to the full path has spent nothing here. A test
+compares the two paths' answers header by header (tests/test_hitpath.py)."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http import HTTPStatus
+
+from aiohttp import web
+from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
+
+from proxy.cache import Entry, ResponseCache
+from proxy.cached import etag_matches
+from proxy.cachekey import cache_key
+from proxy.clientip import client_ip
+from proxy.dependencies import read_order
+from proxy.errors import REST_PREFIX, Unauthorized
+from proxy.identity import bearer_token
+from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, VERIFIER
+from proxy.metrics import CACHE_RESULTS, HIT_PATH, RATE_LIMIT, child
+from proxy.middlewares import request_id_for
+from proxy.observe import record, rest_route
+
+READS = frozenset({"GET", "HEAD"})
+PREFIX = REST_PREFIX + "/"
+SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
+
+
+class Clock:
+    """The Date header, formatted once per second."""
+
+    def __init__(self) -> None:
+        self.second = 0
+        self.header = b""
+
+    def date(self) -> bytes:
+        now = int(time.time())
+        if now != self.second:
+            self.second = now
+            self.header = f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
+        return self.header
+
+
+def head_of(entry: Entry) -> bytes:
+    """The status line and the fixed headers of a hit on entry (rendered once per entry)."""
+    wire = entry.wire
+    if wire is None:
+        lines = [f"HTTP/1.1 {entry.status} {HTTPStatus(entry.status).phrase}\r\n"]
+        lines += [f"{name}: {value}\r\n" for name, value in entry.headers]
+        lines.append(f"X-Cache: HIT\r\nContent-Length: {len(entry.body)}\r\n")
+        wire = entry.wire = "".join(lines).encode("latin-1")
+    return wire
+
+
+class HitPath:
+    """answer(message, peer) -> the whole HTTP response as bytes, or None for the full path."""
+
+    def __init__(self, app: web.Application) -> None:
+        self.cache: ResponseCache = app[CACHE]
+        self.verifier = app[VERIFIER]
+        self.denylist = app[DENYLIST]
+        self.limiter = app.get(LIMITER)
+        self.policy = self.limiter.policies["read"] if self.limiter is not None else None
+        self.trusted = app[TRUSTED]
+        self.clock = Clock()
+
+    @classmethod
+    def for_app(cls, app: web.Application) -> HitPath | None:
+        """The app's hit path, or None when it has no cache or the hit path is turned off."""
+        if not app[SETTINGS].hit_path or app.get(CACHE) is None:
+            return None
+        return cls(app)
+
+    def answer(self, message: RawRequestMessage, peer: str | None) -> bytes | None:
+        start = time.perf_counter()
+        method = message.method
+        if (
+            method not in READS
+            or message.version != HttpVersion11
+            or message.should_close
+            or message.upgrade
+            or not message.path.startswith(PREFIX)
+        ):
+            return None
+        headers = message.headers
+        try:
+            token = bearer_token(headers.getall("Authorization", ()), headers.getall("apikey", ()))
+        except Unauthorized:
+            return None
+        identity = self.verifier.remembered(token)
+        if identity is None or self.denylist.is_revoked(identity):
+            return None
+        cache = self.cache
+        generations = cache.generations
+        if not generations.coherent or "no-cache" in headers.get("Cache-Control", ""):
+            return None
+        url = message.url
+        resource = url.path[len(REST_PREFIX) :].strip("/")
+        deps = read_order(resource, url.query.get("select"))
+        key = cache_key(identity.scope, method, url.raw_path, url.raw_query_string, headers)
+        entry = cache.get_l1(key, generations.vector(deps))
+        if entry is None:
+            return None
+        limits = b""
+        if self.limiter is not None:
+            subject = identity.subject
+            subject = (
+                "u:" + subject
+                if subject
+                else "ip:" + client_ip(peer, headers.getall("X-Forwarded-For", ()), self.trusted)
+            )
+            decision = self.limiter.check_now(self.policy, subject)
+            if decision is None:
+                return None
+            child(RATE_LIMIT, "read", "allowed", decision.backend).inc()
+            limits = "".join(f"{k}: {v}\r\n" for k, v in decision.headers().items()).encode()
+        request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
+        if etag_matches(headers.get("If-None-Match"), entry.etag):
+            status = 304
+            head = f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
+            body = b""
+        else:
+            status = entry.status
+            head = head_of(entry)
+            body = b"" if method == "HEAD" else entry.body
+        wire = b"".join(
+            (
+                head,
+                limits,
+                b"X-Request-Id: ",
+                request_id.encode(),
+                b"\r\n",
+                self.clock.date(),
+                SERVER,
+                b"\r\n",
+                body,
+            )
+        )
+        child(CACHE_RESULTS, "hit", "l1").inc()
+        HIT_PATH.inc()
+        record(
+            request_id,
+            method,
+            rest_route(resource),
+            status,
+            time.perf_counter() - start,
+            identity,
+            "HIT",
+        )
+        return wire

@@ -1,0 +1,206 @@
+"""The hit path (proxy/hitpath.py, proxy/protocol.py): L1 hits answered by the protocol handler
+must be the answers the full aiohttp path gives, in order, and only when every check says yes.
+
+Two proxy processes on the same PostgREST and Redis: one with the hit path, one without
+(NIMBUS_HIT_PATH=false). Keep-alive clients throughout: the first request of a connection always
+takes the full path, later ones may take the hit path."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import socket
+
+import httpx
+import pytest
+import redis
+
+from tests.support.process import start_proxy
+from tests.support.wait import wait_until
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+PER_RESPONSE = {"date", "x-request-id", "ratelimit"}
+PATH = "/rest/v1/test_items?select=id,name,qty&order=id&limit=5"
+
+
+def hit_path_count(base: str) -> float:
+    """nimbus_hit_path_responses_total of one proxy process."""
+    text = httpx.get(base + "/metrics").text
+    found = re.search(r"^nimbus_hit_path_responses_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def comparable(response: httpx.Response) -> list[tuple[str, str]]:
+    """Headers that must be equal between two answers to the same request (not the per-response
+    ones: Date, X-Request-Id, and RateLimit, whose remaining count moves)."""
+    return sorted((k, v) for k, v in response.headers.items() if k not in PER_RESPONSE)
+
+
+@pytest.fixture(scope="module")
+def pair(relay, postgrest, database_url, jwt_secret, tmp_path_factory):
+    """{"on": url, "off": url}: the same proxy with and without the hit path."""
+    prefix = "nimbus-test-" + secrets.token_hex(4)
+    procs, urls = [], {}
+    for name, flag in (("on", "true"), ("off", "false")):
+        proc, url = start_proxy(
+            tmp_path_factory.mktemp(f"hitpath-{name}"),
+            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
+            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
+            NIMBUS_DATABASE_URL=database_url,
+            NIMBUS_JWT_SECRET=jwt_secret,
+            NIMBUS_REDIS_URL=REDIS_URL,
+            NIMBUS_REDIS_PREFIX=prefix,
+            NIMBUS_HIT_PATH=flag,
+        )
+        procs.append(proc)
+        urls[name] = url
+    for url in urls.values():
+        wait_until(
+            lambda u=url: httpx.get(u + "/ready").json()["checks"]["cache"]["coherent"],
+            what="cache coherence",
+        )
+    yield urls
+    for proc in procs:
+        proc.stop()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + ":*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture
+def auth(new_user, token_for) -> dict[str, str]:
+    """A fresh user's Authorization header."""
+    return {"Authorization": f"Bearer {token_for(new_user())}"}
+
+
+def answered(base: str, send, hit_path: bool) -> httpx.Response:
+    """send() on a warm connection, until the answer came from the path asked for. The request
+    loop re-arms asynchronously after a full-path answer, so a request arriving at that instant
+    takes the full path: retried a few times, never more."""
+    for _ in range(5):
+        before = hit_path_count(base)
+        response = send()
+        took = hit_path_count(base) - before
+        if took == (1 if hit_path else 0):
+            return response
+        assert took in (0, 1)
+    raise AssertionError("the hit path never answered" if hit_path else "the hit path answered")
+
+
+def test_hits_answer_like_the_full_path(pair, auth) -> None:
+    """GET, HEAD and a matching If-None-Match: status, headers and body equal to the full path's
+    (Date, X-Request-Id and the RateLimit count aside)."""
+    answers = {}
+    for name, base in pair.items():
+        with httpx.Client(base_url=base, headers=auth) as c:
+            assert c.get(PATH).headers["x-cache"] in ("MISS", "HIT")
+            etag = c.get(PATH).headers["etag"]
+            answers[name] = [
+                answered(base, send, hit_path=name == "on")
+                for send in (
+                    lambda: c.get(PATH),
+                    lambda: c.head(PATH),
+                    lambda c=c, etag=etag: c.get(PATH, headers={"If-None-Match": etag}),
+                )
+            ]
+        assert [r.headers["x-cache"] for r in answers[name]] == ["HIT"] * 3
+        assert [r.status_code for r in answers[name]] == [200, 200, 304]
+        for r in answers[name]:
+            assert r.headers["ratelimit-policy"].startswith('"read"')
+            assert re.fullmatch(r'"read";r=\d+;t=\d+', r.headers["ratelimit"])
+            assert r.headers["x-request-id"]
+    for on, off in zip(answers["on"], answers["off"], strict=True):
+        assert on.status_code == off.status_code
+        assert comparable(on) == comparable(off)
+        assert on.content == off.content
+    assert answers["on"][0].content and answers["on"][1].content == b""
+
+
+def raw_exchange(base: str, data: bytes, count: int) -> list[tuple[int, dict, bytes]]:
+    """Send data on one connection; read `count` responses (status, headers, body)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(data)
+        buffer = b""
+        answers = []
+        while len(answers) < count:
+            while b"\r\n\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                assert chunk, f"connection closed after {len(answers)} answers"
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines[1:])
+            headers = {k.lower(): v for k, v in headers.items()}
+            length = int(headers.get("content-length", 0))
+            while len(buffer) < length:
+                chunk = sock.recv(65536)
+                assert chunk, "connection closed mid-body"
+                buffer += chunk
+            answers.append((int(lines[0].split()[1]), headers, buffer[:length]))
+            buffer = buffer[length:]
+        return answers
+
+
+def test_pipelined_requests_keep_their_order(pair, auth) -> None:
+    """One write carrying hit, miss, hit, 401, hit: five answers in request order (a hit queued
+    behind a request on the full path waits for it)."""
+    base = pair["on"]
+    other = PATH.replace("limit=5", "limit=2")
+    with httpx.Client(base_url=base, headers=auth) as c:
+        c.get(PATH)
+    token = auth["Authorization"]
+
+    def request(path: str, authorization: str = token) -> bytes:
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: {authorization}\r\n\r\n"
+        ).encode()
+
+    first = raw_exchange(base, request(PATH), 1)  # a connection's first request: full path
+    data = (
+        request(PATH)
+        + request(PATH)
+        + request(other)
+        + request(PATH)
+        + request(PATH, "Bearer not.a.token")
+        + request(PATH)
+    )
+    answers = raw_exchange(base, data, 6)
+    assert [(s, h.get("x-cache")) for s, h, _ in answers] == [
+        (200, "HIT"),
+        (200, "HIT"),
+        (200, "MISS"),
+        (200, "HIT"),
+        (401, None),
+        (200, "HIT"),
+    ]
+    bodies = {b for s, h, b in answers if s == 200 and h["x-cache"] == "HIT"}
+    assert bodies == {first[0][2]}
+    assert len(answers[2][2]) < len(first[0][2])  # the limit=2 answer, in its place
+
+
+def test_hits_stop_at_once_on_a_write_and_a_revocation(pair, jwt_secret, new_user) -> None:
+    """After a write through the proxy the next read on a warm connection is a MISS with the new
+    row; after logout the same token on a warm connection is 401 (never an L1 hit)."""
+    from proxy.tokens import mint
+
+    uid = new_user()
+    token = mint(jwt_secret, sub=uid)  # with a session_id, which logout revokes
+    headers = {"Authorization": f"Bearer {token}"}
+    base = pair["on"]
+    with httpx.Client(base_url=base, headers=headers) as c:
+        c.get(PATH)
+        assert c.get(PATH).headers["x-cache"] == "HIT"
+        name = "hit-path-" + secrets.token_hex(4)
+        created = c.post("/rest/v1/test_items", json={"name": name, "qty": 1})
+        assert created.status_code == 201, created.text
+        again = c.get("/rest/v1/test_items?select=id,name,qty&order=id.desc&limit=5")
+        assert name in again.text
+        after = c.get(PATH)
+        assert after.headers["x-cache"] == "MISS"
+        assert c.get(PATH).headers["x-cache"] == "HIT"
+        assert c.post("/api/v1/auth/logout").status_code in (200, 204)
+        refused = c.get(PATH)
+        assert refused.status_code == 401
