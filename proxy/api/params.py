@@ -3,6 +3,7 @@ the PostgREST parameters it becomes (a filter, an RPC argument, an `or=` search,
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,8 @@ from typing import Any
 
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # Characters that end a value in PostgREST's logic trees unless it is double-quoted.
+# A text parameter: something besides whitespace, and no NUL (PostgreSQL text cannot hold one).
+TEXT = re.compile(r"^\s*[^\x00\s][^\x00]*$")
 RESERVED = set(',.:()"\\ ')
 
 
@@ -45,7 +48,15 @@ class Query:
             "number": {"type": "number"},
             "date": {"type": "string", "format": "date"},
             "datetime": {"type": "string", "format": "date-time"},
-        }.get(self.type, {"type": "string", "minLength": 1, "maxLength": self.max_length})
+        }.get(
+            self.type,
+            {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": self.max_length,
+                "pattern": TEXT.pattern,
+            },
+        )
         if self.enum:
             base = {"type": "string", "enum": list(self.enum)}
         if self.minimum is not None:
@@ -82,8 +93,8 @@ class Query:
             parsed = datetime.fromisoformat(raw)
             # In UTC: PostgreSQL refuses offsets of 16 hours or more, RFC 3339 allows them.
             return (parsed.astimezone(UTC) if parsed.tzinfo else parsed).isoformat()
-        if not raw.strip() or len(raw) > self.max_length or "\x00" in raw:
-            raise ValueError(f"must be 1 to {self.max_length} characters")
+        if len(raw) > self.max_length or not TEXT.match(raw):
+            raise ValueError(f"must be 1 to {self.max_length} characters, not blank, without NUL")
         return raw
 
     def upstream(self, value: Any) -> list[tuple[str, str]]:
