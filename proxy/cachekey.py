@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 
+@functools.lru_cache(maxsize=4096)
 def normalise_query(query: str) -> str:
     """Parameters stably sorted by name: `a=1&b=2` and `b=2&a=1` are one entry; the order of a
     repeated name (two filters on one column) is kept, since PostgREST reads them in order."""

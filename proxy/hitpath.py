@@ -71,8 +71,14 @@ class HitPath:
         self.denylist = app[DENYLIST]
         self.limiter = app.get(LIMITER)
         self.policy = self.limiter.policies["read"] if self.limiter is not None else None
+        # Decision.headers() as bytes: the policy line, and the start of the RateLimit line.
+        if self.policy is not None:
+            self.limits = (
+                f'RateLimit-Policy: {self.policy.header}\r\nRateLimit: "{self.policy.name}";'
+            )
         self.trusted = app[TRUSTED]
         self.clock = Clock()
+        self.hits = child(CACHE_RESULTS, "hit", "l1")
 
     @classmethod
     def for_app(cls, app: web.Application) -> HitPath | None:
@@ -123,7 +129,7 @@ class HitPath:
             if decision is None:
                 return None
             child(RATE_LIMIT, "read", "allowed", decision.backend).inc()
-            limits = "".join(f"{k}: {v}\r\n" for k, v in decision.headers().items()).encode()
+            limits = f"{self.limits}r={decision.remaining};t={decision.reset_s}\r\n".encode()
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         if etag_matches(headers.get("If-None-Match"), entry.etag):
             status = 304
@@ -146,7 +152,7 @@ class HitPath:
                 body,
             )
         )
-        child(CACHE_RESULTS, "hit", "l1").inc()
+        self.hits.inc()
         HIT_PATH.inc()
         record(
             request_id,

@@ -3,6 +3,7 @@ per subject, Redis's clock), and the same algorithm in-process for when Redis is
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -59,6 +60,17 @@ class Policy:
         """Time between two requests at the sustained rate."""
         return self.window_s * 1000 / self.limit
 
+    @property
+    def header(self) -> str:
+        """The RateLimit-Policy header value (the same for every decision)."""
+        return policy_header(self)
+
+
+@functools.lru_cache(maxsize=64)
+def policy_header(policy: Policy) -> str:
+    """Policy.header, formatted once per policy."""
+    return f'"{policy.name}";q={policy.limit};w={math.ceil(policy.window_s)}'
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -75,7 +87,7 @@ class Decision:
         """IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers)."""
         p = self.policy
         return {
-            "RateLimit-Policy": f'"{p.name}";q={p.limit};w={math.ceil(p.window_s)}',
+            "RateLimit-Policy": p.header,
             "RateLimit": f'"{p.name}";r={self.remaining};t={self.reset_s}',
         }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 
@@ -83,6 +84,9 @@ async def _run(settings: Settings, announce: Callable[[str], None] | None) -> No
         shutdown_timeout=settings.shutdown_grace_s,
     )
     await runner.setup()
+    # Everything built so far (modules, the app) lives as long as the process: keep it out of
+    # the cyclic collector's full passes, which otherwise rescan it all, stalling requests.
+    gc.freeze()
     try:
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=True)
         await site.start()
