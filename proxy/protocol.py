@@ -8,7 +8,8 @@
    text quotes the first 100 bytes of the bad line — which may be a token — and logs them).
 
 This leans on RequestHandler internals of the aiohttp series pinned in pyproject.toml
-(`_waiter`, `_messages`, `_parser`); tests/test_hitpath.py fails if they change under it.
+(`_waiter`, `_messages`, `_parser`, `_request_factory`, `_handle_request`);
+tests/test_hitpath.py fails if they change under it.
 """
 
 from __future__ import annotations
@@ -50,19 +51,37 @@ class ProxyHandler(RequestHandler):
     """RequestHandler + the hit path + JSON protocol errors."""
 
     _peer: str | None = None
+    # Requests the request loop has taken and finished: equal when no answer is being made, so
+    # one written now cannot overtake another (the loop re-arms some time after each answer;
+    # waiting for that would send most requests after a full-path one the full way too).
+    _taken = 0
+    _done = 0
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
         peername = transport.get_extra_info("peername")
         self._peer = peername[0] if isinstance(peername, tuple) else None
+        make_request = self._request_factory
+
+        def taken(*args, **kwargs):
+            self._taken += 1
+            return make_request(*args, **kwargs)
+
+        self._request_factory = taken
+
+    async def _handle_request(self, request, start_time, request_handler):
+        try:
+            return await super()._handle_request(request, start_time, request_handler)
+        finally:
+            self._done += 1
 
     def data_received(self, data: bytes) -> None:
         hits: HitPath | None = self._manager.hits if self._manager is not None else None
-        waiter = self._waiter
-        if hits is None or waiter is None or waiter.done() or self._messages:
-            # Not idle (a request is being handled, or queued): keep the order, full path.
+        if hits is None or self._taken != self._done or self._messages:
+            # An answer is being made, or requests are queued: keep the order, full path.
             super().data_received(data)
             return
+        waiter = self._waiter  # set while the request loop waits for a request
         self._waiter = None  # parse without waking the request loop: hits are answered here
         try:
             super().data_received(data)
@@ -70,7 +89,7 @@ class ProxyHandler(RequestHandler):
             self._waiter = waiter
         if self._messages and not self._buffer_paused:
             self._answer_hits(hits)
-        if self._messages and not waiter.done():
+        if self._messages and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     def _answer_hits(self, hits: HitPath) -> None:
