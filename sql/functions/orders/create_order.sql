@@ -106,6 +106,9 @@ begin
     (e.value ->> 'quantity')::numeric,
     (e.value ->> 'unit_price')::numeric
   from jsonb_array_elements(create_order.items) with ordinality as e (value, ordinality);
+  -- Without statistics the planner takes the temporary table for hundreds of rows and hashes
+  -- every product of the organization against it (~20 ms on 100k products instead of ~0.1).
+  analyze pg_temp.order_lines;
 
   if exists (
     select from pg_temp.order_lines as t
