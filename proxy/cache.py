@@ -31,7 +31,11 @@ class Entry:
     body: bytes
     etag: str
     expires: float
-    # The status line and fixed headers of a hit, rendered once by proxy/hitpath.py.
+    # Known in this process only (not stored in Redis), for the hit path (proxy/hitpath.py): the
+    # tables the entry depends on, the route label it is counted under, and the status line and
+    # fixed headers of a hit, rendered once.
+    deps: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    route: str = field(default="", compare=False, repr=False)
     wire: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod

@@ -11,6 +11,7 @@ from aiohttp import web
 from proxy.cache import Entry, ResponseCache
 from proxy.cachekey import cache_key
 from proxy.metrics import CACHE_RESULTS, child
+from proxy.observe import route_of
 
 CACHEABLE_STATUS = frozenset({200, 206})
 Fetch = Callable[[], Awaitable[web.StreamResponse]]
@@ -31,6 +32,14 @@ def respond(request: web.Request, entry: Entry, state: str, level: str = "none")
     response = web.Response(status=entry.status, headers=entry.headers, body=entry.body)
     response.headers["X-Cache"] = state
     return response
+
+
+def known(entry: Entry, request: web.Request, deps: tuple[str, ...]) -> Entry:
+    """Note on an entry entering L1 what the hit path needs to serve it without a route: the
+    tables it depends on, and the route label this request is counted under."""
+    entry.deps = deps
+    entry.route = route_of(request)
+    return entry
 
 
 def storable(response: web.StreamResponse, max_bytes: int) -> bool:
@@ -74,7 +83,9 @@ async def serve(
         return respond(request, entry, "HIT", "l1")
     if request.method == "HEAD":
         entry = await cache.get_l2(key, vector)
-        return respond(request, entry, "HIT", "l2") if entry else bypass(await fetch())
+        if entry is None:
+            return bypass(await fetch())
+        return respond(request, known(entry, request, deps), "HIT", "l2")
     waiting = cache.inflight.get(key)
     if waiting is not None:
         shared = await asyncio.shield(waiting)
@@ -90,7 +101,7 @@ async def serve(
     try:
         built = await cache.get_l2(key, vector)
         if built is not None:
-            return respond(request, built, "HIT", "l2")
+            return respond(request, known(built, request, deps), "HIT", "l2")
         response = await fetch()
         if not storable(response, cache.max_entry_bytes):
             if not response.prepared:
@@ -98,6 +109,7 @@ async def serve(
             child(CACHE_RESULTS, "miss", "none").inc()
             return response
         built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
+        known(built, request, deps)
         if generations.vector(deps) == vector and generations.coherent:
             await cache.put(key, built)
         return respond(request, built, "MISS")

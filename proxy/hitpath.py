@@ -19,20 +19,22 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
 
+from proxy.api import PREFIX as API_PREFIX
+from proxy.api.tenancy import cache_scope
 from proxy.cache import Entry, ResponseCache
 from proxy.cached import etag_matches
 from proxy.cachekey import cache_key
 from proxy.clientip import client_ip
-from proxy.dependencies import read_order
 from proxy.errors import REST_PREFIX, Unauthorized
 from proxy.identity import bearer_token
 from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, VERIFIER
 from proxy.metrics import CACHE_RESULTS, HIT_PATH, RATE_LIMIT, child
 from proxy.middlewares import request_id_for
-from proxy.observe import record, rest_route
+from proxy.observe import record
 
 READS = frozenset({"GET", "HEAD"})
-PREFIX = REST_PREFIX + "/"
+REST = REST_PREFIX + "/"
+API = API_PREFIX + "/"
 SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
 
 
@@ -91,11 +93,13 @@ class HitPath:
         start = time.perf_counter()
         method = message.method
         if (
-            method not in READS
-            or message.version != HttpVersion11
+            message.version != HttpVersion11
             or message.should_close
             or message.upgrade
-            or not message.path.startswith(PREFIX)
+            or not (
+                (method in READS and message.path.startswith(REST))
+                or (method == "GET" and message.path.startswith(API))  # no HEAD routes there
+            )
         ):
             return None
         headers = message.headers
@@ -111,10 +115,15 @@ class HitPath:
         if not generations.coherent or "no-cache" in headers.get("Cache-Control", ""):
             return None
         url = message.url
-        resource = url.path[len(REST_PREFIX) :].strip("/")
-        deps = read_order(resource, url.query.get("select"))
-        key = cache_key(identity.scope, method, url.raw_path, url.raw_query_string, headers)
-        entry = cache.get_l1(key, generations.vector(deps))
+        # The scope each surface's full path caches under (proxy/rest.py, proxy/api/respond.py).
+        scope = identity.scope if url.raw_path.startswith(REST) else cache_scope(identity, headers)
+        key = cache_key(scope, method, url.raw_path, url.raw_query_string, headers)
+        # An entry carries the tables it depends on: an identical request (same key) has the
+        # same dependencies, so no route or select needs parsing here.
+        entry = cache.l1.get(key)
+        if entry is None or not entry.deps:
+            return None
+        entry = cache.get_l1(key, generations.vector(entry.deps))
         if entry is None:
             return None
         limits = b""
@@ -157,7 +166,7 @@ class HitPath:
         record(
             request_id,
             method,
-            rest_route(resource),
+            entry.route,
             status,
             time.perf_counter() - start,
             identity,

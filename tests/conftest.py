@@ -92,17 +92,24 @@ def relay(postgrest):
 
 
 @pytest.fixture(scope="session")
-def proxy_url(relay, postgrest, database_url: str, jwt_secret: str, tmp_path_factory):
+def upstream_env(relay, postgrest, database_url: str, jwt_secret: str) -> dict[str, str]:
+    """The settings a test proxy needs for this session's stack: PostgREST through the counting
+    relay (its admin port directly), the database, the JWT secret."""
+    return {
+        "NIMBUS_POSTGREST_URL": f"http://127.0.0.1:{relay.port}",
+        "NIMBUS_POSTGREST_ADMIN_URL": postgrest.admin_url,
+        "NIMBUS_DATABASE_URL": database_url,
+        "NIMBUS_JWT_SECRET": jwt_secret,
+    }
+
+
+@pytest.fixture(scope="session")
+def proxy_url(upstream_env, tmp_path_factory):
     """`nimbus serve` as a real process on a free port, upstream through the counting relay."""
     from tests.support.process import start_proxy
 
     proc, url = start_proxy(
-        tmp_path_factory.mktemp("proxy"),
-        NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-        NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-        NIMBUS_DATABASE_URL=database_url,
-        NIMBUS_JWT_SECRET=jwt_secret,
-        NIMBUS_MAX_BODY_BYTES="65536",
+        tmp_path_factory.mktemp("proxy"), **upstream_env, NIMBUS_MAX_BODY_BYTES="65536"
     )
     yield url
     proc.stop()

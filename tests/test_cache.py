@@ -12,7 +12,8 @@ import psycopg
 import pytest
 import redis
 
-from tests.support.process import start_proxy
+from tests.support.process import start_proxies
+from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -30,31 +31,22 @@ def coherent(base: str) -> bool:
 @pytest.fixture(scope="module")
 def prefix():
     """A Redis key prefix of this module's own; its keys are deleted afterwards."""
-    value = "nimbus-test-" + secrets.token_hex(4)
-    yield value
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=value + ":*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix("cache") as value:
+        yield value
 
 
 @pytest.fixture(scope="module")
-def proxies(relay, postgrest, database_url, jwt_secret, prefix, tmp_path_factory):
+def proxies(upstream_env, prefix, tmp_path_factory):
     """Two proxy processes sharing one Redis prefix, both upstream through the counting relay."""
-    procs, urls = [], []
-    for i in range(2):
-        proc, url = start_proxy(
-            tmp_path_factory.mktemp(f"cache-proxy-{i}"),
-            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-            NIMBUS_DATABASE_URL=database_url,
-            NIMBUS_JWT_SECRET=jwt_secret,
-            NIMBUS_REDIS_URL=REDIS_URL,
-            NIMBUS_REDIS_PREFIX=prefix,
-        )
-        procs.append(proc)
-        urls.append(url)
+    procs = start_proxies(
+        tmp_path_factory,
+        "cache-proxy",
+        2,
+        **upstream_env,
+        NIMBUS_REDIS_URL=REDIS_URL,
+        NIMBUS_REDIS_PREFIX=prefix,
+    )
+    urls = [proc.url for proc in procs]
     for url in urls:
         wait_until(lambda u=url: coherent(u), what="cache coherence")
     yield urls

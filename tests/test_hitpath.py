@@ -13,12 +13,11 @@ import socket
 
 import httpx
 import pytest
-import redis
 
 from tests.support.process import start_proxy
+from tests.support.redis_server import SHARED_REDIS, own_prefix
 from tests.support.wait import wait_until
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 PER_RESPONSE = {"date", "x-request-id", "ratelimit"}
 PATH = "/rest/v1/test_items?select=id,name,qty&order=id&limit=5"
 
@@ -37,36 +36,28 @@ def comparable(response: httpx.Response) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def pair(relay, postgrest, database_url, jwt_secret, tmp_path_factory):
+def pair(upstream_env, tmp_path_factory):
     """{"on": url, "off": url}: the same proxy with and without the hit path."""
-    prefix = "nimbus-test-" + secrets.token_hex(4)
-    procs, urls = [], {}
-    for name, flag in (("on", "true"), ("off", "false")):
-        proc, url = start_proxy(
-            tmp_path_factory.mktemp(f"hitpath-{name}"),
-            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-            NIMBUS_DATABASE_URL=database_url,
-            NIMBUS_JWT_SECRET=jwt_secret,
-            NIMBUS_REDIS_URL=REDIS_URL,
-            NIMBUS_REDIS_PREFIX=prefix,
-            NIMBUS_HIT_PATH=flag,
-        )
-        procs.append(proc)
-        urls[name] = url
-    for url in urls.values():
-        wait_until(
-            lambda u=url: httpx.get(u + "/ready").json()["checks"]["cache"]["coherent"],
-            what="cache coherence",
-        )
-    yield urls
-    for proc in procs:
-        proc.stop()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + ":*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    with own_prefix("hitpath") as prefix:
+        procs, urls = [], {}
+        for name, flag in (("on", "true"), ("off", "false")):
+            proc, url = start_proxy(
+                tmp_path_factory.mktemp(f"hitpath-{name}"),
+                **upstream_env,
+                NIMBUS_REDIS_URL=SHARED_REDIS,
+                NIMBUS_REDIS_PREFIX=prefix,
+                NIMBUS_HIT_PATH=flag,
+            )
+            procs.append(proc)
+            urls[name] = url
+        for url in urls.values():
+            wait_until(
+                lambda u=url: httpx.get(u + "/ready").json()["checks"]["cache"]["coherent"],
+                what="cache coherence",
+            )
+        yield urls
+        for proc in procs:
+            proc.stop()
 
 
 @pytest.fixture
@@ -112,6 +103,35 @@ def test_hits_answer_like_the_full_path(pair, auth) -> None:
         assert comparable(on) == comparable(off)
         assert on.content == off.content
     assert answers["on"][0].content and answers["on"][1].content == b""
+
+
+def test_api_hits_answer_like_the_full_path(pair, database_url, jwt_secret) -> None:
+    """/api/v1 GETs (a list, one row, an analytics document), and with the organization header:
+    hits from the hit path equal the full path's; HEAD (no /api/v1 route has one) stays a 405."""
+    from proxy.tokens import mint
+    from tests.support.domain import build_world
+
+    org = build_world(database_url).a
+    auth = {"Authorization": "Bearer " + mint(jwt_secret, sub=org.users["owner"], org=org.id)}
+    product = next(iter(org.products.values()))
+    paths = [
+        ("/api/v1/products?limit=3&sort=name", {}),
+        (f"/api/v1/products/{product}", {}),
+        ("/api/v1/analytics/valuation", {}),
+        ("/api/v1/locations", {"X-Organization-Id": org.id}),
+    ]
+    for path, extra in paths:
+        answers = {}
+        for name, base in pair.items():
+            with httpx.Client(base_url=base, headers={**auth, **extra}) as c:
+                assert c.get(path).status_code == 200, c.get(path).text
+                answers[name] = answered(base, lambda c=c, p=path: c.get(p), hit_path=name == "on")
+                head = answered(base, lambda c=c, p=path: c.head(p), hit_path=False)
+                assert head.status_code == 405
+        on, off = answers["on"], answers["off"]
+        assert on.headers["x-cache"] == off.headers["x-cache"] == "HIT", path
+        assert comparable(on) == comparable(off), path
+        assert on.content == off.content, path
 
 
 def raw_exchange(base: str, data: bytes, count: int) -> list[tuple[int, dict, bytes]]:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import uuid
 
 import aiohttp
 import httpx
 import pytest
 
-from tests.support.process import start_proxy
+from tests.support.process import start_proxies
+from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 from tests.test_cache import REDIS_URL
 
@@ -18,30 +18,26 @@ PATH = "/rest/v1/test_items?select=id&limit=1"
 
 
 @pytest.fixture(scope="module")
-def limited(relay, postgrest, database_url, jwt_secret, tmp_path_factory):
+def limited(upstream_env, tmp_path_factory):
     """Two processes sharing Redis with a read limit of 100 per minute (no refill in a test)."""
-    prefix = "nimbus-rl-" + secrets.token_hex(4)
-    procs, urls = [], []
-    for i in range(2):
-        proc, url = start_proxy(
-            tmp_path_factory.mktemp(f"rl-{i}"),
-            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-            NIMBUS_DATABASE_URL=database_url,
-            NIMBUS_JWT_SECRET=jwt_secret,
+    with own_prefix("rl") as prefix:
+        procs = start_proxies(
+            tmp_path_factory,
+            "rl",
+            2,
+            **upstream_env,
             NIMBUS_REDIS_URL=REDIS_URL,
             NIMBUS_REDIS_PREFIX=prefix,
             NIMBUS_RATE_LIMIT_READ="100/600",
             NIMBUS_RATE_LIMIT_AUTH="5/600",
             NIMBUS_CACHE_ENABLED="false",
         )
-        procs.append(proc)
-        urls.append(url)
-    for url in urls:
-        wait_until(lambda u=url: httpx.get(u + "/ready").status_code == 200, what="ready")
-    yield urls
-    for proc in procs:
-        proc.stop()
+        urls = [proc.url for proc in procs]
+        for url in urls:
+            wait_until(lambda u=url: httpx.get(u + "/ready").status_code == 200, what="ready")
+        yield urls
+        for proc in procs:
+            proc.stop()
 
 
 def test_limit_then_429_with_headers(limited, token_for) -> None:

@@ -54,8 +54,7 @@ async def through_cache(
     if cache is None:
         return decorate(request, await fetch())
     settings = request.app[SETTINGS]
-    # The organization header changes the answer but is not one of the cache key's headers.
-    scope = identity.scope + "|" + request.headers.get(tenancy.HEADER, "")
+    scope = tenancy.cache_scope(identity, request.headers)
     ttl = settings.cache_rpc_ttl_s if rpc else settings.cache_ttl_s
     return decorate(request, await cached.serve(request, cache, scope, deps, ttl, fetch))
 

@@ -19,6 +19,12 @@ from proxy.identity import Identity
 HEADER = "X-Organization-Id"
 
 
+def cache_scope(identity: Identity, headers) -> str:
+    """Who an /api/v1 answer is for: the principal, and the organization header (it changes the
+    answer but is not one of the cache key's headers)."""
+    return identity.scope + "|" + headers.get(HEADER, "")
+
+
 def chosen(request: web.Request, identity: Identity) -> str | None:
     """The organization named by the header or the token; None when neither names one."""
     raw = request.headers.get(HEADER)

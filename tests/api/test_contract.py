@@ -13,11 +13,10 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from proxy.api import PREFIX, openapi, route_map
 from proxy.tokens import mint
+from tests.support.contract import CONFIG, DOCUMENT, STREAM
 from tests.support.domain import build_world
 
 EXAMPLES = 8
@@ -32,27 +31,10 @@ def fuzz_owner(database_url: str) -> tuple[str, str]:
     return org.users["owner"], org.id
 
 
-DOCUMENT = openapi.document(route_map(), PREFIX)
-# A body over NIMBUS_MAX_BODY_BYTES (64 KiB in the test stack) is refused with 413 before it is
-# validated: for oversized invalid bodies that is the documented refusal.
-REFUSALS = [400, 401, 403, 404, 406, 413, 415, 422, 428]
-# Valid input may still meet the state of the data: a duplicate name or sku, stock that is not
-# there (409). Writes may name rows that do not exist (a parent category, a supplier: 422) and
-# analytics ranges are checked across fields (at most 1,100 days), which no schema can say:
-# those operations are spared the acceptance check below; reads keep it.
-ACCEPTED = ["2xx", 401, 403, 404, 409]
-CONFIG = SchemathesisConfig.from_dict(
-    {
-        "checks": {
-            "negative_data_rejection": {"expected-statuses": REFUSALS},
-            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
-        }
-    }
-)
-# The live stream never ends by itself (tests/test_notifications.py covers it).
-schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).exclude(
-    path="/api/v1/notifications/stream"
-)
+# Writes may name rows that do not exist (a parent category, a supplier: 422) and analytics
+# ranges are checked across fields (at most 1,100 days), which no schema can say: those
+# operations are spared the acceptance check below; reads keep it.
+schema = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).exclude(path=STREAM)
 
 
 def test_served_document_is_the_generated_one(proxy_url: str) -> None:

@@ -46,7 +46,6 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, seed, settings
 from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import not_a_server_error
-from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure, FailureGroup
 from schemathesis.specs.openapi.checks import (
     ensure_resource_availability,
@@ -54,30 +53,16 @@ from schemathesis.specs.openapi.checks import (
     positive_data_acceptance,
 )
 
-from proxy.api import PREFIX, openapi, route_map
+from proxy.api import PREFIX
 from proxy.tokens import mint
 from tests.security.conftest import Stack, markers
+from tests.support.contract import CONFIG, DOCUMENT, STREAM
 from tests.support.domain import Org, World, build_world
 
 SCENARIOS = 30
 STEPS = 10
 # Runs Hypothesis cuts short (see the test) are continued with the next seed, at most this often.
 MAX_RUNS = 12
-DOCUMENT = openapi.document(route_map(), PREFIX)
-# As tests/api/test_contract.py: refusals of invalid input, acceptances of valid input. A valid
-# id may name a row of the other organization here: 404 is its expected answer.
-REFUSALS = [400, 401, 403, 404, 406, 413, 415, 422, 428]
-ACCEPTED = ["2xx", 401, 403, 404, 409]
-CONFIG = SchemathesisConfig.from_dict(
-    {
-        "checks": {
-            "negative_data_rejection": {"expected-statuses": REFUSALS},
-            "positive_data_acceptance": {"expected-statuses": ACCEPTED},
-        }
-    }
-)
-# The live stream never ends by itself (tests/test_notifications.py covers it).
-STREAM = PREFIX + "/notifications/stream"
 SCHEMA = schemathesis.openapi.from_dict(DOCUMENT, config=CONFIG).exclude(path=STREAM)
 # Reads no link leads to (reports, exports, lists, settings, notifications, who am I): after
 # each scenario OBSERVED of them, in turn, are read by both sides, one right after the other

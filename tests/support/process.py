@@ -19,6 +19,7 @@ class Proc:
 
     process: subprocess.Popen
     log_path: Path
+    url: str = ""
 
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM by PID, wait, SIGKILL if it does not exit; returns the exit code."""
@@ -53,8 +54,8 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
             stderr=subprocess.STDOUT,
             cwd=state_dir,
         )
-    proc = Proc(process, log_path)
     url = f"http://127.0.0.1:{port}"
+    proc = Proc(process, log_path, url)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -67,3 +68,9 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
             time.sleep(0.05)
     proc.stop()
     raise RuntimeError(f"proxy did not answer /health:\n{proc.log()}")
+
+
+def start_proxies(tmp_path_factory, name: str, count: int, **env: str) -> list[Proc]:
+    """`count` proxy processes with the same settings (sharing Redis when env names one), each
+    in its own state directory; `proc.url` is where each answers."""
+    return [start_proxy(tmp_path_factory.mktemp(f"{name}-{i}"), **env)[0] for i in range(count)]

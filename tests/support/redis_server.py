@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import redis
 
 from proxy.localstack import free_port
+
+SHARED_REDIS = "redis://127.0.0.1:6379/0"
+
+
+@contextmanager
+def own_prefix(name: str, url: str = SHARED_REDIS) -> Iterator[str]:
+    """A key prefix of the caller's own on a shared Redis; its keys are deleted afterwards."""
+    prefix = f"nimbus-{name}-" + secrets.token_hex(4)
+    try:
+        yield prefix
+    finally:
+        client = redis.Redis.from_url(url)
+        keys = list(client.scan_iter(match=prefix + ":*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
 
 
 class RedisServer:
