@@ -1,6 +1,8 @@
-"""The hit path: a GET/HEAD on /rest/v1 whose answer sits in this process's L1 is answered by the
-protocol handler (proxy/protocol.py) as prepared bytes, without an aiohttp request, task,
-middleware chain or response object.
+"""The hit path: a GET/HEAD on /rest/v1 or a GET on /api/v1 whose answer sits in this process's
+L1 is answered by the protocol handler (proxy/protocol.py) as prepared bytes, without an aiohttp
+request, task, middleware chain or response object. The entry itself says which tables it
+depends on and which route it is counted under (noted when it entered L1), so an identical
+request needs no routing, parsing or validation: the full path did all that for this very key.
 
 Everything here is synchronous and can only say yes. It runs the full path's checks in the same
 order of authority — token from the verifier's memo, session not revoked, cache coherent, entry
