@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from proxy.generations import Generations
 from proxy.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
+UNSAFE = re.compile(r"[\r\n\x00]")
 # Headers that belong to one response, never to the stored entry.
 PER_RESPONSE = frozenset({"etag", "x-request-id", "x-cache", "content-length", "date", "server"})
 
@@ -58,6 +60,8 @@ class Entry:
         if not sep:
             raise ValueError("no header line")
         (vector, status, headers, etag), expires = orjson.loads(line)
+        if any(UNSAFE.search(str(part)) for pair in headers for part in pair):
+            raise ValueError("a header with a line break or NUL")  # never written to a client
         return cls(
             tuple(int(v) for v in vector),
             int(status),

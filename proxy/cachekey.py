@@ -6,13 +6,23 @@ import functools
 import hashlib
 
 
-@functools.lru_cache(maxsize=4096)
 def normalise_query(query: str) -> str:
     """Parameters stably sorted by name: `a=1&b=2` and `b=2&a=1` are one entry; the order of a
     repeated name (two filters on one column) is kept, since PostgREST reads them in order."""
     if "&" not in query:
         return query
+    if len(query) <= MEMO_MAX:
+        return _sorted_memo(query)
+    return _sorted(query)
+
+
+def _sorted(query: str) -> str:
     return "&".join(sorted(query.split("&"), key=lambda p: p.partition("=")[0]))
+
+
+# Clients repeat the same few queries: short ones are remembered (bounded in count and size).
+MEMO_MAX = 512
+_sorted_memo = functools.lru_cache(maxsize=4096)(_sorted)
 
 
 Key = tuple[str, ...]

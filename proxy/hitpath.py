@@ -61,8 +61,10 @@ def head_of(entry: Entry) -> bytes:
     if wire is None:
         lines = [f"HTTP/1.1 {entry.status} {HTTPStatus(entry.status).phrase}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in entry.headers]
+        if not any(name.lower() == "content-type" for name, _ in entry.headers):
+            lines.append("Content-Type: application/octet-stream\r\n")  # as aiohttp adds
         lines.append(f"X-Cache: HIT\r\nContent-Length: {len(entry.body)}\r\n")
-        wire = entry.wire = "".join(lines).encode("latin-1")
+        wire = entry.wire = "".join(lines).encode()  # utf-8, as aiohttp writes headers
     return wire
 
 
@@ -98,6 +100,7 @@ class HitPath:
             message.version != HttpVersion11
             or message.should_close
             or message.upgrade
+            or "Expect" in message.headers  # aiohttp answers 100-continue or 417 first
             or not (
                 (method in READS and message.path.startswith(REST))
                 or (method == "GET" and message.path.startswith(API))  # no HEAD routes there
@@ -128,6 +131,15 @@ class HitPath:
         entry = cache.get_l1(key, generations.vector(entry.deps))
         if entry is None:
             return None
+        if etag_matches(headers.get("If-None-Match"), entry.etag):
+            status = 304
+            head = f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
+            body = b""
+        else:
+            status = entry.status
+            head = head_of(entry)
+            body = b"" if method == "HEAD" else entry.body
+        # The budget last: whatever goes the full way from here on has spent nothing.
         limits = b""
         if self.limiter is not None:
             subject = identity.subject
@@ -142,14 +154,6 @@ class HitPath:
             child(RATE_LIMIT, "read", "allowed", decision.backend).inc()
             limits = f"{self.limits}r={decision.remaining};t={decision.reset_s}\r\n".encode()
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
-        if etag_matches(headers.get("If-None-Match"), entry.etag):
-            status = 304
-            head = f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
-            body = b""
-        else:
-            status = entry.status
-            head = head_of(entry)
-            body = b"" if method == "HEAD" else entry.body
         wire = b"".join(
             (
                 head,

@@ -17,12 +17,14 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMessage, LineTooLong
+from aiohttp.http import RawRequestMessage
+from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import ProxyError, error_response
 from proxy.hitpath import HitPath
+from proxy.middlewares import request_id_for
 
 log = logging.getLogger("nimbus.protocol")
 # Answer no more from the hit path while this much is still waiting to be sent to the client
@@ -56,6 +58,7 @@ class ProxyHandler(RequestHandler):
     # waiting for that would send most requests after a full-path one the full way too).
     _taken = 0
     _done = 0
+    _closing = False
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -64,20 +67,28 @@ class ProxyHandler(RequestHandler):
         make_request = self._request_factory
 
         def taken(*args, **kwargs):
+            request = make_request(*args, **kwargs)
             self._taken += 1
-            return make_request(*args, **kwargs)
+            return request
 
         self._request_factory = taken
 
     async def _handle_request(self, request, start_time, request_handler):
+        answer = None
         try:
-            return await super()._handle_request(request, start_time, request_handler)
+            answer = await super()._handle_request(request, start_time, request_handler)
+            return answer
         finally:
+            # What the request loop is about to conclude from this answer, known here already:
+            # nothing may follow an answer that ends the connection.
+            response, reset = answer if answer is not None else (None, True)
+            if reset or response is None or not response.keep_alive:
+                self._closing = True
             self._done += 1
 
     def data_received(self, data: bytes) -> None:
         hits: HitPath | None = self._manager.hits if self._manager is not None else None
-        if hits is None or self._taken != self._done or self._messages:
+        if hits is None or self._closing or self._taken != self._done or self._messages:
             # An answer is being made, or requests are queued: keep the order, full path.
             super().data_received(data)
             return
@@ -98,8 +109,8 @@ class ProxyHandler(RequestHandler):
         answered = False
         while messages and transport is not None and not self._force_close:
             message, payload = messages[0]
-            if payload is not EMPTY_PAYLOAD:
-                break  # a request with a body
+            if not isinstance(message, RawRequestMessage) or payload is not EMPTY_PAYLOAD:
+                break  # a parse error (aiohttp answers it), or a request with a body
             if transport.get_write_buffer_size() > MAX_PENDING_WRITE:
                 break
             try:
@@ -123,12 +134,20 @@ class ProxyHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
+        error = describe(status, exc)
+        if isinstance(exc, BadHttpMessage):
+            # The client's fault: one line, never the offending bytes (they may hold a token);
+            # garbage on a fresh connection (TLS, scanners) only at debug level, as aiohttp does.
+            level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.INFO
+            log.log(level, "protocol error %s (%s)", error.status, type(exc).__name__)
+        else:
+            log.error("unhandled error %s", error.status, exc_info=exc)
         if request.writer.output_size > 0:
             raise ConnectionError("response already started, cannot send an error response")
-        error = describe(status, exc)
-        level = logging.INFO if error.status < 500 else logging.ERROR
-        log.log(level, "protocol error %s (%s)", error.status, type(exc).__name__)
+        request_id = request_id_for(None, None, ())
+        request["request_id"] = request_id
         response = error_response(request, error)
+        response.headers["X-Request-Id"] = request_id
         response.force_close()
         return response
 

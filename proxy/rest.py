@@ -9,10 +9,10 @@ from aiohttp import web
 
 from proxy import cached
 from proxy.dependencies import read_order, write_targets
-from proxy.errors import REST_PREFIX, ProxyError
+from proxy.errors import REST_PREFIX, ProxyError, UpstreamUnavailable
 from proxy.gate import admit, decorate
 from proxy.keys import CACHE, SESSION, SETTINGS
-from proxy.upstream import forward
+from proxy.upstream import connection_lost, forward
 
 READS = frozenset({"GET", "HEAD"})
 # PATCH/DELETE must name the rows they touch; these query parameters select, order or page but
@@ -77,7 +77,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     body = await request.read() if request.body_exists else None
 
     async def fetch(before_relay=None) -> web.StreamResponse:
-        return await forward(
+        response = await forward(
             request,
             app[SESSION],
             upstream_url(request, settings.postgrest_url),
@@ -87,6 +87,13 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
         )
+        if isinstance(response, web.Response) and connection_lost(response.status, response.body):
+            raise UpstreamUnavailable(
+                "The database connection was lost",
+                details="PostgREST answered 400 with no error code",
+                headers={"Retry-After": "1"},
+            )
+        return response
 
     cache = app.get(CACHE)
     method = request.method

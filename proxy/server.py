@@ -15,6 +15,10 @@ from proxy.app import create_app
 from proxy.config import Settings
 from proxy.protocol import ProxyRunner
 
+# How long an idle keep-alive connection is kept (what web.run_app sets; aiohttp's own default,
+# an hour, would hold idle clients' descriptors far too long).
+KEEPALIVE_S = 75.0
+
 
 def new_loop() -> asyncio.AbstractEventLoop:
     """A uvloop loop when uvloop is installed, else the default one."""
@@ -64,15 +68,22 @@ def serve(settings: Settings, *, announce: Callable[[str], None] | None = print)
     asyncio.set_event_loop(loop)
     main = loop.create_task(_run(settings, announce))
     try:
-        loop.run_until_complete(main)
+        loop.run_until_complete(main)  # a start-up failure is raised from here, whole
     except (web.GracefulExit, KeyboardInterrupt):
         pass
     finally:
-        main.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            loop.run_until_complete(main)  # the runner's cleanup: drain, close pools
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+        try:
+            if not main.done():
+                main.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    loop.run_until_complete(main)  # the runner's cleanup: drain, close pools
+        finally:
+            leftover = asyncio.all_tasks(loop)
+            for task in leftover:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
 
 
 async def _run(settings: Settings, announce: Callable[[str], None] | None) -> None:
@@ -82,6 +93,7 @@ async def _run(settings: Settings, announce: Callable[[str], None] | None) -> No
         handle_signals=True,  # SIGINT/SIGTERM raise GracefulExit
         access_log=None,
         shutdown_timeout=settings.shutdown_grace_s,
+        keepalive_timeout=KEEPALIVE_S,
     )
     await runner.setup()
     # Everything built so far (modules, the app) lives as long as the process: keep it out of

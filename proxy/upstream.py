@@ -172,14 +172,7 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
         if size > STREAM_THRESHOLD:
             break
     else:
-        body = b"".join(parts)
-        if connection_lost(upstream.status, body):
-            raise UpstreamUnavailable(
-                "The database connection was lost",
-                details="PostgREST answered 400 with no error code",
-                headers={"Retry-After": "1"},
-            )
-        return web.Response(status=upstream.status, headers=headers, body=body)
+        return web.Response(status=upstream.status, headers=headers, body=b"".join(parts))
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length

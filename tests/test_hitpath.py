@@ -2,8 +2,7 @@
 must be the answers the full aiohttp path gives, in order, and only when every check says yes.
 
 Two proxy processes on the same PostgREST and Redis: one with the hit path, one without
-(NIMBUS_HIT_PATH=false). Keep-alive clients throughout: the first request of a connection always
-takes the full path, later ones may take the hit path."""
+(NIMBUS_HIT_PATH=false). Keep-alive clients throughout."""
 
 from __future__ import annotations
 
@@ -132,6 +131,35 @@ def test_api_hits_answer_like_the_full_path(pair, database_url, jwt_secret) -> N
         assert on.headers["x-cache"] == off.headers["x-cache"] == "HIT", path
         assert comparable(on) == comparable(off), path
         assert on.content == off.content, path
+
+
+def test_requests_the_full_path_refuses_are_never_hits(pair, database_url, jwt_secret) -> None:
+    """With the entry in L1 and a warm connection, what the full path answers differently still
+    goes there: an unknown expectation (417), an empty organization header (422, not the
+    answer cached for no header), an expired token (401)."""
+    from proxy.tokens import mint
+    from tests.support.domain import build_world
+
+    org = build_world(database_url).b
+    auth = {"Authorization": "Bearer " + mint(jwt_secret, sub=org.users["owner"], org=org.id)}
+    base = pair["on"]
+    with httpx.Client(base_url=base, headers=auth) as c:
+        assert c.get(PATH).status_code == 200
+        assert c.get("/api/v1/locations").status_code == 200
+        assert answered(base, lambda: c.get(PATH), hit_path=True).headers["x-cache"] == "HIT"
+        expect = answered(base, lambda: c.get(PATH, headers={"Expect": "foo"}), hit_path=False)
+        assert expect.status_code == 417
+        empty = answered(
+            base,
+            lambda: c.get("/api/v1/locations", headers={"X-Organization-Id": ""}),
+            hit_path=False,
+        )
+        assert empty.status_code == 422, empty.text
+        expired = mint(jwt_secret, sub=org.users["owner"], org=org.id, ttl=-60)
+        late = answered(
+            base, lambda: c.get(PATH, headers={"Authorization": "Bearer " + expired}), False
+        )
+        assert late.status_code == 401
 
 
 def raw_exchange(base: str, data: bytes, count: int) -> list[tuple[int, dict, bytes]]:

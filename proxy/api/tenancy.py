@@ -22,7 +22,9 @@ HEADER = "X-Organization-Id"
 def cache_scope(identity: Identity, headers) -> str:
     """Who an /api/v1 answer is for: the principal, and the organization header (it changes the
     answer but is not one of the cache key's headers)."""
-    return identity.scope + "|" + headers.get(HEADER, "")
+    chosen = headers.get(HEADER)
+    # An empty header is not a missing one (the former is a 422): the scopes must differ.
+    return identity.scope if chosen is None else identity.scope + "|" + chosen
 
 
 def chosen(request: web.Request, identity: Identity) -> str | None:

@@ -90,6 +90,7 @@ def test_malformed_requests_get_json_400(stack) -> None:
         assert status_of(answer) == 400, answer[:300]
         assert b"application/json" in head.lower(), head
         assert orjson.loads(body)["error"]["code"] == "bad_request"
+    assert "hit path failed" not in stack.proc.log()  # parse errors never reach the hit path
 
 
 def test_duplicated_authorization_is_refused(stack, client, bearer, world) -> None:
