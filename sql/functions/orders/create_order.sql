@@ -22,8 +22,6 @@ declare
   stored record;
   supplier_currency text;
   line record;
-  level record;
-  short jsonb := '[]'::jsonb;
   order_number bigint;
   new_order_id uuid;
   order_currency text;
@@ -99,89 +97,23 @@ begin
   else
     truncate pg_temp.order_lines;
   end if;
+  -- Validated and priced as update_draft_order's lines are: private.order_lines raises on a
+  -- malformed, repeated, unknown or (for sales) inactive product.
   insert into pg_temp.order_lines (line_no, product_id, quantity, unit_price)
-  select
-    e.ordinality::integer,
-    (e.value ->> 'product_id')::uuid,
-    (e.value ->> 'quantity')::numeric,
-    (e.value ->> 'unit_price')::numeric
-  from jsonb_array_elements(create_order.items) with ordinality as e (value, ordinality);
+  select x.line_no, x.product_id, x.quantity, x.unit_price
+  from private.order_lines(org, create_order.kind, create_order.items) as x;
   -- Without statistics the planner takes the temporary table for hundreds of rows and hashes
   -- every product of the organization against it (~20 ms on 100k products instead of ~0.1).
   analyze pg_temp.order_lines;
 
-  if exists (
-    select from pg_temp.order_lines as t
-    where t.product_id is null or t.quantity is null or t.quantity <= 0 or t.unit_price < 0
-  ) then
-    raise sqlstate 'PT422' using
-      message = 'each item needs product_id and a positive quantity (unit_price >= 0)',
-      hint = 'validation_failed';
-  end if;
-  if (select count(distinct t.product_id) <> count(*) from pg_temp.order_lines as t) then
-    raise sqlstate 'PT422' using
-      message = 'a product may appear only once per order',
-      hint = 'validation_failed';
-  end if;
-  if exists (
-    select from pg_temp.order_lines as t
-    where not exists (
-      select from public.products as p
-      where p.id = t.product_id and p.organization_id = org
-    )
-  ) then
-    raise sqlstate 'PT404' using
-      message = 'product not found',
-      detail = (
-        select string_agg(t.product_id::text, ', ' order by t.line_no)
-        from pg_temp.order_lines as t
-        where not exists (
-          select from public.products as p
-          where p.id = t.product_id and p.organization_id = org
-        )
-      ),
-      hint = 'not_found';
-  end if;
-  if create_order.kind = 'sales' and exists (
-    select from pg_temp.order_lines as t
-    inner join public.products as p on p.id = t.product_id
-    where not p.active
-  ) then
-    raise sqlstate 'PT422' using
-      message = 'inactive or archived products cannot be sold',
-      hint = 'validation_failed';
-  end if;
-
-  -- Reserve: lock every stock row in (product_id, location_id) order, then check them all.
   if create_order.kind = 'sales' and create_order.status = 'confirmed' then
-    for line in
-      select t.product_id, t.quantity, p.sku, p.name
-      from pg_temp.order_lines as t
-      inner join public.products as p on p.id = t.product_id
-      order by t.product_id
-    loop
-      select s.on_hand, s.reserved into level
-      from public.stock_levels as s
-      where s.product_id = line.product_id and s.location_id = create_order.location_id
-      for update;
-      if coalesce(level.on_hand - level.reserved, 0) < line.quantity then
-        short := short || jsonb_build_object(
-          'product_id', line.product_id,
-          'sku', line.sku,
-          'name', line.name,
-          'requested', line.quantity,
-          'available', coalesce(level.on_hand - level.reserved, 0)
-        );
-      end if;
-    end loop;
-    if jsonb_array_length(short) > 0 then
-      raise sqlstate 'PT409' using
-        message = 'insufficient stock for ' || (
-          select string_agg(x ->> 'sku', ', ') from jsonb_array_elements(short) as x
-        ),
-        detail = jsonb_build_object('products', short)::text,
-        hint = 'insufficient_stock';
-    end if;
+    perform private.reserve_check(
+      create_order.location_id,
+      (
+        select jsonb_agg(jsonb_build_object('product_id', t.product_id, 'quantity', t.quantity))
+        from pg_temp.order_lines as t
+      )
+    );
   end if;
 
   insert into private.order_numbers as n (organization_id, last_number)
@@ -208,13 +140,8 @@ begin
 
   insert into public.order_items (organization_id, order_id, product_id, line_no, quantity,
     unit_price)
-  select
-    org, new_order_id, t.product_id, t.line_no, t.quantity,
-    coalesce(
-      t.unit_price, case when create_order.kind = 'sales' then p.price else p.unit_cost end
-    )
-  from pg_temp.order_lines as t
-  inner join public.products as p on p.id = t.product_id;
+  select org, new_order_id, t.product_id, t.line_no, t.quantity, t.unit_price
+  from pg_temp.order_lines as t;
 
   if create_order.kind = 'sales' and create_order.status = 'confirmed' then
     for line in select t.product_id, t.quantity from pg_temp.order_lines as t order by t.product_id

@@ -85,7 +85,7 @@ comment on function private.order_lines(uuid, text, jsonb) is
 items: [{product_id, quantity, unit_price?}], non-empty; each product once, of the organization
 (else PT404 not_found naming them), quantity > 0, unit_price >= 0 (default: the product price
 for sales, its unit cost for purchases); sales only of active products. Other faults: PT422
-validation_failed. The same rules as public.create_order. Security invoker: called by the
-security definer order functions after their access checks.';
+validation_failed. The lines of public.create_order and public.update_draft_order. Security
+invoker: called by those security definer functions after their access checks.';
 
 revoke all on function private.order_lines(uuid, text, jsonb) from public, anon, authenticated;

@@ -13,33 +13,10 @@ security definer
 set search_path = ''
 as $$
 declare
-  ord record;
+  ord public.orders;
   supplier_currency text;
 begin
-  if auth.uid() is null then
-    raise sqlstate 'PT401' using
-      message = 'authentication required',
-      detail = 'no user in the JWT claims',
-      hint = 'unauthorized';
-  end if;
-  select o.id, o.organization_id, o.kind, o.status, o.number into ord
-  from public.orders as o
-  where o.id = update_draft_order.order_id
-  for update;
-  if not found or not private.is_member(ord.organization_id) then
-    raise sqlstate 'PT404' using
-      message = 'order not found',
-      detail = coalesce(update_draft_order.order_id::text, 'null'),
-      hint = 'not_found';
-  end if;
-  if not private.has_role(
-    ord.organization_id, case when ord.kind = 'sales' then 'staff' else 'manager' end
-  ) then
-    raise sqlstate 'PT403' using
-      message = format('your role may not change %s orders', ord.kind),
-      detail = ord.id::text,
-      hint = 'forbidden';
-  end if;
+  ord := private.order_for_change(update_draft_order.order_id);
   if ord.status <> 'draft' then
     raise sqlstate 'PT409' using
       message = format('only a draft order can be edited; order %s is %s', ord.number, ord.status),

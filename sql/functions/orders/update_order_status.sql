@@ -10,35 +10,13 @@ security definer
 set search_path = ''
 as $$
 declare
-  ord record;
+  ord public.orders;
   line record;
-  level record;
-  short jsonb := '[]'::jsonb;
   lot_info jsonb;
   lot_id uuid;
   cost numeric;
 begin
-  if auth.uid() is null then
-    raise sqlstate 'PT401' using message = 'authentication required', hint = 'forbidden';
-  end if;
-  select o.* into ord
-  from public.orders as o
-  where o.id = update_order_status.order_id
-  for update;
-  if not found or not private.is_member(ord.organization_id) then
-    raise sqlstate 'PT404' using
-      message = 'order not found',
-      detail = coalesce(update_order_status.order_id::text, 'null'),
-      hint = 'not_found';
-  end if;
-  if not private.has_role(
-    ord.organization_id, case when ord.kind = 'sales' then 'staff' else 'manager' end
-  ) then
-    raise sqlstate 'PT403' using
-      message = format('your role may not change %s orders', ord.kind),
-      detail = ord.id::text,
-      hint = 'forbidden';
-  end if;
+  ord := private.order_for_change(update_order_status.order_id);
   if coalesce(update_order_status.status, '') not in (
     'draft', 'confirmed', 'fulfilled', 'received', 'cancelled'
   ) then
@@ -61,36 +39,14 @@ begin
   end if;
 
   if ord.kind = 'sales' and update_order_status.status = 'confirmed' then
-    -- Reserve, locking stock rows in (product_id, location_id) order.
-    for line in
-      select i.product_id, i.quantity, p.sku, p.name
-      from public.order_items as i
-      inner join public.products as p on p.id = i.product_id
-      where i.order_id = ord.id
-      order by i.product_id
-    loop
-      select s.on_hand, s.reserved into level
-      from public.stock_levels as s
-      where s.product_id = line.product_id and s.location_id = ord.location_id
-      for update;
-      if coalesce(level.on_hand - level.reserved, 0) < line.quantity then
-        short := short || jsonb_build_object(
-          'product_id', line.product_id,
-          'sku', line.sku,
-          'name', line.name,
-          'requested', line.quantity,
-          'available', coalesce(level.on_hand - level.reserved, 0)
-        );
-      end if;
-    end loop;
-    if jsonb_array_length(short) > 0 then
-      raise sqlstate 'PT409' using
-        message = 'insufficient stock for ' || (
-          select string_agg(x ->> 'sku', ', ') from jsonb_array_elements(short) as x
-        ),
-        detail = jsonb_build_object('products', short)::text,
-        hint = 'insufficient_stock';
-    end if;
+    perform private.reserve_check(
+      ord.location_id,
+      (
+        select jsonb_agg(jsonb_build_object('product_id', i.product_id, 'quantity', i.quantity))
+        from public.order_items as i
+        where i.order_id = ord.id
+      )
+    );
     for line in
       select i.product_id, i.quantity from public.order_items as i
       where i.order_id = ord.id
