@@ -20,12 +20,7 @@ declare
   average numeric;
   n int;
 begin
-  if first_day > last_day or last_day - first_day > 1100 then
-    raise sqlstate 'PT400' using
-      message = 'invalid date range',
-      detail = format('from %s to %s (at most 1100 days)', first_day, last_day),
-      hint = 'validation_failed';
-  end if;
+  perform private.check_period(first_day, last_day);
   n := last_day - first_day + 1;
   select coalesce(max(s.stock_value), 0) into value_now
   from private.organization_summary as s

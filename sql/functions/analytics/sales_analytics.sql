@@ -28,12 +28,7 @@ declare
   pruned boolean := false;
   result jsonb;
 begin
-  if first_day > last_day or last_day - first_day > 1100 then
-    raise sqlstate 'PT400' using
-      message = 'invalid date range',
-      detail = format('from %s to %s (at most 1100 days)', first_day, last_day),
-      hint = 'validation_failed';
-  end if;
+  perform private.check_period(first_day, last_day);
   if granularity is null or granularity not in ('day', 'week', 'month') then
     raise sqlstate 'PT400' using
       message = 'granularity must be day, week or month',
