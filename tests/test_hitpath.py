@@ -66,12 +66,18 @@ def auth(new_user, token_for) -> dict[str, str]:
 
 
 def answered(base: str, send, hit_path: bool) -> httpx.Response:
-    """send() on a warm connection; the answer came from the path asked for (also right after a
-    full-path answer on the same connection: the hit path does not wait for the request loop)."""
-    before = hit_path_count(base)
-    response = send()
-    assert hit_path_count(base) - before == (1 if hit_path else 0)
-    return response
+    """send() on a warm connection; the answer came from the path asked for. A hit may rightly
+    go the full way once: when the process's rate-limit lease for the caller has expired (it
+    lives a second; a slow machine can take that long between two requests), only the full
+    path can renew it — then the next identical request is a hit-path one."""
+    for attempt in range(2 if hit_path else 1):
+        before = hit_path_count(base)
+        response = send()
+        took = hit_path_count(base) - before
+        if took == (1 if hit_path else 0):
+            return response
+        assert took == 0 and attempt == 0, took
+    raise AssertionError("the hit path did not answer")
 
 
 def test_hits_answer_like_the_full_path(pair, auth) -> None:
