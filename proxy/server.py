@@ -87,7 +87,7 @@ def serve(settings: Settings, *, announce: Callable[[str], None] | None = print)
 
 
 async def _run(settings: Settings, announce: Callable[[str], None] | None) -> None:
-    """What web.run_app does, with a runner whose protocol errors are JSON."""
+    """What web.run_app does, with the proxy's runner (the hit path, JSON protocol errors)."""
     runner = ProxyRunner(
         create_app(settings),
         handle_signals=True,  # SIGINT/SIGTERM raise GracefulExit
