@@ -74,6 +74,9 @@ class Stack:
         self.postgrest = start_postgrest(database_url=DB, secret=self.secret, state_dir=self.state)
         stack.callback(self.postgrest.stop)
         self.prefix = "nimbus-bench-" + secrets.token_hex(4)
+        # Registered before the proxies, so it runs after they stopped (a running proxy would
+        # write its generations again).
+        stack.callback(self._forget_redis_keys)
         self.proxies: dict[str, str] = {}
         self.pids: dict[str, int] = {"PostgREST": self.postgrest.process.pid}
         for name, extra in VARIANTS.items():
@@ -97,7 +100,6 @@ class Stack:
             stack.callback(proc.stop)
             self.proxies[name] = url
             self.pids[name] = proc.process.pid
-        stack.callback(self._forget_redis_keys)
         self.baseline: dict[str, float] = {}
         upstream_port = int(self.postgrest.url.rsplit(":", 1)[1])
         self.nginx: dict[str, str] = {}
