@@ -72,6 +72,24 @@ class UpstreamTimeout(ProxyError):
     code = "upstream_timeout"
 
 
+def database_connection_lost(status: int, body: bytes | dict) -> UpstreamUnavailable | None:
+    """The answer to a PostgREST error meaning its database connection broke mid-statement, else
+    None. PostgREST 12 answers that 400 with an empty code and message: not the request's fault,
+    and a write may have committed, so 503 — the client retries (with its idempotency key)."""
+    if status != 400:
+        return None
+    if isinstance(body, bytes):
+        if len(body) > 512:
+            return None
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+    if not isinstance(body, dict) or body.get("code") or body.get("message"):
+        return None
+    return UpstreamUnavailable("The database connection was lost", headers={"Retry-After": "1"})
+
+
 def error_response(request: web.Request, error: ProxyError) -> web.Response:
     """Render an error in the shape of the surface the request was made to."""
     request_id = request.get("request_id")

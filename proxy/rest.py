@@ -9,10 +9,10 @@ from aiohttp import web
 
 from proxy import cached
 from proxy.dependencies import read_order, write_targets
-from proxy.errors import REST_PREFIX, ProxyError, UpstreamUnavailable
+from proxy.errors import REST_PREFIX, ProxyError, database_connection_lost
 from proxy.gate import admit, decorate
 from proxy.keys import CACHE, SESSION, SETTINGS
-from proxy.upstream import connection_lost, forward
+from proxy.upstream import forward
 
 READS = frozenset({"GET", "HEAD"})
 # PATCH/DELETE must name the rows they touch; these query parameters select, order or page but
@@ -87,12 +87,10 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
         )
-        if isinstance(response, web.Response) and connection_lost(response.status, response.body):
-            raise UpstreamUnavailable(
-                "The database connection was lost",
-                details="PostgREST answered 400 with no error code",
-                headers={"Retry-After": "1"},
-            )
+        if isinstance(response, web.Response):
+            lost = database_connection_lost(response.status, response.body)
+            if lost is not None:
+                raise lost
         return response
 
     cache = app.get(CACHE)

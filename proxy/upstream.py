@@ -7,7 +7,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 import aiohttp
-import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 from yarl import URL
@@ -126,22 +125,6 @@ async def forward(
         except aiohttp.ClientPayloadError as exc:
             raise _unavailable(exc, retry_after) from None
     raise AssertionError("unreachable")
-
-
-def connection_lost(status: int, body: bytes | dict) -> bool:
-    """PostgREST 12 answers 400 with an empty code and message when its database connection broke
-    mid-statement: not the request's fault, and a write may have committed, so the proxy answers
-    503 and the client retries (with its idempotency key)."""
-    if status != 400:
-        return False
-    if isinstance(body, bytes):
-        if len(body) > 512:
-            return False
-        try:
-            body = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            return False
-    return isinstance(body, dict) and not body.get("code") and not body.get("message")
 
 
 def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:

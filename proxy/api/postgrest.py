@@ -11,8 +11,8 @@ import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.api.problems import ApiError, from_postgrest
-from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from proxy.api.problems import from_postgrest
+from proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
 from proxy.identity import Identity
 from proxy.keys import SESSION, SETTINGS
 
@@ -82,7 +82,7 @@ async def call(
     return Reply(status, got, body)
 
 
-def _error(status: int, body: bytes) -> ApiError:
+def _error(status: int, body: bytes) -> ProxyError:
     try:
         parsed = orjson.loads(body) if body else {}
     except orjson.JSONDecodeError:

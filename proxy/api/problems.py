@@ -10,8 +10,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import ProxyError
-from proxy.upstream import connection_lost
+from proxy.errors import ProxyError, database_connection_lost
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 BY_STATUS = {
@@ -69,7 +68,7 @@ def _key_columns(details: str, message: str) -> list[str]:
     return [column] if column else []
 
 
-def from_postgrest(status: int, body: dict[str, Any]) -> ApiError:
+def from_postgrest(status: int, body: dict[str, Any]) -> ProxyError:
     """The ApiError for a PostgREST error response (status, parsed JSON body)."""
     pg = str(body.get("code") or "")
     message = str(body.get("message") or "Request failed")
@@ -110,10 +109,9 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ApiError:
         return ApiError(409, "conflict", "Concurrent update; retry", message)
     if pg == "57014":
         return ApiError(504, "upstream_timeout", "The database took too long", None)
-    if connection_lost(status, body):
-        error = ApiError(503, "upstream_unavailable", "The database connection was lost", None)
-        error.headers["Retry-After"] = "1"
-        return error
+    lost = database_connection_lost(status, body)
+    if lost is not None:
+        return lost
     if status >= 500:
         code = "upstream_unavailable" if status in (502, 503) else "upstream_error"
         return ApiError(503 if status in (502, 503) else 502, code, message, pg or None)
