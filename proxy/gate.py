@@ -10,6 +10,7 @@ from proxy.errors import ProxyError, Unauthorized
 from proxy.identity import Identity, bearer_token
 from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
 from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT, child
+from proxy.ratelimit import Decision
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -27,15 +28,26 @@ def _ip(request: web.Request) -> str:
     )
 
 
+def subject_of(identity: Identity, peer: str | None, forwarded_for, trusted) -> str:
+    """Whose budget a request spends: the user's, else (anon keys) the client address's."""
+    if identity.subject:
+        return "u:" + identity.subject
+    return "ip:" + client_ip(peer, forwarded_for, trusted)
+
+
+def counted(decision: Decision) -> Decision:
+    """A rate-limit decision, counted in the metrics."""
+    outcome = "allowed" if decision.allowed else "limited"
+    child(RATE_LIMIT, decision.policy.name, outcome, decision.backend).inc()
+    return decision
+
+
 async def _limit(request: web.Request, policy_name: str, subject: str) -> None:
     limiter = request.app.get(LIMITER)
     if limiter is None:
         return
-    decision = await limiter.check(limiter.policies[policy_name], subject)
+    decision = counted(await limiter.check(limiter.policies[policy_name], subject))
     request["ratelimit"] = decision
-    child(
-        RATE_LIMIT, policy_name, "allowed" if decision.allowed else "limited", decision.backend
-    ).inc()
     if not decision.allowed:
         raise RateLimited(
             "Too many requests",
@@ -59,7 +71,8 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
         JWT_REJECTIONS.labels("revoked").inc()
         raise Unauthorized("JWT has been revoked", reason="revoked")
     request["identity"] = identity
-    subject = "u:" + identity.subject if identity.subject else "ip:" + _ip(request)
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    subject = subject_of(identity, request.remote, forwarded, request.app[TRUSTED])
     await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
     return identity
 

@@ -26,11 +26,11 @@ from proxy.api.tenancy import cache_scope
 from proxy.cache import Entry, ResponseCache
 from proxy.cached import etag_matches
 from proxy.cachekey import cache_key
-from proxy.clientip import client_ip
 from proxy.errors import REST_PREFIX, Unauthorized
+from proxy.gate import counted, subject_of
 from proxy.identity import bearer_token
 from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, VERIFIER
-from proxy.metrics import CACHE_RESULTS, HIT_PATH, RATE_LIMIT, child
+from proxy.metrics import CACHE_RESULTS, HIT_PATH, child
 from proxy.middlewares import request_id_for
 from proxy.observe import record
 
@@ -77,11 +77,6 @@ class HitPath:
         self.denylist = app[DENYLIST]
         self.limiter = app.get(LIMITER)
         self.policy = self.limiter.policies["read"] if self.limiter is not None else None
-        # Decision.headers() as bytes: the policy line, and the start of the RateLimit line.
-        if self.policy is not None:
-            self.limits = (
-                f'RateLimit-Policy: {self.policy.header}\r\nRateLimit: "{self.policy.name}";'
-            )
         self.trusted = app[TRUSTED]
         self.clock = Clock()
         self.hits = child(CACHE_RESULTS, "hit", "l1")
@@ -142,17 +137,12 @@ class HitPath:
         # The budget last: whatever goes the full way from here on has spent nothing.
         limits = b""
         if self.limiter is not None:
-            subject = identity.subject
-            subject = (
-                "u:" + subject
-                if subject
-                else "ip:" + client_ip(peer, headers.getall("X-Forwarded-For", ()), self.trusted)
-            )
+            forwarded = headers.getall("X-Forwarded-For", ())
+            subject = subject_of(identity, peer, forwarded, self.trusted)
             decision = self.limiter.check_now(self.policy, subject)
             if decision is None:
                 return None
-            child(RATE_LIMIT, "read", "allowed", decision.backend).inc()
-            limits = f"{self.limits}r={decision.remaining};t={decision.reset_s}\r\n".encode()
+            limits = counted(decision).header_lines()
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         wire = b"".join(
             (

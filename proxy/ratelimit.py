@@ -85,11 +85,16 @@ class Decision:
 
     def headers(self) -> dict[str, str]:
         """IETF RateLimit headers (draft-ietf-httpapi-ratelimit-headers)."""
-        p = self.policy
-        return {
-            "RateLimit-Policy": p.header,
-            "RateLimit": f'"{p.name}";r={self.remaining};t={self.reset_s}',
-        }
+        return {"RateLimit-Policy": self.policy.header, "RateLimit": self.state}
+
+    def header_lines(self) -> bytes:
+        """The same headers as they are written on the wire (for the hit path)."""
+        return f"RateLimit-Policy: {self.policy.header}\r\nRateLimit: {self.state}\r\n".encode()
+
+    @property
+    def state(self) -> str:
+        """The RateLimit header value: what is left, and when the budget is whole again."""
+        return f'"{self.policy.name}";r={self.remaining};t={self.reset_s}'
 
 
 class LocalGCRA:
