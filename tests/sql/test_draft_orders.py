@@ -212,3 +212,27 @@ def test_where_an_order_happens_is_checked_the_same_way(conn, world: World) -> N
         "PT404",
         "not_found",
     )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "select public.update_order_status(%s, 'cancelled')",
+        "select public.update_draft_order(%s, %s, '[]')",
+        "select public.dashboard()",
+    ],
+)
+def test_a_token_without_a_user_is_401(conn, world: World, query: str) -> None:
+    """Order changes and organization-scoped reads need a user: PT401 unauthorized (through
+    private.require_user), never a 404 that would hide why."""
+    order = _draft(conn, world)
+    args = (order, world.a.locations["WH1"])[: query.count("%s")]
+    with (
+        pytest.raises(psycopg.Error) as info,
+        conn.transaction(force_rollback=True),
+    ):
+        no_user = '{"role": "authenticated"}'
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (no_user,))
+        conn.execute("set local role authenticated")
+        conn.execute(query, args)
+    assert error_of(info.value) == ("PT401", "unauthorized")

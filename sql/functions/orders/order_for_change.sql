@@ -8,12 +8,7 @@ as $$
 declare
   ord public.orders;
 begin
-  if auth.uid() is null then
-    raise sqlstate 'PT401' using
-      message = 'authentication required',
-      detail = 'no user in the JWT claims',
-      hint = 'unauthorized';
-  end if;
+  perform private.require_user();
   select o.* into ord
   from public.orders as o
   where o.id = order_for_change.order_id

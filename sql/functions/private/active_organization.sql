@@ -10,12 +10,7 @@ declare
   found uuid;
   n int;
 begin
-  if auth.uid() is null then
-    raise sqlstate 'PT401' using
-      message = 'authentication required',
-      detail = 'no user in the JWT claims',
-      hint = 'unauthorized';
-  end if;
+  perform private.require_user();
   if requested is not null then
     if private.is_member(requested) then
       return requested;
