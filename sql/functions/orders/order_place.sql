@@ -51,6 +51,4 @@ Shared by create_order and update_draft_order so both refuse the same things the
 (PT404 not_found, PT422 validation_failed). Security invoker: the callers are definer
 functions that already checked the caller''s role in the organization.';
 
-revoke all on function private.order_place(uuid, uuid, uuid) from public, anon;
-
-grant execute on function private.order_place(uuid, uuid, uuid) to authenticated, service_role;
+revoke all on function private.order_place(uuid, uuid, uuid) from public, anon, authenticated;
