@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import secrets
 import socket
+import time
 
 import httpx
+import jwt
 import pytest
 
 from tests.support.process import start_proxy
@@ -46,6 +48,7 @@ def pair(upstream_env, tmp_path_factory):
                 NIMBUS_REDIS_URL=SHARED_REDIS,
                 NIMBUS_REDIS_PREFIX=prefix,
                 NIMBUS_HIT_PATH=flag,
+                NIMBUS_JWT_LEEWAY_S="0",
             )
             procs.append(proc)
             urls[name] = url
@@ -142,7 +145,7 @@ def test_api_hits_answer_like_the_full_path(pair, database_url, jwt_secret) -> N
 def test_requests_the_full_path_refuses_are_never_hits(pair, database_url, jwt_secret) -> None:
     """With the entry in L1 and a warm connection, what the full path answers differently still
     goes there: an unknown expectation (417), an empty organization header (422, not the
-    answer cached for no header), an expired token (401)."""
+    answer cached for no header), a memoised token once it expired (401; no JWT leeway here)."""
     from proxy.tokens import mint
     from tests.support.domain import build_world
 
@@ -161,10 +164,14 @@ def test_requests_the_full_path_refuses_are_never_hits(pair, database_url, jwt_s
             hit_path=False,
         )
         assert empty.status_code == 422, empty.text
-        expired = mint(jwt_secret, sub=org.users["owner"], org=org.id, ttl=-60)
-        late = answered(
-            base, lambda: c.get(PATH, headers={"Authorization": "Bearer " + expired}), False
-        )
+        # A token the hit path has served (so it sits in the verifier's memo), once expired.
+        short = mint(jwt_secret, sub=org.users["owner"], org=org.id, ttl=2)
+        bearer = {"Authorization": "Bearer " + short}
+        assert c.get(PATH, headers=bearer).status_code == 200
+        assert answered(base, lambda: c.get(PATH, headers=bearer), hit_path=True).status_code == 200
+        exp = jwt.decode(short, options={"verify_signature": False})["exp"]
+        wait_until(lambda: time.time() > exp + 0.05, timeout=5, what="the token to expire")
+        late = answered(base, lambda: c.get(PATH, headers=bearer), hit_path=False)
         assert late.status_code == 401
 
 
