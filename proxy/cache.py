@@ -146,6 +146,17 @@ class ResponseCache:
         entry = self.l1.get(key)
         if entry is None:
             return None
+        return self._current(key, entry, vector)
+
+    def get_l1_known(self, key: Key) -> Entry | None:
+        """The same for a caller that does not know the dependencies (the hit path): those the
+        entry noted when it entered L1; None for an entry that noted none."""
+        entry = self.l1.get(key)
+        if entry is None or not entry.deps:
+            return None
+        return self._current(key, entry, self.generations.vector(entry.deps))
+
+    def _current(self, key: Key, entry: Entry, vector: tuple[int, ...]) -> Entry | None:
         if entry.vector == vector and entry.expires > time.time():
             return entry
         self.l1.discard(key)

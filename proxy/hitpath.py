@@ -120,10 +120,7 @@ class HitPath:
         key = cache_key(scope, method, url.raw_path, url.raw_query_string, headers)
         # An entry carries the tables it depends on: an identical request (same key) has the
         # same dependencies, so no route or select needs parsing here.
-        entry = cache.l1.get(key)
-        if entry is None or not entry.deps:
-            return None
-        entry = cache.get_l1(key, generations.vector(entry.deps))
+        entry = cache.get_l1_known(key)
         if entry is None:
             return None
         if etag_matches(headers.get("If-None-Match"), entry.etag):
