@@ -126,10 +126,9 @@ class ProxyHandler(RequestHandler):
             answered = True
         if answered:
             # As the request loop does after a keep-alive answer: the idle timer runs from now
-            # (armed here when the connection's only answers so far came from the hit path).
+            # (re-armed here if it fired while answers only came from the hit path).
             close_time = self._loop.time() + self._keepalive_timeout
             self._next_keepalive_close_time = close_time
-            self._keepalive = True
             if self._keepalive_handle is None:
                 self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
 
