@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
-# Characters that end a value in PostgREST's logic trees unless it is double-quoted.
 # A text parameter: something besides whitespace, and no NUL (PostgreSQL text cannot hold one).
 TEXT = re.compile(r"^\s*[^\x00\s][^\x00]*$")
+# Characters that end a value in PostgREST's logic trees unless it is double-quoted.
 RESERVED = set(',.:()"\\ ')
 
 

@@ -69,7 +69,7 @@ def _key_columns(details: str, message: str) -> list[str]:
 
 
 def from_postgrest(status: int, body: dict[str, Any]) -> ProxyError:
-    """The ApiError for a PostgREST error response (status, parsed JSON body)."""
+    """The error to answer for a PostgREST error response (status, parsed JSON body)."""
     pg = str(body.get("code") or "")
     message = str(body.get("message") or "Request failed")
     details, hint = body.get("details"), body.get("hint")
