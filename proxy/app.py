@@ -11,11 +11,12 @@ from proxy.coherence import redis_context
 from proxy.config import Settings
 from proxy.identity import Verifier
 from proxy.jwks import JWKS
-from proxy.keys import SESSION, SETTINGS, VERIFIER
+from proxy.keys import AUTH_UPSTREAM, SESSION, SETTINGS, UPSTREAM, VERIFIER
 from proxy.middlewares import error_middleware
 from proxy.notifications import listener as events
 from proxy.observe import observe_middleware
 from proxy.upstream import open_session
+from proxy.upstream_pool import UpstreamPool
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -41,7 +42,9 @@ def create_app(settings: Settings) -> web.Application:
 
 
 async def _upstream(app: web.Application) -> AsyncIterator[None]:
-    """The keep-alive session to PostgREST and the verifier that may fetch JWKS through it."""
+    """The connections upstream — pools for the requests relayed on a caller's behalf (PostgREST,
+    and Supabase Auth when configured), the aiohttp session for the proxy's own calls (sign-in,
+    JWKS, health, CSV streams) — and the verifier."""
     settings = app[SETTINGS]
     session = open_session(
         connect_timeout=settings.upstream_connect_timeout_s,
@@ -52,6 +55,16 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
     if jwks is not None:
         await jwks.refresh()
     app[SESSION] = session
+    pools = []
+    for key, url in ((UPSTREAM, settings.postgrest_url), (AUTH_UPSTREAM, settings.supabase_url)):
+        if url:
+            app[key] = UpstreamPool(
+                url,
+                limit=settings.upstream_max_connections,
+                connect_timeout=settings.upstream_connect_timeout_s,
+                read_timeout=settings.upstream_timeout_s,
+            )
+            pools.append(app[key])
     app[VERIFIER] = Verifier(
         secret=settings.secret if (settings.jwt_secret or not settings.jwks_url) else None,
         jwks=jwks,
@@ -62,4 +75,6 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         memo_size=settings.token_cache_size,
     )
     yield
+    for pool in pools:
+        await pool.close()
     await session.close()

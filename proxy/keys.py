@@ -11,9 +11,12 @@ from proxy.denylist import Denylist
 from proxy.generations import Generations
 from proxy.identity import Verifier
 from proxy.leases import RateLimiter
+from proxy.upstream_pool import UpstreamPool
 
 SETTINGS = web.AppKey("settings", Settings)
 SESSION = web.AppKey("session", aiohttp.ClientSession)
+UPSTREAM = web.AppKey("upstream", UpstreamPool)
+AUTH_UPSTREAM = web.AppKey("auth_upstream", UpstreamPool)  # when NIMBUS_SUPABASE_URL is set
 VERIFIER = web.AppKey("verifier", Verifier)
 CACHE = web.AppKey("cache", ResponseCache)
 BUS = web.AppKey("bus", Generations)

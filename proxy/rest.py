@@ -11,7 +11,7 @@ from proxy import cached
 from proxy.dependencies import read_order, write_targets
 from proxy.errors import REST_PREFIX, ProxyError, database_connection_lost
 from proxy.gate import admit, decorate
-from proxy.keys import CACHE, SESSION, SETTINGS
+from proxy.keys import CACHE, SETTINGS, UPSTREAM
 from proxy.upstream import forward
 
 READS = frozenset({"GET", "HEAD"})
@@ -43,15 +43,15 @@ def refuse_unfiltered(request: web.Request) -> None:
     )
 
 
-def upstream_url(request: web.Request, base: str) -> str:
-    """PostgREST's URL for this request: raw path tail and raw query, unchanged."""
+def upstream_target(request: web.Request) -> str:
+    """What this request asks PostgREST for: raw path tail and raw query, unchanged."""
     tail = request.raw_path[len(REST_PREFIX) :]
     path = tail.partition("?")[0]
     if any(seg in (".", "..") for seg in unquote(path).split("/")):
         raise ProxyError("Path must not contain dot segments", status=400, code="PGRST000")
     if not tail.startswith("/"):
         tail = "/" + tail
-    return base + tail
+    return tail
 
 
 def is_preflight(request: web.Request) -> bool:
@@ -79,8 +79,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     async def fetch(before_relay=None) -> web.StreamResponse:
         response = await forward(
             request,
-            app[SESSION],
-            upstream_url(request, settings.postgrest_url),
+            app[UPSTREAM],
+            upstream_target(request),
             token=identity.token if identity else None,
             body=body,
             retry_after=settings.retry_after_s,

@@ -1,4 +1,5 @@
-"""Forwarding to PostgREST: one keep-alive ClientSession, header hygiene, bounded timeouts."""
+"""Forwarding to PostgREST (and Supabase Auth): pooled keep-alive connections
+(proxy/upstream_pool.py), header hygiene, bounded timeouts, errors in the JSON shape."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
+from proxy.upstream_pool import Response, Unavailable, UpstreamPool
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ FORWARD_RESPONSE = (
     "Access-Control-Max-Age",
     "Vary",
 )
+FORWARD_RESPONSE_LOWER = {name.lower(): name for name in FORWARD_RESPONSE}
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS"})
 STREAM_THRESHOLD = 256 * 1024
 
@@ -66,27 +68,29 @@ def open_session(
     )
 
 
-def request_headers(request: web.Request, token: str | None, apikey: str = "") -> CIMultiDict[str]:
+def request_headers(
+    request: web.Request, token: str | None, apikey: str = ""
+) -> list[tuple[str, str]]:
     """The headers sent upstream: the allow-listed ones, the verified token, the request id."""
-    headers: CIMultiDict[str] = CIMultiDict()
+    headers: list[tuple[str, str]] = []
     incoming = request.headers
     for name in FORWARD_REQUEST:
         for value in incoming.getall(name, ()):
-            headers.add(name, value)
-    if apikey and "apikey" not in headers:
-        headers["apikey"] = apikey
+            headers.append((name, value))
+    if apikey and "apikey" not in incoming:
+        headers.append(("apikey", apikey))
     if token is not None:
-        headers["Authorization"] = "Bearer " + token
+        headers.append(("Authorization", "Bearer " + token))
     request_id = request.get("request_id")
     if request_id:
-        headers["X-Request-Id"] = request_id
+        headers.append(("X-Request-Id", request_id))
     return headers
 
 
 async def forward(
     request: web.Request,
-    session: aiohttp.ClientSession,
-    url: str,
+    pool: UpstreamPool,
+    target: str,
     *,
     token: str | None,
     body: bytes | None,
@@ -94,41 +98,30 @@ async def forward(
     apikey: str = "",
     before_relay: Callable[[], Awaitable[None]] | None = None,
 ) -> web.StreamResponse:
-    """Send the request to url (already encoded, query included) and relay the answer;
+    """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay runs once PostgREST has answered and before the client sees anything."""
     method = request.method
-    target = URL(url, encoded=True)
     headers = request_headers(request, token, apikey)
-    attempts = 2 if method in IDEMPOTENT else 1
-    for attempt in range(attempts):
-        start = time.perf_counter()
-        try:
-            async with session.request(
-                method, target, headers=headers, data=body, allow_redirects=False
-            ) as upstream:
-                UPSTREAM_SECONDS.labels(f"{upstream.status // 100}xx").observe(
-                    time.perf_counter() - start
-                )
-                if before_relay is not None:
-                    await before_relay()
-                return await _relay(request, upstream)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise _unavailable(exc, retry_after) from None
-        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            # A keep-alive connection PostgREST closed: safe to resend an idempotent request once.
-            if attempt + 1 < attempts:
-                continue
-            raise _unavailable(exc, retry_after) from None
-        except TimeoutError:
-            UPSTREAM_ERRORS.labels("timeout").inc()
-            raise UpstreamTimeout("PostgREST did not answer in time") from None
-        except aiohttp.ClientPayloadError as exc:
-            raise _unavailable(exc, retry_after) from None
-    raise AssertionError("unreachable")
+    start = time.perf_counter()
+    try:
+        async with pool.request(
+            method, target, headers, body, retry=method in IDEMPOTENT
+        ) as upstream:
+            UPSTREAM_SECONDS.labels(f"{upstream.status // 100}xx").observe(
+                time.perf_counter() - start
+            )
+            if before_relay is not None:
+                await before_relay()
+            return await _relay(request, upstream)
+    except Unavailable as exc:
+        raise _unavailable(exc, retry_after) from None
+    except TimeoutError:
+        UPSTREAM_ERRORS.labels("timeout").inc()
+        raise UpstreamTimeout("PostgREST did not answer in time") from None
 
 
 def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
-    log.warning("upstream unavailable: %s", type(exc).__name__)
+    log.warning("upstream unavailable: %s", exc)
     UPSTREAM_ERRORS.labels(type(exc).__name__).inc()
     return UpstreamUnavailable(
         "PostgREST is unavailable",
@@ -137,11 +130,17 @@ def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
     )
 
 
-async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+def response_headers(upstream: Response) -> CIMultiDict[str]:
+    """The allow-listed headers of an upstream answer."""
     headers: CIMultiDict[str] = CIMultiDict()
-    for name in FORWARD_RESPONSE:
-        for value in upstream.headers.getall(name, ()):
-            headers.add(name, value)
+    for name, value in upstream.headers:
+        if name.lower() in FORWARD_RESPONSE_LOWER:
+            headers.add(FORWARD_RESPONSE_LOWER[name.lower()], value)
+    return headers
+
+
+async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse:
+    headers = response_headers(upstream)
     headers["X-Request-Id"] = request["request_id"]
     if request.method == "HEAD" or upstream.status in (204, 304):
         return web.Response(status=upstream.status, headers=headers)
@@ -149,7 +148,7 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     # them with a Content-Length in one write, and stream only what outgrows it.
     parts: list[bytes] = []
     size = 0
-    async for chunk in upstream.content.iter_any():
+    while chunk := await upstream.read_chunk():
         parts.append(chunk)
         size += len(chunk)
         if size > STREAM_THRESHOLD:
@@ -162,9 +161,9 @@ async def _relay(request: web.Request, upstream: aiohttp.ClientResponse) -> web.
     await response.prepare(request)
     try:
         await response.write(b"".join(parts))
-        async for chunk in upstream.content.iter_chunked(64 * 1024):
+        while chunk := await upstream.read_chunk():
             await response.write(chunk)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (Unavailable, TimeoutError) as exc:
         # The status line is gone: no error can be sent any more, and a retry would write a
         # second response into this one. End the connection so the client sees the failure.
         log.warning("upstream failed mid-stream: %s", type(exc).__name__)

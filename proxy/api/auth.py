@@ -16,7 +16,7 @@ from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.denylist import revocation_id
 from proxy.gate import admit, decorate
-from proxy.keys import DENYLIST, SESSION, SETTINGS
+from proxy.keys import AUTH_UPSTREAM, DENYLIST, SESSION, SETTINGS
 from proxy.upstream import forward
 
 log = logging.getLogger(__name__)
@@ -144,8 +144,8 @@ async def auth_forward(request: web.Request) -> web.StreamResponse:
     token = raw[7:].strip() if raw.lower().startswith("bearer ") else None
     response = await forward(
         request,
-        request.app[SESSION],
-        settings.supabase_url + request.raw_path,
+        request.app[AUTH_UPSTREAM],
+        request.raw_path,
         token=token,
         body=body,
         retry_after=settings.retry_after_s,

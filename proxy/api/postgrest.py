@@ -6,15 +6,17 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import aiohttp
 import orjson
 from aiohttp import web
+from multidict import CIMultiDict
 
 from proxy.api.problems import from_postgrest
 from proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
 from proxy.identity import Identity
-from proxy.keys import SESSION, SETTINGS
+from proxy.keys import SETTINGS, UPSTREAM
+from proxy.upstream_pool import Unavailable
 
 log = logging.getLogger(__name__)
 OBJECT = "application/vnd.pgrst.object+json"
@@ -53,7 +55,7 @@ async def call(
     """method /path?params with the caller's token; raises ApiError for an error answer
     (except the statuses in ok)."""
     settings = request.app[SETTINGS]
-    sent = {"Authorization": "Bearer " + identity.token, "Accept": "application/json"}
+    sent = {"Accept": "application/json", "Authorization": "Bearer " + identity.token}
     if settings.upstream_apikey:
         sent["apikey"] = settings.upstream_apikey
     if request.get("request_id"):
@@ -63,15 +65,17 @@ async def call(
     if json is not None:
         data = orjson.dumps(json)
         sent["Content-Type"] = "application/json"
-    url = settings.postgrest_url + "/" + path.lstrip("/")
+    target = "/" + path.lstrip("/")
+    if params:
+        target += "?" + urlencode(list(params), quote_via=quote)
     try:
-        async with request.app[SESSION].request(
-            method, url, params=list(params), data=data, headers=sent, allow_redirects=False
+        async with request.app[UPSTREAM].request(
+            method, target, sent.items(), data, retry=method == "GET"
         ) as upstream:
             body = await upstream.read()
-            status, got = upstream.status, dict(upstream.headers)
-    except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError) as exc:
-        log.warning("postgrest unavailable: %s", type(exc).__name__)
+            status, got = upstream.status, CIMultiDict(upstream.headers)
+    except Unavailable as exc:
+        log.warning("postgrest unavailable: %s", exc)
         raise UpstreamUnavailable(
             "PostgREST is unavailable", headers={"Retry-After": str(settings.retry_after_s)}
         ) from None
