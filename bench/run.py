@@ -2,15 +2,21 @@
 L2-only hit, ETag 304) on issue 7's scenarios, all in one run against the same PostgREST.
 
 Usage: .venv/bin/python bench/run.py [--duration 10] [--scenarios S1,S2,...] [--workers 1]
+                                     [--rounds 1]
 Each figure is wrk (2 threads, 32 connections) after a 3 s warm-up; the table gives req/s,
 p50/p99, errors (non-2xx included), the ratio to direct PostgREST, and the CPU seconds each
-process used in the measured window. Results also go to bench/results/latest.json."""
+process used in the measured window. With --rounds N every target of a scenario is measured
+once per round, in turn, and the table gives medians: the ratio is the median of the ratios
+measured in the same round (listed after it), so a slow minute of this shared machine moves
+both sides of one ratio rather than one side of all of them. Results also go to
+bench/results/latest.json."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import statistics
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -99,6 +105,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,S7,S7h")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
     results = []
     with ExitStack() as stack:
@@ -107,19 +114,11 @@ def main() -> None:
         auth = {"Authorization": f"Bearer {env.token}"}
         for name in args.scenarios.split(","):
             scenario = SCENARIOS[name]
-            rows = [
-                (t, *measure(env, scenario, t, auth, args.duration, files))
-                for t in scenario.targets
+            rounds = [
+                one_round(env, scenario, auth, args.duration, files)
+                for _ in range(max(1, args.rounds))
             ]
-            if scenario.kind == "get":
-                l1 = env.targets["cache (L1)"]
-                tag = httpx.get(l1 + scenario.path, headers=auth).headers.get("etag")
-                if tag:
-                    revalidate = {**auth, "If-None-Match": tag}
-                    result, cpu = measure(
-                        env, scenario, "cache (L1)", revalidate, args.duration, files
-                    )
-                    rows.append(("ETag 304 (L1)", result, cpu))
+            rows = combine(rounds)
             print_table(scenario, rows, env.baseline.get(name))
             results.append({"scenario": name, "path": scenario.path, "rows": rows})
             if "direct PostgREST" in scenario.targets:
@@ -129,14 +128,62 @@ def main() -> None:
     (out / "latest.json").write_text(json.dumps(results, indent=1))
 
 
+def one_round(env: Stack, scenario, auth: dict, seconds: int, files) -> list[tuple]:
+    """Every target of the scenario once, in turn (and an ETag revalidation of the L1 hit)."""
+    rows = [(t, *measure(env, scenario, t, auth, seconds, files)) for t in scenario.targets]
+    if scenario.kind == "get":
+        l1 = env.targets["cache (L1)"]
+        tag = httpx.get(l1 + scenario.path, headers=auth).headers.get("etag")
+        if tag:
+            revalidate = {**auth, "If-None-Match": tag}
+            result, cpu = measure(env, scenario, "cache (L1)", revalidate, seconds, files)
+            rows.append(("ETag 304 (L1)", result, cpu))
+    return rows
+
+
+def combine(rounds: list[list[tuple]]) -> list[tuple]:
+    """One row per target: medians over the rounds, the ratio to direct PostgREST as the median
+    of the per-round ratios (with each round's ratio), errors and stale reads summed."""
+    if len(rounds) == 1:
+        return rounds[0]
+    rows = []
+    for i, (target, _, _) in enumerate(rounds[0]):
+        runs = [r[i][1] for r in rounds]
+        cpus = [r[i][2] for r in rounds]
+        merged = {
+            key: statistics.median(run[key] for run in runs)
+            for key in ("rps", "p50_us", "p90_us", "p99_us")
+        }
+        merged["errors"] = sum(run["errors"] for run in runs)
+        merged["requests"] = sum(run["requests"] for run in runs)
+        merged["rounds_rps"] = [run["rps"] for run in runs]
+        if rounds[0][0][0] == "direct PostgREST":
+            ratios = [r[i][1]["rps"] / r[0][1]["rps"] for r in rounds]
+            merged["ratio"] = statistics.median(ratios)
+            merged["round_ratios"] = [round(x, 2) for x in ratios]
+        if target == "ETag 304 (L1)":  # against the L1 hit of the same round
+            l1 = next(j for j, row in enumerate(rounds[0]) if row[0] == "cache (L1)")
+            merged["vs_l1"] = [round(r[i][1]["rps"] / r[l1][1]["rps"], 2) for r in rounds]
+        if "stale" in runs[0]:
+            stale = [tuple(map(int, run["stale"].split("/"))) for run in runs]
+            merged["stale"] = f"{sum(s for s, _ in stale)}/{sum(c for _, c in stale)}"
+        cpu = {k: statistics.median(c[k] for c in cpus) for k in cpus[0]}
+        rows.append((target, merged, cpu))
+    return rows
+
+
 def print_table(scenario, rows, baseline) -> None:
     """One scenario's figures, with ratios to direct PostgREST in this run."""
     direct = rows[0][1]["rps"] if rows[0][0] == "direct PostgREST" else None
     print(f"\n{scenario.name}  {scenario.kind} {scenario.path}")
     print(f"{'target':<20}{'req/s':>9}{'p50 ms':>8}{'p99 ms':>8}{'err':>7}{'x direct':>9}  cpu s")
     for target, r, cpu in rows:
-        ratio = f"{r['rps'] / direct:>9.2f}" if direct else f"{'':>9}"
+        ratio = f"{r.get('ratio', r['rps'] / (direct or 1)):>9.2f}" if direct else f"{'':>9}"
         extra = f"  stale {r['stale']}" if "stale" in r else ""
+        if "round_ratios" in r:
+            extra += f"  rounds {r['round_ratios']}"
+        if "vs_l1" in r:
+            extra += f"  x L1 hit per round {r['vs_l1']}"
         print(
             f"{target:<20}{r['rps']:>9.0f}{r['p50_us'] / 1000:>8.2f}{r['p99_us'] / 1000:>8.2f}"
             f"{r['errors']:>7}{ratio}  {cpu}{extra}"
