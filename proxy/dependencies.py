@@ -4,12 +4,25 @@ A cached entry is valid only while the generations of the tables it read are unc
 of a table depend on that table plus the tables embedded through `select`; RPC reads and writes
 depend on the tables the function reads or writes, declared here (a test checks that every
 function PostgREST exposes is declared). Everything depends on `memberships`, which every RLS
-policy reads: a member removed from an organization loses its cached view of it at once."""
+policy reads: a member removed from an organization loses its cached view of it at once.
+
+Stock is scoped by product, so that a stock adjustment does not drop every cached stock read.
+A write known to touch only some products' rows of a SCOPED table T (adjust_stock and
+transfer_stock through the proxy; any statement, as private.notify_stock_change reports it)
+moves `T@<bucket>` for each product and `T@any`, never `T` itself; every other write moves `T`
+as before. What a reader sees (Generations.vector) for `T` is T + T@any, so a read of many
+products still moves with every write; a read filtered to one product (`product_id=eq.<uuid>`)
+depends on `T@<bucket>` instead, seen as T + T@<bucket>: it moves with writes of that product
+(or its bucket) and with every write whose products are not known."""
 
 from __future__ import annotations
 
 import functools
 import re
+import zlib
+from collections.abc import Iterable
+
+import orjson
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
 
@@ -63,6 +76,14 @@ RPC: dict[str, frozenset[str]] = {
     "refresh_analytics": frozenset({ALL}),
 }
 
+# Tables whose rows all belong to one product (column product_id), and the RPCs whose writes
+# to them touch the rows of their product_id argument only.
+SCOPED = frozenset({"stock_levels", "lots", "stock_movements"})
+SCOPED_RPC = frozenset({"adjust_stock", "transfer_stock"})
+BUCKETS = 4096  # product ids hash into this many names per table: bounded, collisions are safe
+ANY = "@any"  # suffix: moved by every scoped write of the table
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).
 CASCADES = frozenset({"organizations", "orders", "notifications"})
 # An embedded resource in a select: optional spread, optional alias, name, optional hints, "(".
@@ -95,10 +116,64 @@ def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
     return frozenset(names) | ALWAYS
 
 
+def bucket(table: str, product: str) -> str:
+    """The generation name of one product's rows of a SCOPED table."""
+    return f"{table}@{zlib.crc32(product.encode()) % BUCKETS}"
+
+
+def product_of(values: list[str]) -> str | None:
+    """The product a read is filtered to: the values of its product_id query parameter must be
+    exactly one `eq.<uuid>` (lower-cased, as the database reports ids); None otherwise."""
+    if len(values) != 1 or not values[0].startswith("eq."):
+        return None
+    product = values[0][3:].lower()
+    return product if UUID.match(product) else None
+
+
 @functools.lru_cache(maxsize=4096)
-def read_order(resource: str, select: str | None) -> tuple[str, ...]:
-    """read_dependencies, sorted: the order an entry's generation vector lists them in."""
-    return tuple(sorted(read_dependencies(resource, select)))
+def read_order(resource: str, select: str | None, product: str | None = None) -> tuple[str, ...]:
+    """read_dependencies, sorted (the order an entry's generation vector lists them in); a read
+    of a SCOPED table filtered to one product depends on that product's rows only."""
+    names = read_dependencies(resource, select)
+    if product is not None and resource in SCOPED and resource in names:
+        names = (names - {resource}) | {bucket(resource, product)}
+    return tuple(sorted(names))
+
+
+def changed_names(table: str, products: Iterable[str] | None) -> set[str]:
+    """The names a write of table moves: with its products known (SCOPED tables only), theirs
+    and the table's ANY; otherwise the table's own."""
+    if table not in SCOPED or products is None:
+        return {table}
+    return {table + ANY, *(bucket(table, p) for p in products)}
+
+
+def write_names(resource: str, body: bytes | None) -> set[str]:
+    """The generation names a write to /resource with this body may move (write_targets, with
+    stock scoped to the product an adjust_stock or transfer_stock names)."""
+    product = None
+    if resource.startswith("rpc/") and resource[4:] in SCOPED_RPC and body:
+        product = _product_argument(body)
+    products = None if product is None else (product,)
+    names: set[str] = set()
+    for table in write_targets(resource):
+        names |= changed_names(table, products)
+    return names
+
+
+def _product_argument(body: bytes) -> str | None:
+    # Exactly one product_id key and no escapes (which could spell a second one), so that no
+    # JSON parser can read another product than this one.
+    if body.count(b'"product_id"') != 1 or b"\\" in body:
+        return None
+    try:
+        args = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    value = args.get("product_id") if isinstance(args, dict) else None
+    if not isinstance(value, str) or not UUID.match(value.lower()):
+        return None
+    return value.lower()
 
 
 def write_targets(resource: str) -> frozenset[str]:

@@ -20,11 +20,20 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 
-from proxy.dependencies import ALL
+from proxy.dependencies import ALL, ANY, SCOPED
 from proxy.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 EPOCH = "~epoch"
+
+
+def _pair(name: str) -> tuple[str, str]:
+    """The two counters whose sum is name's generation (the second is "" when there is none:
+    never bumped, always 0)."""
+    table, at, _ = name.partition("@")
+    if table not in SCOPED:
+        return name, ""
+    return name, (table if at else name + ANY)
 
 
 class Generations:
@@ -55,6 +64,7 @@ class Generations:
         self.connected = False  # the subscription's connection is up (maybe not resynced yet)
         self._ids = itertools.count(1)
         self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
+        self._pairs: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # for vector()
 
     @property
     def coherent(self) -> bool:
@@ -65,9 +75,14 @@ class Generations:
         return self.pubsub_up and self.listener_up
 
     def vector(self, deps: tuple[str, ...]) -> tuple[int, ...]:
-        """The current generations of deps, epoch first."""
+        """The current generations of deps, epoch first. A stock table's generation includes
+        its scoped writes, a product bucket's the table's unscoped ones (proxy/dependencies.py):
+        sums of counters that only grow, so each moves whenever one of its parts does."""
         gens = self.gens
-        return (gens.get(EPOCH, 0), *[gens.get(t, 0) for t in deps])
+        pairs = self._pairs.get(deps)
+        if pairs is None:
+            pairs = self._pairs[deps] = tuple(_pair(name) for name in deps)
+        return (gens.get(EPOCH, 0), *[gens.get(a, 0) + gens.get(b, 0) for a, b in pairs])
 
     def apply(self, updates: dict[str, int]) -> None:
         """Take newer counters (messages may arrive out of order; counters only grow)."""

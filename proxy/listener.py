@@ -8,6 +8,7 @@ import logging
 
 import orjson
 
+from proxy.dependencies import changed_names
 from proxy.generations import Generations
 from proxy.pglisten import listen_forever
 
@@ -15,24 +16,28 @@ log = logging.getLogger(__name__)
 CHANNEL = "nimbus_changes"
 
 
-def table_of(payload: str) -> str | None:
-    """The table named by a notification: {"table": ...} or a bare name."""
+def names_of(payload: str) -> set[str]:
+    """The generation names a notification moves: {"table": ..., "products": [...]} (products
+    only from private.notify_stock_change), {"table": ...}, or a bare table name."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
-        return payload.strip() or None
-    if isinstance(data, dict) and isinstance(data.get("table"), str):
-        return data["table"]
-    return None
+        table = payload.strip()
+        return changed_names(table, None) if table else set()
+    if not isinstance(data, dict) or not isinstance(data.get("table"), str):
+        return set()
+    products = data.get("products")
+    if not (isinstance(products, list) and all(isinstance(p, str) for p in products)):
+        products = None
+    return changed_names(data["table"], products)
 
 
 async def listen(database_url: str, generations: Generations) -> None:
     """Run until cancelled: every notification bumps its table; every (re)connect the epoch."""
 
     async def changed(payload: str) -> None:
-        table = table_of(payload)
         # Nobody waits on an external write's response here: no need for acks.
-        await generations.bump([table] if table else [], wait=False)
+        await generations.bump(names_of(payload), wait=False)
 
     await listen_forever(
         database_url,

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy import cached
-from proxy.dependencies import read_order, write_targets
+from proxy.dependencies import product_of, read_order, write_names
 from proxy.errors import REST_PREFIX, ProxyError, database_connection_lost
 from proxy.gate import admit, decorate
 from proxy.keys import CACHE, SETTINGS, UPSTREAM
@@ -99,7 +99,8 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await fetch()
     resource = resource_of(request)
     if method in READS:
-        deps = read_order(resource, request.query.get("select"))
+        product = product_of(request.query.getall("product_id", []))
+        deps = read_order(resource, request.query.get("select"), product)
         ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
@@ -109,7 +110,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     async def bump() -> None:
         nonlocal bumped
         bumped = True
-        await cache.generations.bump(write_targets(resource))
+        await cache.generations.bump(write_names(resource, body))
 
     try:
         # Bump once PostgREST has answered, before the client sees the answer (a large one is

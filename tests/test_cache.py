@@ -12,6 +12,8 @@ import psycopg
 import pytest
 import redis
 
+from proxy.dependencies import bucket
+from tests.support.domain import build_world, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -234,3 +236,67 @@ def test_encoded_query_values_are_different_entries(proxies, token_for, database
         encoded = httpx.get(base + "&name=eq.a%252Bb", headers=headers).json()
         assert plus == [{"name": "a+b"}]
         assert encoded == [{"name": "a%2Bb"}]
+
+
+@pytest.fixture(scope="module")
+def stock_world(database_url):
+    """Organizations with stocked products (tests/support/domain.py)."""
+    return build_world(database_url)
+
+
+def test_stock_writes_drop_only_their_products_reads(proxies, stock_world, token_for) -> None:
+    """Stock is invalidated per product: an adjustment of P1 (through either process, or in
+    plain SQL) drops cached reads of P1 and of many products, not the cached read of P2; a write
+    that does not name its products (an order) drops them all."""
+    org = stock_world.a
+    p1, p2 = org.products["P1"], org.products["P2"]
+    assert bucket("stock_levels", p1) != bucket("stock_levels", p2)  # else they share a name
+    wh = org.locations["WH1"]
+    staff = org.users["staff"]
+    headers = {"Authorization": f"Bearer {token_for(staff)}"}
+    one = "/rest/v1/stock_levels?select=on_hand&product_id=eq.{}&location_id=eq." + wh
+    reads = {
+        "p1": one.format(p1),
+        "P1": one.format(p1.upper()),  # the same product, spelled in capitals
+        "p2": one.format(p2),
+        "all": "/rest/v1/stock_levels?select=product_id,on_hand&order=product_id",
+    }
+
+    def read(name: str) -> tuple[str, object]:
+        response = httpx.get(proxies[0] + reads[name], headers=headers)
+        assert response.status_code == 200, response.text
+        return response.headers["x-cache"], response.json()
+
+    def primed() -> dict[str, object]:
+        seen = {name: read(name)[1] for name in reads}
+        assert {name: read(name)[0] for name in reads} == dict.fromkeys(reads, "HIT")
+        return seen
+
+    def adjust(base: str, product: str) -> None:
+        body = {"product_id": product, "location_id": wh, "quantity_delta": 1, "reason": "count"}
+        response = httpx.post(base + "/rest/v1/rpc/adjust_stock", json=body, headers=headers)
+        assert response.status_code == 200, response.text
+
+    before = primed()
+    adjust(proxies[1], p1)
+    state, body = read("p1")
+    assert (state, body) == ("MISS", [{"on_hand": before["p1"][0]["on_hand"] + 1}])
+    assert read("P1") == ("MISS", body)
+    assert read("all")[0] == "MISS"
+    assert read("p2") == ("HIT", before["p2"])
+
+    # From elsewhere: the database names the product it changed.
+    before = primed()
+    with psycopg.connect(stock_world.url) as conn:
+        call(conn, staff, "select public.adjust_stock(%s, %s, 1, 'count')", (p2, wh))
+    expected = [{"on_hand": before["p2"][0]["on_hand"] + 1}]
+    wait_until(lambda: read("p2")[1] == expected, timeout=1, what="the external write")
+    assert read("p1") == ("HIT", before["p1"])
+
+    # A write whose products the proxy does not work out drops every product's reads.
+    before = primed()
+    order = {"kind": "sales", "location_id": wh, "items": [{"product_id": p2, "quantity": 1}]}
+    created = httpx.post(proxies[1] + "/rest/v1/rpc/create_order", json=order, headers=headers)
+    assert created.status_code == 200, created.text
+    assert read("p1")[0] == "MISS"
+    assert read("p2")[0] == "MISS"

@@ -16,6 +16,23 @@ create or replace trigger lots_audit
 after insert or update or delete on public.lots
 for each row execute function private.audit_row('id');
 
+-- Row changes name the products they touched (a trigger with transition tables takes one
+-- event); truncate names none.
 create or replace trigger lots_notify_change
-after insert or update or delete or truncate on public.lots
+after truncate on public.lots
 for each statement execute function private.notify_change();
+
+create or replace trigger lots_notify_insert
+after insert on public.lots
+referencing new table as new_rows
+for each statement execute function private.notify_stock_change();
+
+create or replace trigger lots_notify_update
+after update on public.lots
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_stock_change();
+
+create or replace trigger lots_notify_delete
+after delete on public.lots
+referencing old table as old_rows
+for each statement execute function private.notify_stock_change();

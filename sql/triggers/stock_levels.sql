@@ -21,6 +21,23 @@ after update of on_hand on public.stock_levels
 for each row when (new.on_hand < old.on_hand)
 execute function private.low_stock_event();
 
+-- Row changes name the products they touched (a trigger with transition tables takes one
+-- event); truncate names none.
 create or replace trigger stock_levels_notify_change
-after insert or update or delete or truncate on public.stock_levels
+after truncate on public.stock_levels
 for each statement execute function private.notify_change();
+
+create or replace trigger stock_levels_notify_insert
+after insert on public.stock_levels
+referencing new table as new_rows
+for each statement execute function private.notify_stock_change();
+
+create or replace trigger stock_levels_notify_update
+after update on public.stock_levels
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_stock_change();
+
+create or replace trigger stock_levels_notify_delete
+after delete on public.stock_levels
+referencing old table as old_rows
+for each statement execute function private.notify_stock_change();

@@ -200,6 +200,39 @@ def test_status_change_notifies_and_notify_channels_fire(database_url: str, worl
     assert {("orders", "insert"), ("orders", "update"), ("stock_levels", "update")} <= changes
 
 
+def test_stock_changes_name_their_products(database_url: str, world: World) -> None:
+    """A stock statement's nimbus_changes payload names the products it touched (the proxy
+    drops only their cached reads); more than 100 products, or none named, mean the table."""
+    staff = world.a.users["staff"]
+    p1, wh = world.a.products["P1"], world.a.locations["WH1"]
+    with (
+        psycopg.connect(database_url, autocommit=True) as listener,
+        psycopg.connect(database_url) as conn,
+    ):
+        listener.execute("listen nimbus_changes")
+        call(conn, staff, "select public.adjust_stock(%s, %s, 1, 'count')", (p1, wh))
+        got = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
+        stock_tables = {"stock_levels", "stock_movements"}
+        named = {(p["table"], p["op"]): p.get("products") for p in got}
+        assert named[("stock_levels", "update")] == [p1]
+        assert named[("stock_movements", "insert")] == [p1]
+        assert stock_tables <= {table for table, _ in named}
+
+        # The trigger function itself, on a table of this test's own: 3 products, then 101.
+        conn.execute("create temporary table scoped (product_id uuid)")
+        conn.execute(
+            "create trigger scoped_insert after insert on scoped referencing new table as"
+            " new_rows for each statement execute function private.notify_stock_change()"
+        )
+        conn.execute("insert into scoped select gen_random_uuid() from generate_series(1, 3)")
+        conn.execute("insert into scoped select gen_random_uuid() from generate_series(1, 101)")
+        conn.execute("insert into scoped select gen_random_uuid() where false")
+        conn.commit()
+        got = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
+    assert [len(p.get("products", ())) for p in got if p["table"] == "scoped"] == [3, 0]
+    assert [p for p in got if p["table"] == "scoped"][1] == {"table": "scoped", "op": "insert"}
+
+
 def test_deleting_an_organization_cascades_through_the_ledger(conn, database_url: str) -> None:
     """An owner deletes a whole organization with stock, lots, orders and ledger rows; its audit
     trail stays."""

@@ -1,0 +1,54 @@
+create or replace function private.notify_stock_change()
+returns trigger
+language plpgsql
+security invoker
+set search_path = ''
+as $$
+declare
+  products uuid[];
+begin
+  -- At most 101 distinct products: more than 100 is reported as a change of the whole table.
+  if tg_op = 'INSERT' then
+    select array_agg(p.product_id) into products
+    from (select distinct n.product_id from new_rows as n limit 101) as p;
+  elsif tg_op = 'DELETE' then
+    select array_agg(p.product_id) into products
+    from (select distinct o.product_id from old_rows as o limit 101) as p;
+  else
+    select array_agg(p.product_id) into products
+    from (
+      select o.product_id from old_rows as o
+      union
+      select n.product_id from new_rows as n
+      limit 101
+    ) as p;
+  end if;
+  if products is null then
+    return null;  -- the statement changed no row
+  end if;
+  if cardinality(products) > 100 then
+    perform pg_notify(
+      'nimbus_changes',
+      json_build_object('table', tg_table_name, 'op', lower(tg_op))::text
+    );
+  else
+    perform pg_notify(
+      'nimbus_changes',
+      json_build_object('table', tg_table_name, 'op', lower(tg_op), 'products', products)::text
+    );
+  end if;
+  return null;
+end
+$$;
+
+comment on function private.notify_stock_change() is
+'Trigger: NOTIFY nimbus_changes with {"table", "op", "products": [product ids]} per statement.
+
+Statement-level trigger with transition tables (new_rows, old_rows) on the stock tables, whose
+rows each belong to one product: the proxy then drops cached stock reads of those products
+only (proxy/dependencies.py). A statement touching more than 100 products is reported without
+"products", as a change of the whole table; one touching no row is not reported.';
+
+revoke all on function private.notify_stock_change() from public, anon;
+
+grant execute on function private.notify_stock_change() to authenticated, service_role;
