@@ -4,7 +4,10 @@ A request does not cost a Redis round trip: a process takes several requests' wo
 subject's budget at once and spends it locally. Leases shrink as the budget runs out (a fraction
 of what is left, divided among the processes) down to one request, so near the limit every
 decision is taken in Redis and the limit stays exact; unused leases are handed back when they
-expire. Without Redis each process applies its share of the limit on its own."""
+expire. A large lease is topped up in the background once half of it is spent, so a busy
+subject never waits for Redis at all (the hit path, which cannot wait, would otherwise send
+every request that arrives during that round trip the slow way). Without Redis each process
+applies its share of the limit on its own."""
 
 from __future__ import annotations
 
@@ -15,6 +18,10 @@ from dataclasses import dataclass
 
 from proxy.ratelimit import GCRA, Decision, LocalGCRA, Policy
 from proxy.redisconn import RedisDown, RedisGuard
+
+# Leases this large are topped up before they run out; smaller ones (a budget nearly spent,
+# where exactness matters more than a round trip) are not.
+TOP_UP_FROM = 16
 
 
 @dataclass(slots=True)
@@ -27,6 +34,7 @@ class Lease:
     reset_s: int
     interval_ms: float
     burst: int
+    low: int = 0  # top up in the background once fewer tokens than this are left
 
 
 class RateLimiter:
@@ -52,6 +60,7 @@ class RateLimiter:
         self.leases: dict[str, Lease] = {}
         self.denied: dict[str, float] = {}  # subject key -> monotonic time its budget refills
         self._fetching: dict[str, asyncio.Future] = {}
+        self._topping: set[asyncio.Task] = set()
         self._script = guard.client.register_script(GCRA) if guard is not None else None
 
     def check_now(self, policy: Policy, subject: str) -> Decision | None:
@@ -93,7 +102,38 @@ class RateLimiter:
         if lease is None or lease.tokens <= 0 or lease.expires < time.monotonic():
             return None
         lease.tokens -= 1
+        if lease.tokens < lease.low and key not in self._fetching:
+            task = asyncio.get_running_loop().create_task(self._top_up(policy, key, lease))
+            self._topping.add(task)
+            task.add_done_callback(self._topping.discard)
         return Decision(True, lease.remaining + lease.tokens, 0, lease.reset_s, policy, "lease")
+
+    async def _top_up(self, policy: Policy, key: str, lease: Lease) -> None:
+        """More tokens for a lease still in use, asked for before it runs out."""
+        future = asyncio.get_running_loop().create_future()
+        self._fetching[key] = future
+        lease.low = 0  # one top-up per lease
+        wanted = max(1, min(self.max_lease, lease.remaining // (2 * self.processes)))
+        args = [policy.interval_ms, policy.burst, wanted, 0]
+        try:
+            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+        except RedisDown:
+            return
+        finally:
+            future.set_result(None)
+            if self._fetching.get(key) is future:
+                del self._fetching[key]
+        granted, remaining, _retry_ms, reset_ms = (int(x) for x in result)
+        if granted < 1:
+            return  # spent: what is left of the lease is used, then check() asks again
+        if self.leases.get(key) is lease and lease.expires >= time.monotonic():
+            lease.tokens += granted
+        else:  # expired (and handed back) meanwhile, or replaced: these tokens start anew
+            lease = self.leases[key] = Lease(granted, 0.0, 0, 0, policy.interval_ms, policy.burst)
+        lease.expires = time.monotonic() + self.lease_ttl_s
+        lease.remaining = remaining
+        lease.reset_s = math.ceil(reset_ms / 1000)
+        lease.low = granted // 2 if granted >= TOP_UP_FROM else 0
 
     async def _fetch(self, policy: Policy, key: str) -> Decision:
         future = asyncio.get_running_loop().create_future()
@@ -126,6 +166,7 @@ class RateLimiter:
                 reset_s,
                 policy.interval_ms,
                 policy.burst,
+                granted // 2 if granted >= TOP_UP_FROM else 0,
             )
         return Decision(True, remaining + granted - 1, 0, reset_s, policy, "redis")
 

@@ -119,5 +119,8 @@ class RedisGuard:
                 log.warning("redis: unavailable (%s); serving uncached", type(exc).__name__)
 
     async def close(self) -> None:
-        """Close the client's connections."""
-        await self.client.aclose()
+        """Close the client's connections (its pool too: make_client gave it one of its own)."""
+        if isinstance(self.client, aioredis.Redis):
+            await self.client.aclose(close_connection_pool=True)
+        else:
+            await self.client.aclose()

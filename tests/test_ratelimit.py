@@ -9,6 +9,9 @@ import aiohttp
 import httpx
 import pytest
 
+from proxy.leases import RateLimiter
+from proxy.ratelimit import Policy
+from proxy.redisconn import RedisGuard, make_client
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -103,3 +106,34 @@ def test_spoofed_forwarded_for_is_ignored_from_untrusted_peers(limited) -> None:
     # One budget (127.0.0.1's, 5 failures) for all ten, whatever the header claimed.
     assert codes.count(401) <= 5
     assert codes.count(429) >= 5
+
+
+async def test_busy_subject_never_waits_for_a_lease() -> None:
+    """A large lease is topped up once half spent, so a subject spending fast always finds
+    tokens at hand (the hit path's check_now never has to give up), and Redis's budget
+    accounts for every token handed out."""
+    with own_prefix("lease") as prefix:
+        guard = RedisGuard(make_client(REDIS_URL, 1.0))
+        try:
+            await _spend_fast(guard, prefix)
+        finally:
+            await guard.close()
+
+
+async def _spend_fast(guard: RedisGuard, prefix: str) -> None:
+    policy = Policy.parse("read", "100000/100000000")  # ~no refill during the test
+    limiter = RateLimiter(guard, prefix, {"read": policy}, processes=1, max_lease=100)
+    first = await limiter.check(policy, "u:busy")
+    assert first.allowed and first.backend == "redis"
+    topped = 0
+    for _ in range(1000):
+        decision = limiter.check_now(policy, "u:busy")
+        assert decision is not None and decision.allowed
+        if limiter._topping:
+            topped += 1
+            await asyncio.gather(*limiter._topping)  # the round trip, awaited as an event
+    assert topped >= 9  # 1,001 requests out of leases of 100, topped up at half
+    lease = limiter.leases[f"{prefix}:rl:read:u:busy"]
+    remaining_in_redis = lease.remaining
+    # Everything Redis gave out was spent or is still in the lease: nothing lost.
+    assert policy.burst - remaining_in_redis == 1001 + lease.tokens
