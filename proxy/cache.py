@@ -35,10 +35,11 @@ class Entry:
     expires: float
     # Known in this process only (not stored in Redis), for the hit path (proxy/hitpath.py): the
     # tables the entry depends on, the route label it is counted under, and the status line and
-    # fixed headers of a hit, rendered once.
+    # fixed headers of a hit and of a 304, rendered once.
     deps: tuple[str, ...] = field(default=(), compare=False, repr=False)
     route: str = field(default="", compare=False, repr=False)
     wire: bytes | None = field(default=None, compare=False, repr=False)
+    wire304: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def build(cls, vector, status, headers, body: bytes, ttl_s: float) -> Entry:

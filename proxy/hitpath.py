@@ -68,6 +68,16 @@ def head_of(entry: Entry) -> bytes:
     return wire
 
 
+def not_modified_head(entry: Entry) -> bytes:
+    """The status line and fixed headers of a 304 for entry (rendered once per entry)."""
+    wire = entry.wire304
+    if wire is None:
+        wire = entry.wire304 = (
+            f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
+        )
+    return wire
+
+
 class HitPath:
     """answer(message, peer) -> the whole HTTP response as bytes, or None for the full path."""
 
@@ -123,9 +133,12 @@ class HitPath:
         entry = cache.get_l1_known(key)
         if entry is None:
             return None
-        if etag_matches(headers.get("If-None-Match"), entry.etag):
+        validator = headers.get("If-None-Match")
+        if validator is not None and (
+            validator == entry.etag or etag_matches(validator, entry.etag)
+        ):
             status = 304
-            head = f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
+            head = not_modified_head(entry)
             body = b""
         else:
             status = entry.status
