@@ -66,7 +66,9 @@ class Settings(BaseSettings):
     cache_rpc_ttl_s: int = Field(60, ge=1)
     cache_l1_bytes: int = Field(64 * 1024 * 1024, ge=0)
     cache_max_bytes: int = Field(1024 * 1024, ge=1)
-    hit_path: bool = True  # answer L1 hits from the protocol handler (proxy/hitpath.py)
+    # Answer L1 hits (proxy/hitpath.py) and, without a cache, relay GETs (proxy/relaypath.py)
+    # from the protocol handler.
+    hit_path: bool = True
     coherence_wait_ms: int = Field(250, ge=0)  # how long a write waits for peers' acks
     listen_enabled: bool = True
     workers: int = Field(1, ge=1, le=64)

@@ -90,28 +90,32 @@ def database_connection_lost(status: int, body: bytes | dict) -> UpstreamUnavail
     return UpstreamUnavailable("The database connection was lost", headers={"Retry-After": "1"})
 
 
+def rest_error_body(error: ProxyError) -> bytes:
+    """An error on /rest/v1, shaped as PostgREST shapes its own."""
+    return orjson.dumps(
+        {"code": error.code, "message": error.message, "details": error.details, "hint": error.hint}
+    )
+
+
 def error_response(request: web.Request, error: ProxyError) -> web.Response:
     """Render an error in the shape of the surface the request was made to."""
     request_id = request.get("request_id")
     if request.path.startswith(REST_PREFIX):
-        body = {
-            "code": error.code,
-            "message": error.message,
-            "details": error.details,
-            "hint": error.hint,
-        }
+        body = rest_error_body(error)
     else:
-        body = {
-            "error": {
-                "code": error.code,
-                "message": error.message,
-                "details": error.details,
-                "request_id": request_id,
+        body = orjson.dumps(
+            {
+                "error": {
+                    "code": error.code,
+                    "message": error.message,
+                    "details": error.details,
+                    "request_id": request_id,
+                }
             }
-        }
+        )
     return web.Response(
         status=error.status,
-        body=orjson.dumps(body),
+        body=body,
         content_type="application/json",
         headers=error.headers,
     )

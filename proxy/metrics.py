@@ -44,6 +44,11 @@ HIT_PATH = Counter(
     "nimbus_hit_path_responses_total",
     "L1 hits answered by the protocol handler without an aiohttp request (also counted above).",
 )
+RELAY_PATH = Counter(
+    "nimbus_relay_path_responses_total",
+    "Requests taken by the protocol handler to relay to PostgREST without an aiohttp request "
+    "(a proxy without a response cache; proxy/relaypath.py).",
+)
 RATE_LIMIT = Counter(
     "nimbus_ratelimit_decisions_total",
     "Rate-limit decisions by policy, outcome and where they were taken (redis, local).",

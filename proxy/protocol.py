@@ -3,6 +3,9 @@
 1. L1 hits are answered where requests are parsed (proxy/hitpath.py): when the connection is
    idle, each parsed request the hit path can answer is written back at once, in order; the
    first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
+   On a proxy without a cache, that first one may instead be relayed to PostgREST from here
+   (proxy/relaypath.py); until its answer is written, requests arriving behind it are held
+   back from aiohttp's request loop, so answers keep the order of requests.
 2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
    proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
    text quotes the first 100 bytes of the bad line — which may be a token — and logs them).
@@ -14,6 +17,8 @@ tests/test_hitpath.py fails if they change under it.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import logging
 
 from aiohttp import web
@@ -25,6 +30,7 @@ from aiohttp.web_protocol import RequestHandler
 from proxy.errors import ProxyError, error_response
 from proxy.hitpath import HitPath
 from proxy.middlewares import request_id_for
+from proxy.relaypath import Relay, RelayPath
 
 log = logging.getLogger("nimbus.protocol")
 # Answer no more from the hit path while this much is still waiting to be sent to the client
@@ -59,6 +65,9 @@ class ProxyHandler(RequestHandler):
     _taken = 0
     _done = 0
     _closing = False
+    # A relay in flight (proxy/relaypath.py) and the requests parsed behind it meanwhile.
+    _relay: asyncio.Task | None = None
+    _held: collections.deque | None = None
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
@@ -87,23 +96,46 @@ class ProxyHandler(RequestHandler):
             self._done += 1
 
     def data_received(self, data: bytes) -> None:
-        hits: HitPath | None = self._manager.hits if self._manager is not None else None
-        if hits is None or self._closing or self._taken != self._done or self._messages:
+        manager = self._manager
+        if self._relay is not None:
+            self._hold(data)
+            return
+        if (
+            manager is None
+            or (manager.hits is None and manager.relays is None)
+            or self._closing
+            or self._taken != self._done
+            or self._messages
+        ):
             # An answer is being made, or requests are queued: keep the order, full path.
             super().data_received(data)
             return
         waiter = self._waiter  # set while the request loop waits for a request
-        self._waiter = None  # parse without waking the request loop: hits are answered here
+        self._waiter = None  # parse without waking the request loop: answers are made here
         try:
             super().data_received(data)
         finally:
             self._waiter = waiter
         if self._messages and not self._buffer_paused:
-            self._answer_hits(hits)
-        if self._messages and waiter is not None and not waiter.done():
+            self._answer_fast(manager.hits, manager.relays)
+        if self._messages and self._relay is None and waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _answer_hits(self, hits: HitPath) -> None:
+    def _hold(self, data: bytes) -> None:
+        """Parse behind a relay in flight, keeping what arrives from the request loop."""
+        waiter = self._waiter
+        self._waiter = None
+        try:
+            super().data_received(data)
+        finally:
+            self._waiter = waiter
+        if self._messages:
+            self._held.extend(self._messages)
+            self._messages.clear()
+            if len(self._held) >= self._max_msg_queue_size and not self._buffer_paused:
+                self._pause_reading_for_buffer()  # as aiohttp does for its own queue
+
+    def _answer_fast(self, hits: HitPath | None, relays: RelayPath | None) -> None:
         messages = self._messages
         transport = self.transport
         answered = False
@@ -113,24 +145,81 @@ class ProxyHandler(RequestHandler):
                 break  # a parse error (aiohttp answers it), or a request with a body
             if transport.get_write_buffer_size() > MAX_PENDING_WRITE:
                 break
+            wire = relay = None
             try:
-                wire = hits.answer(message, self._peer)
+                if hits is not None:
+                    wire = hits.answer(message, self._peer)
+                elif relays is not None:
+                    relay = relays.accept(message, self._peer)
             except Exception:  # a bug here must cost speed, never an answer
-                log.exception("hit path failed; the full path answers")
-                wire = None
-            if wire is None:
+                log.exception("fast path failed; the full path answers")
+            if wire is None and relay is None:
                 break
             messages.popleft()
             self._parser.message_consumed()
+            if relay is not None:
+                self._start_relay(relays, relay)
+                break
             transport.write(wire)
             answered = True
         if answered:
-            # As the request loop does after a keep-alive answer: the idle timer runs from now
-            # (re-armed here if it fired while answers only came from the hit path).
-            close_time = self._loop.time() + self._keepalive_timeout
-            self._next_keepalive_close_time = close_time
-            if self._keepalive_handle is None:
-                self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
+            self._rearm_keepalive()
+
+    def _rearm_keepalive(self) -> None:
+        # As the request loop does after a keep-alive answer: the idle timer runs from now
+        # (re-armed here if it fired while answers only came from here).
+        close_time = self._loop.time() + self._keepalive_timeout
+        self._next_keepalive_close_time = close_time
+        if self._keepalive_handle is None:
+            self._keepalive_handle = self._loop.call_at(close_time, self._process_keepalive)
+
+    def _start_relay(self, relays: RelayPath, relay: Relay) -> None:
+        self._taken += 1  # busy: data arriving meanwhile is held (data_received)
+        self._held = collections.deque(self._messages)  # anything pipelined behind it
+        self._messages.clear()
+        self._rearm_keepalive()  # the idle timer must not end the connection meanwhile
+        self._relay = self._loop.create_task(self._run_relay(relays, relay))
+
+    async def _run_relay(self, relays: RelayPath, relay: Relay) -> None:
+        try:
+            await relays.run(relay, self)
+        except Exception:
+            log.exception("relay path failed")
+            if self.transport is not None:
+                self.transport.close()  # an answer may be half written: end the connection
+        finally:
+            self._done += 1
+            self._relay = None
+            held, self._held = self._held, None
+            self._messages.extend(held)
+        if self.transport is None or self._force_close or self._manager is None:
+            return
+        self._rearm_keepalive()
+        if self._messages and not self._buffer_paused:
+            self._answer_fast(self._manager.hits, self._manager.relays)
+        waiter = self._waiter
+        if self._messages and self._relay is None and waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if (
+            self._buffer_paused
+            and self._relay is None
+            and len(self._messages) <= self._msg_queue_resume_size
+        ):
+            self._resume_reading_if_drained()  # reading stopped while requests were held
+
+    def _process_keepalive(self) -> None:
+        if self._relay is not None:  # not idle: an answer is on its way (a long stream, maybe)
+            self._keepalive_handle = None
+            self._rearm_keepalive()
+            return
+        super()._process_keepalive()
+
+    async def shutdown(self, timeout: float | None = 15.0) -> None:  # noqa: ASYNC109
+        # A relayed request is answered before the connection closes, as a full-path one is.
+        relay = self._relay
+        if relay is not None:
+            await asyncio.wait({relay}, timeout=timeout)
+        await super().shutdown(timeout)
 
     def handle_error(
         self,
@@ -158,9 +247,11 @@ class ProxyHandler(RequestHandler):
 
 
 class ProxyServer(web.Server):
-    """A web.Server building ProxyHandler protocols; `hits` is set once the app has started."""
+    """A web.Server building ProxyHandler protocols; `hits` and `relays` are set once the app
+    has started."""
 
     hits: HitPath | None = None
+    relays: RelayPath | None = None
 
     def __call__(self) -> RequestHandler:
         return ProxyHandler(self, loop=self._loop, **self._kwargs)
@@ -174,4 +265,5 @@ class ProxyRunner(web.AppRunner):
         # Same object, same state; only the protocol factory differs.
         server.__class__ = ProxyServer
         server.hits = HitPath.for_app(self._app)
+        server.relays = RelayPath.for_app(self._app)
         return server

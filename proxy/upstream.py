@@ -9,9 +9,10 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
-from multidict import CIMultiDict
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from proxy.gate import decorate
 from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
 from proxy.upstream_pool import Response, Unavailable, UpstreamPool
 
@@ -69,11 +70,10 @@ def open_session(
 
 
 def request_headers(
-    request: web.Request, token: str | None, apikey: str = ""
+    incoming: CIMultiDictProxy[str], token: str | None, apikey: str, request_id: str | None
 ) -> list[tuple[str, str]]:
     """The headers sent upstream: the allow-listed ones, the verified token, the request id."""
     headers: list[tuple[str, str]] = []
-    incoming = request.headers
     for name in FORWARD_REQUEST:
         for value in incoming.getall(name, ()):
             headers.append((name, value))
@@ -81,7 +81,6 @@ def request_headers(
         headers.append(("apikey", apikey))
     if token is not None:
         headers.append(("Authorization", "Bearer " + token))
-    request_id = request.get("request_id")
     if request_id:
         headers.append(("X-Request-Id", request_id))
     return headers
@@ -101,7 +100,7 @@ async def forward(
     """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay runs once PostgREST has answered and before the client sees anything."""
     method = request.method
-    headers = request_headers(request, token, apikey)
+    headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     start = time.perf_counter()
     try:
         async with pool.request(
@@ -158,6 +157,7 @@ async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
+    decorate(request, response)  # the RateLimit headers, before the head is sent
     await response.prepare(request)
     try:
         await response.write(b"".join(parts))

@@ -10,9 +10,11 @@ import uuid
 
 import aiohttp
 import httpx
+import pytest
 
 from tests.support.process import start_proxy
 from tests.support.wait import wait_until
+from tests.test_relaypath import relayed_count
 
 
 def test_workers_share_the_port(relay, postgrest, database_url, jwt_secret, token_for, tmp_path):
@@ -38,10 +40,13 @@ def test_workers_share_the_port(relay, postgrest, database_url, jwt_secret, toke
         assert proc.stop() == 0
 
 
+@pytest.mark.parametrize("path", ["full", "relay"])
 async def test_sigterm_finishes_started_requests(
-    relay, postgrest, database_url, jwt_secret, token_for, tmp_path
+    path, relay, postgrest, database_url, jwt_secret, token_for, tmp_path
 ):
-    """SIGTERM while 40 slow requests run: every one of them completes with 200; exit 0."""
+    """SIGTERM while 40 slow requests run: every one of them completes with 200; exit 0. With
+    the caller's token already verified, the 40 are relayed by the protocol handler
+    (proxy/relaypath.py) rather than taken by aiohttp's request loop: the same holds."""
     proc, url = start_proxy(
         tmp_path,
         NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
@@ -49,6 +54,7 @@ async def test_sigterm_finishes_started_requests(
         NIMBUS_JWT_SECRET=jwt_secret,
         NIMBUS_SHUTDOWN_GRACE_S="10",
         NIMBUS_CACHE_ENABLED="false",
+        NIMBUS_HIT_PATH="true" if path == "relay" else "false",
     )
     headers = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
 
@@ -59,6 +65,9 @@ async def test_sigterm_finishes_started_requests(
         return 0
 
     async with aiohttp.ClientSession(headers=headers) as session:
+        if path == "relay":  # the token, verified: what follows is relayed
+            async with session.get(url + "/rest/v1/rpc/test_slow?ms=1") as resp:
+                assert resp.status == 200
 
         async def slow(i: int) -> int:
             async with session.get(url + f"/rest/v1/rpc/test_slow?ms={800 + i}") as resp:
@@ -67,7 +76,9 @@ async def test_sigterm_finishes_started_requests(
 
         tasks = [asyncio.create_task(slow(i)) for i in range(40)]
         await asyncio.to_thread(wait_until, lambda: in_flight() >= 40, 10, "40 in flight")
+        relayed = relayed_count(url)
         os.kill(proc.process.pid, signal.SIGTERM)
         statuses = await asyncio.gather(*tasks)
     assert statuses == [200] * 40
+    assert relayed == (40 if path == "relay" else 0)  # counted when taken, before SIGTERM
     assert await asyncio.to_thread(proc.process.wait, 15) == 0

@@ -1,0 +1,179 @@
+"""The relay path (proxy/relaypath.py, proxy/protocol.py): on a proxy without a response cache,
+GETs relayed to PostgREST by the protocol handler must be the answers the full aiohttp path
+gives, errors included, and in the order they were asked.
+
+Two proxy processes without a cache on the same PostgREST: one with the fast paths, one without
+(NIMBUS_HIT_PATH=false). Keep-alive clients throughout; the first request of a client goes the
+full path (its token is verified there), the ones after it are relayed."""
+
+from __future__ import annotations
+
+import re
+import socket
+
+import httpx
+import pytest
+
+from tests.support.process import start_proxy
+from tests.support.wait import wait_until
+from tests.test_hitpath import comparable
+
+REQUESTS = [
+    ("/rest/v1/test_items?select=id,name,qty&order=id&limit=5", {}),
+    ("/rest/v1/test_items?select=id&order=id", {"Range-Unit": "items", "Range": "2-4"}),
+    ("/rest/v1/test_items?select=id&limit=2", {"Prefer": "count=exact"}),
+    ("/rest/v1/test_items?select=name,qty&order=id&limit=3", {"Accept": "text/csv"}),
+    ("/rest/v1/test_items?id=eq.1", {"Accept": "application/vnd.pgrst.object+json"}),
+    ("/rest/v1/no_such_table", {}),
+    ("/rest/v1/test_items?qty=bogus.1", {}),
+    ("/rest/v1/rpc/test_padding?size=400000", {}),  # streamed: over the 256 KiB threshold
+]
+
+
+def relayed_count(base: str) -> float:
+    """nimbus_relay_path_responses_total of one proxy process."""
+    text = httpx.get(base + "/metrics").text
+    found = re.search(r"^nimbus_relay_path_responses_total (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+@pytest.fixture(scope="module")
+def pair(upstream_env, tmp_path_factory):
+    """{"on": url, "off": url}: the same uncached proxy with and without the fast paths."""
+    procs, urls = [], {}
+    for name, flag in (("on", "true"), ("off", "false")):
+        proc, url = start_proxy(
+            tmp_path_factory.mktemp(f"relay-{name}"),
+            **upstream_env,
+            NIMBUS_CACHE_ENABLED="false",
+            NIMBUS_HIT_PATH=flag,
+        )
+        procs.append(proc)
+        urls[name] = url
+    for url in urls.values():
+        wait_until(lambda u=url: httpx.get(u + "/ready").status_code == 200, what="ready")
+    yield urls
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture
+def auth(new_user, token_for) -> dict[str, str]:
+    """A fresh user's Authorization header."""
+    return {"Authorization": f"Bearer {token_for(new_user())}"}
+
+
+def test_relayed_answers_are_the_full_paths(pair, auth) -> None:
+    """Lists, ranges, counts, CSV, one object, a 404, a 400 and a streamed body: status, headers
+    and body equal to the full path's (Date, X-Request-Id and the RateLimit count aside)."""
+    answers = {}
+    for name, base in pair.items():
+        with httpx.Client(base_url=base, headers=auth) as client:
+            assert client.get(REQUESTS[0][0]).status_code == 200  # the token, verified
+            before = relayed_count(base)
+            answers[name] = [client.get(path, headers=extra) for path, extra in REQUESTS]
+            relayed = relayed_count(base) - before
+        assert relayed == (len(REQUESTS) if name == "on" else 0)
+    statuses = [r.status_code for r in answers["on"]]
+    assert statuses[5:] == [404, 400, 200]
+    for on, off in zip(answers["on"], answers["off"], strict=True):
+        assert on.status_code == off.status_code
+        assert comparable(on) == comparable(off)
+        assert on.content == off.content
+        assert (
+            on.headers["x-request-id"] and on.headers["x-request-id"] != off.headers["x-request-id"]
+        )
+    assert answers["on"][0].headers["ratelimit-policy"].startswith('"read"')
+    assert len(answers["on"][-1].content) > 400_000
+
+
+def read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    """count HTTP/1.1 answers with Content-Length bodies, in the order they arrive."""
+    data, answers = b"", []
+    while len(answers) < count:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end < 0:
+            chunk = sock.recv(65536)
+            assert chunk, "connection closed early"
+            data += chunk
+            continue
+        head = data[:head_end].decode("latin-1")
+        length = int(re.search(r"(?im)^content-length: (\d+)", head).group(1))
+        end = head_end + 4 + length
+        while len(data) < end:
+            data += sock.recv(65536)
+        answers.append(data[head_end + 4 : end])
+        data = data[end:]
+    return answers
+
+
+def test_pipelined_requests_are_answered_in_order(pair, auth) -> None:
+    """Requests sent back to back on one connection — relayed ones, one the full path takes
+    (a POST), more relayed ones behind it — come back in the order they were sent."""
+    host, port = pair["on"].removeprefix("http://").split(":")
+    token = auth["Authorization"]
+
+    def get(limit: int) -> bytes:
+        return (
+            f"GET /rest/v1/test_items?select=id&order=id&limit={limit} HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: {token}\r\n\r\n"
+        ).encode()
+
+    post = (
+        f"POST /rest/v1/rpc/test_total_qty HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}"
+        '\r\nContent-Type: application/json\r\nContent-Length: 13\r\n\r\n{"min_qty":0}'
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(get(1))  # full path: verifies the token
+        assert read_answers(sock, 1)[0].count(b'"id"') == 1
+        before = relayed_count(pair["on"])
+        sock.sendall(get(2) + get(3) + post + get(4) + get(5))
+        bodies = read_answers(sock, 5)
+    assert [b.count(b'"id"') for b in bodies[:2]] == [2, 3]
+    assert [b.count(b'"id"') for b in bodies[3:]] == [4, 5]
+    assert bodies[2].strip().isdigit()  # the POST's answer, a number, in its place
+    assert relayed_count(pair["on"]) - before >= 2
+
+
+@pytest.mark.parametrize("kind", ["down", "silent"])
+def test_upstream_failures_answer_like_the_full_path(kind, jwt_secret, token_for, tmp_path) -> None:
+    """PostgREST not listening (503 + Retry-After) or not answering (504): the relayed answer
+    is the full path's JSON error."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    upstream_port = listener.getsockname()[1]
+    if kind == "silent":
+        listener.listen(16)  # accepts connections, never answers
+    else:
+        listener.close()
+    answers = {}
+    try:
+        for name, flag in (("on", "true"), ("off", "false")):
+            (tmp_path / name).mkdir()
+            proc, url = start_proxy(
+                tmp_path / name,
+                NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{upstream_port}",
+                NIMBUS_JWT_SECRET=jwt_secret,
+                NIMBUS_CACHE_ENABLED="false",
+                NIMBUS_HIT_PATH=flag,
+                NIMBUS_UPSTREAM_TIMEOUT_S="0.5",
+            )
+            try:
+                headers = {
+                    "Authorization": f"Bearer {token_for('00000000-0000-0000-0000-0000000000aa')}"
+                }
+                with httpx.Client(base_url=url, headers=headers, timeout=10) as client:
+                    client.get("/rest/v1/test_items")  # the token, verified
+                    before = relayed_count(url)
+                    answers[name] = client.get("/rest/v1/test_items")
+                    assert relayed_count(url) - before == (1 if name == "on" else 0)
+            finally:
+                assert proc.stop() == 0
+    finally:
+        listener.close()
+    on, off = answers["on"], answers["off"]
+    assert on.status_code == off.status_code == (503 if kind == "down" else 504)
+    assert comparable(on) == comparable(off)
+    assert on.json() == off.json()
+    if kind == "down":
+        assert on.headers["retry-after"].isdigit()
