@@ -42,6 +42,18 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(x) for x in fields[11:13]) / TICKS + sum(cpu_seconds(int(c)) for c in children)
 
 
+def peak_rss_mb(pid: int) -> float:
+    """The largest peak resident set (VmHWM) of a process and its live children, in MB."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return 0.0
+    found = [line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")]
+    own = int(found[0]) / 1024 if found else 0.0
+    return max([own, *(peak_rss_mb(int(c)) for c in children)])
+
+
 def fixtures(env: Stack) -> dict[str, Path]:
     """Ids and (product, location) pairs of the demo organization; stock for the order runs."""
     org = env.demo["organization_id"]
@@ -103,7 +115,7 @@ def main() -> None:
     """Run the chosen scenarios against their targets; print one table per scenario."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--scenarios", default="S1,S2,S3,S4,S5,S6,S7,S7h")
+    parser.add_argument("--scenarios", default="S1,S1m,S2,S3,S4,S5,S6,S6w,S7,S7h")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()
@@ -123,9 +135,13 @@ def main() -> None:
             results.append({"scenario": name, "path": scenario.path, "rows": rows})
             if "direct PostgREST" in scenario.targets:
                 env.baseline[name] = rows[0][1]["rps"]
+        # Before the stack stops: the proxies' peak memory over the whole run.
+        rss = {name: round(peak_rss_mb(pid), 1) for name, pid in env.pids.items()}
+        print("\npeak RSS (MB, largest process of each):", rss)
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps(results, indent=1))
+    summary = {"scenarios": results, "peak_rss_mb": rss}
+    (out / "latest.json").write_text(json.dumps(summary, indent=1))
 
 
 def one_round(env: Stack, scenario, auth: dict, seconds: int, files) -> list[tuple]:

@@ -15,7 +15,8 @@ WRK = Path(__file__).resolve().parent / "wrk"
 
 @dataclass(frozen=True)
 class Scenario:
-    """kind: get (one URL), pick (random id), mix (90/10 reads/adjustments), orders."""
+    """kind: get (one URL), pick (random id), unique (a URL no request repeats: every one a
+    cache miss), mix (90/10 reads/adjustments), orders."""
 
     name: str
     kind: str
@@ -36,6 +37,12 @@ SCENARIOS = {
     "S1": Scenario(
         "S1", "get", "/products?select=id,name,sku,price&order=id&limit=10", READ_TARGETS
     ),
+    "S1m": Scenario(
+        "S1m",
+        "unique",
+        "/products?select=id,name,sku,price&order=id&limit=10&name=neq.miss-{n}",
+        ("direct PostgREST", "pass-through", "cache (L1)"),
+    ),
     "S2": Scenario(
         "S2", "pick", "/products?select=id,name,sku,price,unit_cost&id=eq.{id}", READ_TARGETS
     ),
@@ -51,6 +58,8 @@ SCENARIOS = {
         "S5", "api", "/products?page=1&limit=10", ("pass-through", "cache (L1)", "cache (L2 only)")
     ),
     "S6": Scenario("S6", "mix", "", ("direct PostgREST", "pass-through", "cache (L1)")),
+    # The mix's floor: what the database gives stock adjustments alone (S6 does 10% of these).
+    "S6w": Scenario("S6w", "mix", "", ("direct PostgREST",), "1"),
     "S7": Scenario("S7", "orders", "spread", ("direct PostgREST", "pass-through")),
     "S7h": Scenario("S7h", "orders", "hot", ("direct PostgREST", "pass-through")),
 }
@@ -72,10 +81,13 @@ def wrk(scenario: Scenario, base: str, headers: dict, seconds: int, files: dict)
     elif scenario.kind == "api":
         root = base.removesuffix("/rest/v1")
         cmd += ["-s", str(WRK / "report.lua"), root + "/api/v1" + scenario.path]
+    elif scenario.kind == "unique":
+        cmd += ["-s", str(WRK / "unique.lua"), base, "--", prefix + scenario.path]
     elif scenario.kind == "pick":
         cmd += ["-s", str(WRK / "pick.lua"), base, "--", str(files["ids"]), prefix + scenario.path]
     elif scenario.kind == "mix":
         cmd += ["-s", str(WRK / "mix.lua"), base, "--", str(files["pairs"]), prefix]
+        cmd += [scenario.arg] if scenario.arg else []
     else:
         cmd += [
             "-s",

@@ -77,6 +77,30 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
     return identity
 
 
+def identity_now(headers, verifier, denylist) -> Identity | None:
+    """The caller as the verifier already knows it, unrevoked; None when only admit() can tell
+    (no token, a token not seen yet or expired, a revoked session). For the protocol handler's
+    fast paths (proxy/hitpath.py, proxy/relaypath.py), which cannot wait."""
+    try:
+        token = bearer_token(headers.getall("Authorization", ()), headers.getall("apikey", ()))
+    except Unauthorized:
+        return None
+    identity = verifier.remembered(token)
+    if identity is None or denylist.is_revoked(identity):
+        return None
+    return identity
+
+
+def limit_now(limiter, policy, identity: Identity, peer, headers, trusted) -> bytes | None:
+    """One request from the caller's rate-limit lease, as its RateLimit header lines (b"" with no
+    limiter); None when only admit() can decide (no lease at hand, or the budget may be spent)."""
+    if limiter is None:
+        return b""
+    subject = subject_of(identity, peer, headers.getall("X-Forwarded-For", ()), trusted)
+    decision = limiter.check_now(policy, subject)
+    return None if decision is None else counted(decision).header_lines()
+
+
 def decorate(request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
     """Add the RateLimit headers of the request's decision to its response."""
     decision = request.get("ratelimit")

@@ -26,9 +26,8 @@ from proxy.api.tenancy import cache_scope
 from proxy.cache import Entry, ResponseCache
 from proxy.cached import etag_matches
 from proxy.cachekey import cache_key
-from proxy.errors import REST_PREFIX, Unauthorized
-from proxy.gate import counted, subject_of
-from proxy.identity import bearer_token
+from proxy.errors import REST_PREFIX
+from proxy.gate import identity_now, limit_now
 from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, VERIFIER
 from proxy.metrics import CACHE_RESULTS, HIT_PATH, child
 from proxy.middlewares import request_id_for
@@ -113,12 +112,8 @@ class HitPath:
         ):
             return None
         headers = message.headers
-        try:
-            token = bearer_token(headers.getall("Authorization", ()), headers.getall("apikey", ()))
-        except Unauthorized:
-            return None
-        identity = self.verifier.remembered(token)
-        if identity is None or self.denylist.is_revoked(identity):
+        identity = identity_now(headers, self.verifier, self.denylist)
+        if identity is None:
             return None
         cache = self.cache
         generations = cache.generations
@@ -145,14 +140,9 @@ class HitPath:
             head = head_of(entry)
             body = b"" if method == "HEAD" else entry.body
         # The budget last: whatever goes the full way from here on has spent nothing.
-        limits = b""
-        if self.limiter is not None:
-            forwarded = headers.getall("X-Forwarded-For", ())
-            subject = subject_of(identity, peer, forwarded, self.trusted)
-            decision = self.limiter.check_now(self.policy, subject)
-            if decision is None:
-                return None
-            limits = counted(decision).header_lines()
+        limits = limit_now(self.limiter, self.policy, identity, peer, headers, self.trusted)
+        if limits is None:
+            return None
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         wire = b"".join(
             (

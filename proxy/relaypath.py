@@ -27,23 +27,23 @@ from aiohttp.http import HttpVersion11, RawRequestMessage
 from proxy.errors import (
     REST_PREFIX,
     ProxyError,
-    Unauthorized,
     UpstreamTimeout,
     database_connection_lost,
     rest_error_body,
 )
-from proxy.gate import counted, subject_of
+from proxy.gate import identity_now, limit_now
 from proxy.hitpath import SERVER, Clock
-from proxy.identity import Identity, bearer_token
+from proxy.identity import Identity
 from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, UPSTREAM, VERIFIER
 from proxy.metrics import IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.middlewares import request_id_for
 from proxy.observe import record, rest_route
 from proxy.upstream import (
-    FORWARD_RESPONSE_LOWER,
     STREAM_THRESHOLD,
-    _unavailable,
+    collect,
     request_headers,
+    response_headers,
+    unavailable,
 )
 from proxy.upstream_pool import Unavailable
 
@@ -104,21 +104,12 @@ class RelayPath:
         if any(seg in (".", "..") for seg in unquote(path).split("/")):
             return None  # the full path refuses it
         headers = message.headers
-        try:
-            token = bearer_token(headers.getall("Authorization", ()), headers.getall("apikey", ()))
-        except Unauthorized:
+        identity = identity_now(headers, self.verifier, self.denylist)
+        if identity is None:
             return None
-        identity = self.verifier.remembered(token)
-        if identity is None or self.denylist.is_revoked(identity):
+        limits = limit_now(self.limiter, self.policy, identity, peer, headers, self.trusted)
+        if limits is None:
             return None
-        limits = b""
-        if self.limiter is not None:
-            forwarded = headers.getall("X-Forwarded-For", ())
-            subject = subject_of(identity, peer, forwarded, self.trusted)
-            decision = self.limiter.check_now(self.policy, subject)
-            if decision is None:
-                return None
-            limits = counted(decision).header_lines()
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         route = rest_route(path.strip("/"))
@@ -142,22 +133,12 @@ class RelayPath:
         try:
             async with self.pool.request("GET", relay.target, relay.headers, retry=True) as up:
                 child(UPSTREAM_SECONDS, f"{up.status // 100}xx").observe(time.perf_counter() - sent)
-                headers = [
-                    (FORWARD_RESPONSE_LOWER[name.lower()], value)
-                    for name, value in up.headers
-                    if name.lower() in FORWARD_RESPONSE_LOWER
-                ]
+                headers = response_headers(up)
                 if up.status in (204, 304):
                     self._write(protocol, self._head(relay, up.status, headers, None))
                     return up.status
-                parts: list[bytes] = []
-                size = 0
-                while chunk := await up.read_chunk():
-                    parts.append(chunk)
-                    size += len(chunk)
-                    if size > STREAM_THRESHOLD:
-                        break
-                else:
+                parts, complete = await collect(up, STREAM_THRESHOLD)
+                if complete:
                     body = b"".join(parts)
                     lost = database_connection_lost(up.status, body)
                     if lost is not None:
@@ -179,7 +160,7 @@ class RelayPath:
         except Unavailable as exc:
             if started:
                 return self._cut(protocol, exc)
-            return self._error(relay, protocol, _unavailable(exc, self.retry_after))
+            return self._error(relay, protocol, unavailable(exc, self.retry_after))
         except TimeoutError as exc:
             if started:
                 return self._cut(protocol, exc)
@@ -191,7 +172,7 @@ class RelayPath:
     def _head(
         self, relay: Relay, status: int, headers: list[tuple[str, str]], length: int | None
     ) -> bytes:
-        lines = [f"HTTP/1.1 {status} {HTTPStatus(status).phrase}\r\n"]
+        lines = [f"HTTP/1.1 {status} {_reason(status)}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in headers]
         lines.append(f"X-Request-Id: {relay.request_id}\r\n")
         if status not in (204, 304):
@@ -214,7 +195,7 @@ class RelayPath:
     def _error(self, relay: Relay, protocol, error: ProxyError) -> int:
         """The full path's JSON error (which carries no RateLimit headers either)."""
         body = rest_error_body(error)
-        lines = [f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}\r\n"]
+        lines = [f"HTTP/1.1 {error.status} {_reason(error.status)}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in error.headers.items()]
         lines.append("Content-Type: application/json\r\n")
         lines.append(f"X-Request-Id: {relay.request_id}\r\n")
@@ -238,6 +219,13 @@ class RelayPath:
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the client went away")
         transport.write(data)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"  # as aiohttp says for a status it has no phrase for
 
 
 def _chunk(data: bytes) -> bytes:

@@ -113,13 +113,14 @@ async def forward(
                 await before_relay()
             return await _relay(request, upstream)
     except Unavailable as exc:
-        raise _unavailable(exc, retry_after) from None
+        raise unavailable(exc, retry_after) from None
     except TimeoutError:
         UPSTREAM_ERRORS.labels("timeout").inc()
         raise UpstreamTimeout("PostgREST did not answer in time") from None
 
 
-def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
+def unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
+    """The 503 for an unreachable upstream (logged and counted)."""
     log.warning("upstream unavailable: %s", exc)
     UPSTREAM_ERRORS.labels(type(exc).__name__).inc()
     return UpstreamUnavailable(
@@ -129,30 +130,35 @@ def _unavailable(exc: Exception, retry_after: int) -> UpstreamUnavailable:
     )
 
 
-def response_headers(upstream: Response) -> CIMultiDict[str]:
-    """The allow-listed headers of an upstream answer."""
-    headers: CIMultiDict[str] = CIMultiDict()
-    for name, value in upstream.headers:
-        if name.lower() in FORWARD_RESPONSE_LOWER:
-            headers.add(FORWARD_RESPONSE_LOWER[name.lower()], value)
-    return headers
+def response_headers(upstream: Response) -> list[tuple[str, str]]:
+    """The allow-listed headers of an upstream answer, named as this proxy spells them."""
+    allowed = FORWARD_RESPONSE_LOWER
+    pairs = ((name.lower(), value) for name, value in upstream.headers)
+    return [(allowed[name], value) for name, value in pairs if name in allowed]
 
 
-async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse:
-    headers = response_headers(upstream)
-    headers["X-Request-Id"] = request["request_id"]
-    if request.method == "HEAD" or upstream.status in (204, 304):
-        return web.Response(status=upstream.status, headers=headers)
-    # PostgREST answers chunked; most bodies are small, so collect up to a threshold and send
-    # them with a Content-Length in one write, and stream only what outgrows it.
+async def collect(upstream: Response, limit: int) -> tuple[list[bytes], bool]:
+    """The answer's body as it arrives, until it is complete or has passed limit bytes:
+    (the parts read, whether that is all of it)."""
     parts: list[bytes] = []
     size = 0
     while chunk := await upstream.read_chunk():
         parts.append(chunk)
         size += len(chunk)
-        if size > STREAM_THRESHOLD:
-            break
-    else:
+        if size > limit:
+            return parts, False
+    return parts, True
+
+
+async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse:
+    headers = CIMultiDict(response_headers(upstream))
+    headers["X-Request-Id"] = request["request_id"]
+    if request.method == "HEAD" or upstream.status in (204, 304):
+        return web.Response(status=upstream.status, headers=headers)
+    # PostgREST answers chunked; most bodies are small, so collect up to a threshold and send
+    # them with a Content-Length in one write, and stream only what outgrows it.
+    parts, complete = await collect(upstream, STREAM_THRESHOLD)
+    if complete:
         return web.Response(status=upstream.status, headers=headers, body=b"".join(parts))
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:

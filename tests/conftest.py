@@ -132,3 +132,9 @@ def token_for(jwt_secret: str):
         return mint(jwt_secret, sub=sub, **kw)
 
     return make
+
+
+@pytest.fixture
+def auth(new_user, token_for) -> dict[str, str]:
+    """A fresh user's Authorization header."""
+    return {"Authorization": f"Bearer {token_for(new_user())}"}

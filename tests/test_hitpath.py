@@ -62,12 +62,6 @@ def pair(upstream_env, tmp_path_factory):
             proc.stop()
 
 
-@pytest.fixture
-def auth(new_user, token_for) -> dict[str, str]:
-    """A fresh user's Authorization header."""
-    return {"Authorization": f"Bearer {token_for(new_user())}"}
-
-
 def answered(base: str, send, hit_path: bool) -> httpx.Response:
     """send() on a warm connection; the answer came from the path asked for. A hit may rightly
     go the full way once: when the process's rate-limit lease for the caller has expired (it

@@ -57,12 +57,6 @@ def pair(upstream_env, tmp_path_factory):
         proc.stop()
 
 
-@pytest.fixture
-def auth(new_user, token_for) -> dict[str, str]:
-    """A fresh user's Authorization header."""
-    return {"Authorization": f"Bearer {token_for(new_user())}"}
-
-
 def test_relayed_answers_are_the_full_paths(pair, auth) -> None:
     """Lists, ranges, counts, CSV, one object, a 404, a 400 and a streamed body: status, headers
     and body equal to the full path's (Date, X-Request-Id and the RateLimit count aside)."""
