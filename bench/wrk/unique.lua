@@ -1,5 +1,6 @@
--- Requests a path template with {n} replaced by a number no request of the run repeats (thread
--- number, then a counter): every request is a cache miss. Plus the report.
+-- Requests a path template with {n} replaced by a value no request repeats (the second the run
+-- started, the thread, a counter; warm-up and measured runs are seconds apart): every request
+-- is a cache miss. Plus the report.
 -- wrk ... -s unique.lua URL -- <path template>
 package.path = package.path .. ";" .. debug.getinfo(1).source:match("@?(.*/)") .. "?.lua"
 local common = require("common")
@@ -10,6 +11,7 @@ local n = 0
 function setup(thread)
   threads = threads + 1
   thread:set("thread_number", threads)
+  thread:set("started", os.time())
 end
 
 function init(args)
@@ -18,7 +20,7 @@ end
 
 function request()
   n = n + 1
-  local path = template:gsub("{n}", string.format("%d-%d", thread_number, n))
+  local path = template:gsub("{n}", string.format("%d-%d-%d", started, thread_number, n))
   return wrk.format(nil, path)
 end
 
