@@ -110,20 +110,13 @@ class RateLimiter:
 
     async def _top_up(self, policy: Policy, key: str, lease: Lease) -> None:
         """More tokens for a lease still in use, asked for before it runs out."""
-        future = asyncio.get_running_loop().create_future()
-        self._fetching[key] = future
         lease.low = 0  # one top-up per lease
-        wanted = max(1, min(self.max_lease, lease.remaining // (2 * self.processes)))
-        args = [policy.interval_ms, policy.burst, wanted, 0]
         try:
-            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+            granted, remaining, _retry_ms, reset_ms = await self._ask(
+                policy, key, lease.remaining, 0
+            )
         except RedisDown:
             return
-        finally:
-            future.set_result(None)
-            if self._fetching.get(key) is future:
-                del self._fetching[key]
-        granted, remaining, _retry_ms, reset_ms = (int(x) for x in result)
         if granted < 1:
             return  # spent: what is left of the lease is used, then check() asks again
         if self.leases.get(key) is lease and lease.expires >= time.monotonic():
@@ -135,25 +128,32 @@ class RateLimiter:
         lease.reset_s = math.ceil(reset_ms / 1000)
         lease.low = granted // 2 if granted >= TOP_UP_FROM else 0
 
-    async def _fetch(self, policy: Policy, key: str) -> Decision:
+    async def _ask(self, policy: Policy, key: str, known: int, refund: int) -> list[int]:
+        """One lease request to Redis (sized from `known`, what is left of the budget), handing
+        back `refund` unused tokens; while it is in flight, check() waits for it rather than
+        asking again. -> [granted, remaining, retry_ms, reset_ms]; raises RedisDown."""
         future = asyncio.get_running_loop().create_future()
         self._fetching[key] = future
+        wanted = max(1, min(self.max_lease, known // (2 * self.processes)))
+        args = [policy.interval_ms, policy.burst, wanted, refund]
+        try:
+            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+        finally:
+            future.set_result(None)
+            if self._fetching.get(key) is future:
+                del self._fetching[key]
+        return [int(x) for x in result]
+
+    async def _fetch(self, policy: Policy, key: str) -> Decision:
         old = self.leases.pop(key, None)
         refund = old.tokens if old is not None else 0
         if old is not None:
             old.tokens = 0  # handed back here; the sweeper must not hand them back again
         known = old.remaining if old is not None else policy.burst
-        wanted = max(1, min(self.max_lease, known // (2 * self.processes)))
-        args = [policy.interval_ms, policy.burst, wanted, refund]
         try:
-            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+            granted, remaining, retry_ms, reset_ms = await self._ask(policy, key, known, refund)
         except RedisDown:
             return self._local(policy, key)
-        finally:
-            future.set_result(None)
-            if self._fetching.get(key) is future:
-                del self._fetching[key]
-        granted, remaining, retry_ms, reset_ms = (int(x) for x in result)
         reset_s = math.ceil(reset_ms / 1000)
         if granted < 1:
             self.denied[key] = time.monotonic() + retry_ms / 1000

@@ -19,7 +19,6 @@ import logging
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
-from urllib.parse import unquote
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
@@ -38,6 +37,7 @@ from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, UPSTREAM, VE
 from proxy.metrics import IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.middlewares import request_id_for
 from proxy.observe import record, rest_route
+from proxy.rest import has_dot_segments
 from proxy.upstream import (
     STREAM_THRESHOLD,
     collect,
@@ -100,8 +100,7 @@ class RelayPath:
         ):
             return None
         target = message.path[len(REST_PREFIX) :]
-        path = target.partition("?")[0]
-        if any(seg in (".", "..") for seg in unquote(path).split("/")):
+        if has_dot_segments(target):
             return None  # the full path refuses it
         headers = message.headers
         identity = identity_now(headers, self.verifier, self.denylist)
@@ -112,7 +111,7 @@ class RelayPath:
             return None
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
-        route = rest_route(path.strip("/"))
+        route = rest_route(target.partition("?")[0].strip("/"))
         RELAY_PATH.inc()
         return Relay(target, upstream_headers, identity, limits, request_id, route, start)
 

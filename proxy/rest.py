@@ -43,11 +43,16 @@ def refuse_unfiltered(request: web.Request) -> None:
     )
 
 
+def has_dot_segments(tail: str) -> bool:
+    """True when the path of a raw target (query aside) has a `.` or `..` segment."""
+    path = tail.partition("?")[0]
+    return any(seg in (".", "..") for seg in unquote(path).split("/"))
+
+
 def upstream_target(request: web.Request) -> str:
     """What this request asks PostgREST for: raw path tail and raw query, unchanged."""
     tail = request.raw_path[len(REST_PREFIX) :]
-    path = tail.partition("?")[0]
-    if any(seg in (".", "..") for seg in unquote(path).split("/")):
+    if has_dot_segments(tail):
         raise ProxyError("Path must not contain dot segments", status=400, code="PGRST000")
     if not tail.startswith("/"):
         tail = "/" + tail

@@ -13,7 +13,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 
 from proxy.errors import UpstreamTimeout, UpstreamUnavailable
 from proxy.gate import decorate
-from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS
+from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.upstream_pool import Response, Unavailable, UpstreamPool
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,9 @@ STREAM_THRESHOLD = 256 * 1024
 def open_session(
     *, connect_timeout: float, read_timeout: float, limit: int
 ) -> aiohttp.ClientSession:
-    """The one keep-alive session to PostgREST (created at start-up, closed at shutdown)."""
+    """The aiohttp session for the proxy's own upstream calls — Auth sign-in, JWKS, health
+    probes, CSV streams — (created at start-up, closed at shutdown); requests relayed on a
+    caller's behalf go through proxy/upstream_pool.py."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30),
         # connect = waiting for a pooled connection plus connecting; sock_connect = the TCP part.
@@ -106,7 +108,7 @@ async def forward(
         async with pool.request(
             method, target, headers, body, retry=method in IDEMPOTENT
         ) as upstream:
-            UPSTREAM_SECONDS.labels(f"{upstream.status // 100}xx").observe(
+            child(UPSTREAM_SECONDS, f"{upstream.status // 100}xx").observe(
                 time.perf_counter() - start
             )
             if before_relay is not None:
