@@ -65,6 +65,7 @@ class AdjustmentIn(Body):
     reason: text(1, 500)
     lot_number: text(1, 100) | None = None
     expiry_date: date | None = None
+    unit_cost: money(14, 4) | None = None
 
 
 class TransferIn(Body):

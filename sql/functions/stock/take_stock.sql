@@ -10,7 +10,7 @@ create or replace function private.take_stock(
   reason text default null,
   transfer_id uuid default null
 )
-returns table (lot_number text, expiry_date date, taken numeric)
+returns table (lot_number text, expiry_date date, taken numeric, movement_id bigint)
 language plpgsql
 volatile
 security invoker
@@ -19,6 +19,7 @@ as $$
 declare
   level record;
   lot record;
+  usable numeric;
   remaining numeric := take_stock.quantity;
   release_left numeric := take_stock.reserved_release;
   piece numeric;
@@ -29,8 +30,9 @@ begin
   from public.stock_levels as s
   where s.product_id = take_stock.product_id and s.location_id = take_stock.location_id
   for update;
-  if not found or level.on_hand - level.reserved + take_stock.reserved_release
-    < take_stock.quantity then
+  usable := coalesce(level.on_hand - level.reserved, 0) + take_stock.reserved_release
+    - private.unusable_quantity(take_stock.product_id, take_stock.location_id);
+  if level is null or usable < take_stock.quantity then
     raise sqlstate 'PT409' using
       message = 'insufficient stock',
       detail = jsonb_build_object(
@@ -38,12 +40,13 @@ begin
           'product_id', take_stock.product_id,
           'location_id', take_stock.location_id,
           'requested', take_stock.quantity,
-          'available', coalesce(level.on_hand - level.reserved + take_stock.reserved_release, 0)
+          'available', greatest(usable, 0)
         ))
       )::text,
       hint = 'insufficient_stock';
   end if;
-  -- FEFO: earliest expiry first, lots without expiry after dated ones, untracked stock last.
+  -- FEFO among usable lots: earliest expiry first, lots without expiry after dated ones,
+  -- untracked stock last. Expired and quarantined lots are never picked.
   for lot in
     select l.id, l.lot_number, l.expiry_date, l.quantity
     from public.lots as l
@@ -51,15 +54,16 @@ begin
       l.product_id = take_stock.product_id
       and l.location_id = take_stock.location_id
       and l.quantity > 0
+      and private.lot_usable(l.status, l.expiry_date)
     order by l.expiry_date asc nulls last, l.received_at asc, l.id asc
     for update
   loop
     exit when remaining <= 0;
     piece := least(lot.quantity, remaining);
     released := least(release_left, piece);
-    perform private.apply_movement(
+    movement_id := private.apply_movement(
       take_stock.organization_id, take_stock.product_id, take_stock.location_id,
-      take_stock.kind, -piece, lot.id, take_stock.unit_cost, take_stock.order_id,
+      take_stock.kind, -piece, lot.id, null, take_stock.order_id,
       take_stock.reason, take_stock.transfer_id, -released
     );
     remaining := remaining - piece;
@@ -70,9 +74,9 @@ begin
     return next;
   end loop;
   if remaining > 0 then
-    perform private.apply_movement(
+    movement_id := private.apply_movement(
       take_stock.organization_id, take_stock.product_id, take_stock.location_id,
-      take_stock.kind, -remaining, null, take_stock.unit_cost, take_stock.order_id,
+      take_stock.kind, -remaining, null, null, take_stock.order_id,
       take_stock.reason, take_stock.transfer_id, -release_left
     );
     lot_number := null;
@@ -88,12 +92,14 @@ comment on function private.take_stock(
 ) is
 'Takes quantity (> 0) out of one product''s stock at one location, FEFO, as ledger rows.
 
-Locks the stock_levels row, checks that on_hand - reserved + reserved_release covers the
-quantity (else PT409 insufficient_stock), then consumes lots by earliest expiry date (lots
-without expiry after dated ones) and finally untracked stock, writing one movement of the
-given kind per piece and releasing up to reserved_release of the reservation. Returns the
-pieces taken (lot number and expiry, null for untracked stock). Security invoker: only the
-security definer stock and order functions call it.';
+Locks the stock_levels row, checks that on_hand - reserved + reserved_release - unusable lots
+covers the quantity (else PT409 insufficient_stock), then consumes usable lots by earliest
+expiry date (lots without expiry after dated ones; expired and quarantined lots never) and
+finally untracked stock, writing one movement of the given kind per piece and releasing up to
+reserved_release of the reservation. The cost of each piece is computed by apply_movement
+(unit_cost is ignored and kept for callers). Returns the pieces taken: lot number and expiry
+(null for untracked stock), quantity and movement id. Security invoker: only the security
+definer stock and order functions call it.';
 
 revoke all on function private.take_stock(
   uuid, uuid, uuid, text, numeric, numeric, numeric, uuid, text, uuid
