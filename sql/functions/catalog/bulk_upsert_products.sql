@@ -55,7 +55,8 @@ begin
       e.v ->> 'barcode' as barcode,
       (e.v ->> 'id')::uuid as id,
       (e.v ->> 'category_id')::uuid as category_id,
-      (e.v ->> 'supplier_id')::uuid as supplier_id
+      (e.v ->> 'supplier_id')::uuid as supplier_id,
+      e.v as doc
     from jsonb_array_elements(bulk_upsert_products.rows) with ordinality as e (v, ord)
   ),
   marked as (
@@ -114,6 +115,29 @@ begin
         select from public.suppliers as s
         where s.organization_id = org and s.id = m.supplier_id
       )
+    union all
+    -- Numbers: plain decimals (a JSON number or a numeric string, as CSV sends them), never
+    -- NaN, Infinity, an exponent or more decimals than the column keeps (no silent rounding).
+    select
+      m.idx,
+      k.key,
+      format('must be a number >= 0 with at most %s decimal(s), below 2147483648', k.places),
+      'invalid'
+    from marked as m
+    cross join (
+      values
+      ('price', 2), ('unit_cost', 4), ('low_stock_threshold', 0), ('reorder_point', 0),
+      ('safety_stock', 0)
+    ) as k (key, places)
+    where
+      jsonb_typeof(m.doc -> k.key) in ('number', 'string', 'boolean', 'object', 'array')
+      and not case
+        when m.doc ->> k.key ~ '^[0-9]{1,10}([.][0-9]{1,20})?$'
+          then
+            (m.doc ->> k.key)::numeric = round((m.doc ->> k.key)::numeric, k.places)
+            and (m.doc ->> k.key)::numeric < 2147483648
+        else false
+      end
     union all
     select m.idx, 'id', 'required', 'missing'
     from marked as m
