@@ -42,9 +42,10 @@ def test_bulk_upsert_refuses_non_finite_and_over_precise_numbers(
     problems = json.loads(caught.value.diag.message_detail)
     assert problems[0]["index"] == 0
     assert [e["field"] for e in problems[0]["errors"]] == [field]
-    assert conn.execute("select count(*) from public.products where sku = %s", (sku,)).fetchone()[
-        0
-    ] == 0
+    assert (
+        conn.execute("select count(*) from public.products where sku = %s", (sku,)).fetchone()[0]
+        == 0
+    )
 
 
 def test_bulk_upsert_takes_numeric_strings_as_csv_sends_them(conn, world: World) -> None:

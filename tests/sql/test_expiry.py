@@ -57,9 +57,9 @@ def test_unusable_lot_is_not_available(conn, world: World, lotted, status) -> No
     """available = on_hand - reserved - expired/quarantined lots; an order beyond it is PT409."""
     wh = world.a.locations["WH1"]
     _expire(conn, lotted, "OLD", status)
-    available = conn.execute(
-        "select private.available_quantity(%s, %s)", (lotted, wh)
-    ).fetchone()[0]
+    available = conn.execute("select private.available_quantity(%s, %s)", (lotted, wh)).fetchone()[
+        0
+    ]
     assert available == 10
     with pytest.raises(psycopg.Error) as caught:
         call(
