@@ -44,6 +44,8 @@ TABLES = frozenset(
         "notifications",
         "notification_reads",
         "audit_log",
+        "stock_counts",
+        "stock_count_lines",
     }
 )
 ALWAYS = frozenset({"memberships"})
@@ -52,6 +54,7 @@ SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
 STOCK = frozenset({"stock_levels", "lots", "stock_movements"})
 ORDERS = frozenset({"orders", "order_items", "idempotency_keys"})
 CATALOG = frozenset({"products", "categories", "suppliers", "locations", "settings"})
+COUNTS = frozenset({"stock_counts", "stock_count_lines"})
 # Not a table: the materialized views analytics read; refreshing them notifies this name.
 VIEWS = frozenset({"analytics_views"})
 
@@ -60,6 +63,12 @@ RPC: dict[str, frozenset[str]] = {
     "create_order": ORDERS | STOCK | SIDE_EFFECTS,
     "update_order_status": ORDERS | STOCK | SIDE_EFFECTS,
     "update_draft_order": ORDERS | SIDE_EFFECTS,
+    "fulfil_order": ORDERS | STOCK | SIDE_EFFECTS,
+    "receive_order": ORDERS | STOCK | SIDE_EFFECTS,
+    "close_order": ORDERS | STOCK | SIDE_EFFECTS,
+    "return_order": ORDERS | STOCK | SIDE_EFFECTS,
+    "write_off_stock": STOCK | SIDE_EFFECTS,
+    "write_off_expired": STOCK | SIDE_EFFECTS,
     "adjust_stock": STOCK | SIDE_EFFECTS,
     "transfer_stock": STOCK | SIDE_EFFECTS,
     "bulk_upsert_products": frozenset({"products"}) | SIDE_EFFECTS,
@@ -73,7 +82,12 @@ RPC: dict[str, frozenset[str]] = {
     "demand_forecast": ORDERS | STOCK | CATALOG | VIEWS,
     "reorder_suggestions": ORDERS | STOCK | CATALOG | VIEWS,
     "stock_valuation": STOCK | CATALOG | VIEWS,
+    "set_lot_status": STOCK | SIDE_EFFECTS,
     "refresh_analytics": frozenset({ALL}),
+    "open_stock_count": COUNTS | SIDE_EFFECTS,
+    "record_stock_count": COUNTS | SIDE_EFFECTS,
+    "post_stock_count": COUNTS | STOCK | SIDE_EFFECTS,
+    "cancel_stock_count": COUNTS | SIDE_EFFECTS,
 }
 
 # Tables whose rows all belong to one product (column product_id), and the RPCs whose writes

@@ -77,6 +77,88 @@ class TransferIn(Body):
     quantity: money(14, 3, positive=True)
 
 
+class FulfilLineIn(Body):
+    """Part of a sales order line to ship, from a named lot or FEFO."""
+
+    product_id: UUID
+    quantity: money(14, 3, positive=True)
+    lot_number: text(1, 100) | None = None
+
+
+class FulfilmentIn(Body):
+    """What ships now of a sales order; the rest stays reserved (a backorder)."""
+
+    lines: list[FulfilLineIn] = Field(min_length=1, max_length=500)
+
+
+class ReceiptLineIn(Body):
+    """Part of a purchase order line received, into a lot, at a cost."""
+
+    product_id: UUID
+    quantity: money(14, 3, positive=True)
+    lot_number: text(1, 100) | None = None
+    expiry_date: date | None = None
+    unit_cost: money(14, 4) | None = None
+
+
+class ReceiptIn(Body):
+    """What arrived now of a purchase order; the rest stays open (a backorder)."""
+
+    lines: list[ReceiptLineIn] = Field(min_length=1, max_length=500)
+
+
+class CloseIn(Body):
+    """Why a partially fulfilled or received order is closed short."""
+
+    reason: text(1, 500)
+
+
+class ReturnLineIn(Body):
+    """Part of an order line coming back (sales) or going back to the supplier (purchase)."""
+
+    product_id: UUID
+    quantity: money(14, 3, positive=True)
+    lot_number: text(1, 100) | None = None
+
+
+class ReturnIn(Body):
+    """A customer return (sales order) or a return to the supplier (purchase order)."""
+
+    lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
+    reason: text(1, 500) | None = None
+
+
+class WriteOffIn(Body):
+    """Stock written off at one location: damaged, expired or lost."""
+
+    product_id: UUID
+    location_id: UUID
+    quantity: money(14, 3, positive=True)
+    reason: Literal["damaged", "expired", "lost"]
+    lot_number: text(1, 100) | None = None
+
+
+class ExpiredWriteOffIn(Body):
+    """Write off every expired lot of one location (all active locations when omitted)."""
+
+    location_id: UUID | None = None
+
+
+class CountIn(Body):
+    """A new stock count at one location."""
+
+    location_id: UUID
+    note: text(0, 2000) | None = None
+
+
+class CountLineIn(Body):
+    """What was counted of a product (or of one of its lots) at the count's location."""
+
+    product_id: UUID
+    counted: money(14, 3)
+    lot_number: text(1, 100) | None = None
+
+
 class SettingsIn(Body):
     """The organization's settings document (missing keys take their defaults)."""
 

@@ -7,23 +7,47 @@ from typing import Any
 from aiohttp import web
 
 from proxy.api.inputs import path_id
+from proxy.api.lots import ROUTES as LOT_ROUTES
 from proxy.api.operation_models import (
     AdjustmentIn,
+    CloseIn,
+    CountIn,
+    CountLineIn,
     DraftOrderIn,
+    ExpiredWriteOffIn,
+    FulfilmentIn,
     OrderIn,
     OrganizationIn,
+    ReceiptIn,
+    ReturnIn,
     SettingsIn,
     StatusIn,
     TransferIn,
+    WriteOffIn,
 )
 from proxy.api.params import Query, arg, eq
 from proxy.api.problems import validation
 from proxy.api.route import Route
 
-ORDER_SELECT = "*,items:order_items(id,product_id,line_no,quantity,unit_price,unit_cost)"
-STATUSES = ("draft", "confirmed", "fulfilled", "received", "cancelled")
+ORDER_SELECT = (
+    "*,items:order_items(id,product_id,line_no,quantity,unit_price,unit_cost,done_quantity,"
+    "returned_quantity,short_quantity)"
+)
+STATUSES = (
+    "draft",
+    "confirmed",
+    "partially_fulfilled",
+    "fulfilled",
+    "partially_received",
+    "received",
+    "cancelled",
+)
 KINDS = ("receipt", "sale", "adjustment", "transfer_out", "transfer_in", "return", "write_off")
 IDEMPOTENCY_MAX = 255
+COUNT_STATUSES = ("open", "posted", "cancelled")
+COUNT_SELECT = (
+    "*,lines:stock_count_lines(*,product:products(sku,name),lot:lots(lot_number,expiry_date))"
+)
 
 
 def order_args(body, request: web.Request) -> dict[str, Any]:
@@ -44,6 +68,18 @@ def status_args(body, request: web.Request) -> dict[str, Any]:
 
 def draft_args(body, request: web.Request) -> dict[str, Any]:
     """update_draft_order's arguments (the SQL function is requested, see docs/API.md)."""
+    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+
+
+def count_args(body, request: web.Request) -> dict[str, Any]:
+    """A stock count function's arguments: the path's count id and the body, if any."""
+    args = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+    return {"count_id": path_id(request), **args}
+
+
+def order_call_args(body, request: web.Request) -> dict[str, Any]:
+    """Arguments of an order function: the path's order id and the body (fulfil_order,
+    receive_order, close_order, return_order)."""
     return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
 
 
@@ -152,6 +188,59 @@ ROUTES: list[Route] = [
         responses=(409,),
     ),
     Route(
+        "POST",
+        "/orders/{id}/fulfilment",
+        "call",
+        "rpc/fulfil_order",
+        "Fulfil part of a sales order, line by line and lot by lot",
+        "Orders",
+        body=FulfilmentIn,
+        org="none",
+        args=order_call_args,
+        roles="staff and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/orders/{id}/receipt",
+        "call",
+        "rpc/receive_order",
+        "Receive part of a purchase order, line by line and lot by lot",
+        "Orders",
+        body=ReceiptIn,
+        org="none",
+        args=order_call_args,
+        roles="manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/orders/{id}/close",
+        "call",
+        "rpc/close_order",
+        "Close a partially fulfilled or received order short",
+        "Orders",
+        body=CloseIn,
+        org="none",
+        args=order_call_args,
+        roles="sales: staff and above; purchases: manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/orders/{id}/returns",
+        "call",
+        "rpc/return_order",
+        "Return goods: from the customer (sales) or to the supplier (purchase)",
+        "Orders",
+        body=ReturnIn,
+        org="none",
+        args=order_call_args,
+        status=201,
+        roles="sales: staff and above; purchases: manager and above",
+        responses=(409,),
+    ),
+    Route(
         "GET",
         "/stock/movements",
         "list",
@@ -190,6 +279,106 @@ ROUTES: list[Route] = [
         org="none",
         status=201,
         roles="staff and above",
+    ),
+    Route(
+        "GET",
+        "/counts",
+        "list",
+        "stock_counts",
+        "List stock counts",
+        "Counts",
+        query=(
+            eq("status", "status", enum=COUNT_STATUSES),
+            eq("location", "location_id"),
+            *dates("created_at"),
+        ),
+        sort=("created_at", "posted_at", "status"),
+        default_sort="-created_at",
+    ),
+    Route(
+        "GET",
+        "/counts/{id}",
+        "get",
+        "stock_counts",
+        "Get a stock count with its lines",
+        "Counts",
+        select=COUNT_SELECT,
+    ),
+    Route(
+        "POST",
+        "/counts",
+        "call",
+        "rpc/open_stock_count",
+        "Open a stock count at a location",
+        "Counts",
+        body=CountIn,
+        org="none",
+        status=201,
+        roles="staff and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/counts/{id}/lines",
+        "call",
+        "rpc/record_stock_count",
+        "Record a counted quantity (again: replaces the line)",
+        "Counts",
+        body=CountLineIn,
+        org="none",
+        args=count_args,
+        roles="staff and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/counts/{id}/post",
+        "call",
+        "rpc/post_stock_count",
+        "Post a stock count: every variance as one atomic set of adjustments",
+        "Counts",
+        org="none",
+        args=count_args,
+        roles="manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/counts/{id}/cancel",
+        "call",
+        "rpc/cancel_stock_count",
+        "Cancel an open stock count",
+        "Counts",
+        org="none",
+        args=count_args,
+        roles="manager and above, or the user who opened it",
+        responses=(409,),
+    ),
+    *LOT_ROUTES,
+    Route(
+        "POST",
+        "/stock/write-offs",
+        "call",
+        "rpc/write_off_stock",
+        "Write stock off (damaged, expired, lost)",
+        "Stock",
+        body=WriteOffIn,
+        org="none",
+        status=201,
+        roles="manager and above",
+        responses=(409,),
+    ),
+    Route(
+        "POST",
+        "/stock/write-offs/expired",
+        "call",
+        "rpc/write_off_expired",
+        "Write off every expired lot of a location or of the organization",
+        "Stock",
+        body=ExpiredWriteOffIn,
+        org="arg",
+        status=201,
+        roles="manager and above",
     ),
     analytics("dashboard", "dashboard", "Dashboard figures"),
     analytics(

@@ -192,3 +192,92 @@ def test_adjustments_and_transfers(api) -> None:
     moves = staff.get("/stock/movements", params={"kind": "transfer_in", "sort": "-created_at"})
     assert moves.json()["data"][0]["location_id"] == w.locations["ST1"]
     assert staff.get("/stock/movements", params={"from": "yesterday"}).status_code == 422
+
+
+def test_partial_fulfilment_close_and_customer_return(api) -> None:
+    """Ship part of a sales order, close the rest short, take goods back; bad bodies are 422,
+    a return beyond what shipped is 409."""
+    staff, w = api.as_("staff"), api.world.a
+    product = w.products["P1"]
+    order = staff.post("/orders", json=sale(api, qty=3)).json()["data"]
+    bad = staff.post(f"/orders/{order['id']}/fulfilment", json={"lines": []})
+    assert bad.status_code == 422
+    nan = staff.post(
+        f"/orders/{order['id']}/fulfilment",
+        json={"lines": [{"product_id": product, "quantity": "NaN"}]},
+    )
+    assert nan.status_code == 422
+    part = staff.post(
+        f"/orders/{order['id']}/fulfilment",
+        json={"lines": [{"product_id": product, "quantity": 1}]},
+    )
+    assert part.status_code == 200, part.text
+    data = part.json()["data"]
+    assert data["status"] == "partially_fulfilled" and data["items"][0]["done_quantity"] == 1
+    listed = staff.get("/orders", params={"status": "partially_fulfilled", "limit": 100})
+    assert order["id"] in [o["id"] for o in listed.json()["data"]]
+    closed = staff.post(f"/orders/{order['id']}/close", json={"reason": "customer cancelled"})
+    assert closed.status_code == 200, closed.text
+    assert closed.json()["data"]["status"] == "fulfilled"
+    assert closed.json()["data"]["items"][0]["short_quantity"] == 2
+    back = staff.post(
+        f"/orders/{order['id']}/returns",
+        json={"lines": [{"product_id": product, "quantity": 1}], "reason": "broken"},
+    )
+    assert back.status_code == 201, back.text
+    assert back.json()["data"]["items"][0]["returned_quantity"] == 1
+    again = staff.post(
+        f"/orders/{order['id']}/returns", json={"lines": [{"product_id": product, "quantity": 1}]}
+    )
+    assert again.status_code == 409 and error_code(again) == "over_return", again.text
+
+
+def test_partial_receipt_and_write_offs(api) -> None:
+    """Receive part of a purchase order into a lot at a cost; over-receipt is 409; managers write
+    off stock (staff may not) and all expired stock of a location in one call."""
+    mgr, w = api.as_("manager"), api.world.a
+    product, st = w.products["P3"], w.locations["ST1"]
+    po = mgr.post(
+        "/orders",
+        json={
+            "kind": "purchase",
+            "location_id": st,
+            "items": [{"product_id": product, "quantity": 4, "unit_price": "2.50"}],
+        },
+    ).json()["data"]
+    got = mgr.post(
+        f"/orders/{po['id']}/receipt",
+        json={
+            "lines": [
+                {
+                    "product_id": product,
+                    "quantity": 2,
+                    "lot_number": "API-LOT",
+                    "expiry_date": "2031-05-01",
+                    "unit_cost": "2.75",
+                }
+            ]
+        },
+    )
+    assert got.status_code == 200, got.text
+    assert got.json()["data"]["status"] == "partially_received"
+    over = mgr.post(
+        f"/orders/{po['id']}/receipt", json={"lines": [{"product_id": product, "quantity": 3}]}
+    )
+    assert over.status_code == 409 and error_code(over) == "over_receipt", over.text
+    body = {
+        "product_id": product,
+        "location_id": st,
+        "quantity": 1,
+        "reason": "damaged",
+        "lot_number": "API-LOT",
+    }
+    assert api.as_("staff").post("/stock/write-offs", json=body).status_code == 403
+    assert mgr.post("/stock/write-offs", json=body | {"reason": "stolen"}).status_code == 422
+    off = mgr.post("/stock/write-offs", json=body)
+    assert off.status_code == 201, off.text
+    expired = mgr.post("/stock/write-offs/expired", json={"location_id": st})
+    assert expired.status_code == 201, expired.text
+    assert expired.json()["data"]["written_off"] == []
+    moves = mgr.get("/stock/movements", params={"product": product, "kind": "write_off"})
+    assert moves.json()["data"][0]["reason"] == "damaged"

@@ -126,7 +126,7 @@ def test_transfer_return_and_write_off_by_both_methods(conn, world: World) -> No
     call(
         conn,
         staff,
-        "select public.return_order_items(%s, %s)",
+        "select public.return_order(%s, %s)",
         (order, Jsonb([{"product_id": product, "quantity": 2}])),
     )
     assert _values(conn, product, "kind = 'return'") == (Decimal("12.0000"), Decimal("10.0000"))

@@ -61,7 +61,7 @@ def test_draft_lines_and_details_are_replaced_without_stock_changes(conn, world:
     lines = Jsonb(
         [
             {"product_id": a.products["P2"], "quantity": 3},
-            {"product_id": a.products["P3"], "quantity": 1.5, "unit_price": "4.25"},
+            {"product_id": a.products["P3"], "quantity": 2, "unit_price": "4.25"},
         ]
     )
     (result,) = call(
@@ -74,7 +74,7 @@ def test_draft_lines_and_details_are_replaced_without_stock_changes(conn, world:
     assert result["location_id"] == a.locations["ST1"]
     assert (result["customer_name"], result["notes"]) == ("Ada", "call first")
     got = [(i["line_no"], i["product_id"], float(i["quantity"])) for i in result["items"]]
-    assert got == [(1, a.products["P2"], 3.0), (2, a.products["P3"], 1.5)]
+    assert got == [(1, a.products["P2"], 3.0), (2, a.products["P3"], 2.0)]
     assert float(result["items"][0]["unit_price"]) == 10  # the product price by default
     assert float(result["items"][1]["unit_price"]) == 4.25
     assert conn.execute(

@@ -12,13 +12,25 @@ EXPOSED = {
     "update_draft_order": "order_id uuid, location_id uuid, items jsonb, supplier_id uuid,"
     " customer_name text, notes text",
     "adjust_stock": "product_id uuid, location_id uuid, quantity_delta numeric, reason text,"
-    " lot_number text, expiry_date date",
+    " lot_number text, expiry_date date, unit_cost numeric",
     "transfer_stock": "product_id uuid, from_location_id uuid, to_location_id uuid,"
     " quantity numeric",
     "lookup_product": "code text, organization_id uuid",
     "bulk_upsert_products": "rows jsonb, mode text, organization_id uuid, dry_run boolean",
     "low_stock_products": "location_id uuid, organization_id uuid",
     "expiring_soon": "days integer, organization_id uuid",
+    "fulfil_order": "order_id uuid, lines jsonb",
+    "receive_order": "order_id uuid, lines jsonb",
+    "close_order": "order_id uuid, reason text",
+    "return_order": "order_id uuid, lines jsonb, reason text",
+    "write_off_stock": "product_id uuid, location_id uuid, quantity numeric, reason text,"
+    " lot_number text",
+    "write_off_expired": "location_id uuid, organization_id uuid",
+    "set_lot_status": "lot_id uuid, status text",
+    "open_stock_count": "location_id uuid, note text",
+    "record_stock_count": "count_id uuid, product_id uuid, counted numeric, lot_number text",
+    "post_stock_count": "count_id uuid",
+    "cancel_stock_count": "count_id uuid",
 }
 # The analytics functions (sql/functions/analytics, issue 3) are owned by another change; their
 # names are pinned here, their signatures by that change's tests.

@@ -25,6 +25,8 @@ ALL_TABLES = (
     "notifications",
     "notification_reads",
     "audit_log",
+    "stock_counts",
+    "stock_count_lines",
 )
 CATALOG_INSERT = {
     "locations": "insert into public.locations (organization_id, name, code, kind)"
@@ -43,6 +45,8 @@ READ_ONLY = (
     "idempotency_keys",
     "notifications",
     "audit_log",
+    "stock_counts",
+    "stock_count_lines",
 )
 ORG_SCOPED_READ = (
     "locations",

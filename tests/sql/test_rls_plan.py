@@ -35,6 +35,8 @@ READ_AS = {
     "settings": "viewer",
     "notifications": "viewer",
     "audit_log": "admin",
+    "stock_counts": "viewer",
+    "stock_count_lines": "viewer",
 }
 # Role-gated writes: (statement, role allowed to run it).
 WRITES = {

@@ -8,6 +8,7 @@ as $$
 declare
   line record;
   level record;
+  available numeric;
   short jsonb := '[]'::jsonb;
 begin
   -- Lock every stock row in (product_id, location_id) order (so concurrent orders cannot
@@ -22,13 +23,16 @@ begin
     from public.stock_levels as s
     where s.product_id = line.product_id and s.location_id = reserve_check.location_id
     for update;
-    if coalesce(level.on_hand - level.reserved, 0) < line.quantity then
+    -- Expired and quarantined lots are never available (private.unusable_quantity).
+    available := coalesce(level.on_hand - level.reserved, 0)
+      - private.unusable_quantity(line.product_id, reserve_check.location_id);
+    if available < line.quantity then
       short := short || jsonb_build_object(
         'product_id', line.product_id,
         'sku', line.sku,
         'name', line.name,
         'requested', line.quantity,
-        'available', coalesce(level.on_hand - level.reserved, 0)
+        'available', greatest(available, 0)
       );
     end if;
   end loop;
@@ -46,7 +50,8 @@ $$;
 comment on function private.reserve_check(uuid, jsonb) is
 'Before a sales order reserves stock: locks the stock rows of lines ([{product_id, quantity}])
 at the location in product order, and raises PT409 insufficient_stock naming every short line
-(sku, requested, available) when any is. Security invoker: called by the security definer
+(sku, requested, available) when any is. Available = on_hand - reserved - the quantity in
+unusable (expired or quarantined) lots. Security invoker: called by the security definer
 order functions (create_order, update_order_status).';
 
 revoke all on function private.reserve_check(uuid, jsonb) from public, anon, authenticated;
