@@ -36,3 +36,25 @@ create or replace trigger lots_notify_delete
 after delete on public.lots
 referencing old table as old_rows
 for each statement execute function private.notify_stock_change();
+
+-- A lot's stock, status or expiry moves the product's available stock there: re-judge low
+-- stock once the transaction's writes are done (see sql/triggers/stock_levels.sql).
+drop trigger if exists lots_low_stock_on_insert on public.lots;
+
+create constraint trigger lots_low_stock_on_insert
+after insert on public.lots
+deferrable initially deferred
+for each row when (new.quantity > 0)
+execute function private.low_stock_event();
+
+drop trigger if exists lots_low_stock_on_update on public.lots;
+
+create constraint trigger lots_low_stock_on_update
+after update of quantity, status, expiry_date on public.lots
+deferrable initially deferred
+for each row when (
+  new.quantity <> old.quantity
+  or new.status <> old.status
+  or new.expiry_date is distinct from old.expiry_date
+)
+execute function private.low_stock_event();

@@ -1,8 +1,9 @@
 -- lot_expiring events on public.lots; re-applied by every `nimbus migrate` (create or replace).
 -- Kept apart from sql/triggers/lots.sql so that the expiry rule reads in one place. The WHEN
 -- clauses only pre-filter (365 days is the largest expiry_warning_days the settings allow):
--- private.scan_expiring_lots decides. A lot that enters the window later, as days pass, is found
--- by the scan that every analytics refresh runs.
+-- private.scan_expiring_lots decides (lot_expiring inside the window; a lot already past its date
+-- is set to expired and announced as lot_expired). A lot that enters the window or passes its
+-- date later, as days pass, is found by the scan that every analytics refresh runs.
 
 create or replace trigger lots_expiring_on_insert
 after insert on public.lots

@@ -11,3 +11,13 @@ for each row execute function private.audit_row('id');
 create or replace trigger products_notify_change
 after insert or update or delete or truncate on public.products
 for each statement execute function private.notify_change();
+
+-- A new threshold, or the product (de)activated or archived: re-judge its stock levels.
+create or replace trigger products_low_stock_event
+after update of low_stock_threshold, active, archived_at on public.products
+for each row when (
+  new.low_stock_threshold is distinct from old.low_stock_threshold
+  or new.active <> old.active
+  or new.archived_at is distinct from old.archived_at
+)
+execute function private.low_stock_event();

@@ -11,3 +11,12 @@ for each row execute function private.audit_row('organization_id');
 create or replace trigger settings_notify_change
 after insert or update or delete or truncate on public.settings
 for each statement execute function private.notify_change();
+
+-- A new default threshold: re-judge the organization's stock levels (one statement).
+create or replace trigger settings_low_stock_event
+after update of value on public.settings
+for each row when (
+  new.value -> 'default_low_stock_threshold'
+  is distinct from old.value -> 'default_low_stock_threshold'
+)
+execute function private.low_stock_event();

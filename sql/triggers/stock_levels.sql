@@ -16,10 +16,23 @@ create or replace trigger stock_levels_audit
 after insert or update or delete on public.stock_levels
 for each row execute function private.audit_row('product_id', 'location_id');
 
-create or replace trigger stock_levels_low_stock_event
-after update of on_hand on public.stock_levels
-for each row when (new.on_hand < old.on_hand)
+-- Low stock is judged on available stock once the transaction's stock writes are done
+-- (deferred: a movement updates the level before its lot). Constraint triggers cannot be
+-- replaced in place, hence drop and create.
+drop trigger if exists stock_levels_low_stock_event on public.stock_levels;
+
+create constraint trigger stock_levels_low_stock_event
+after update of on_hand, reserved on public.stock_levels
+deferrable initially deferred
+for each row when (new.on_hand <> old.on_hand or new.reserved <> old.reserved)
 execute function private.low_stock_event();
+
+drop trigger if exists stock_levels_low_stock_on_insert on public.stock_levels;
+
+create constraint trigger stock_levels_low_stock_on_insert
+after insert on public.stock_levels
+deferrable initially deferred
+for each row execute function private.low_stock_event();
 
 -- Row changes name the products they touched (a trigger with transition tables takes one
 -- event); truncate names none.

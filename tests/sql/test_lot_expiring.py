@@ -9,11 +9,15 @@ import uuid
 import psycopg
 
 from tests.support.db import as_role
-from tests.support.domain import World, make_product, stock
+from tests.support.domain import World, call, make_product, stock
 
 ANNOUNCED = (
     "select count(*) from public.notifications"
     " where kind = 'lot_expiring' and payload ->> 'lot_id' = %s"
+)
+EXPIRED = (
+    "select payload from public.notifications"
+    " where kind = 'lot_expired' and payload ->> 'lot_id' = %s"
 )
 
 
@@ -55,7 +59,13 @@ def test_lot_received_inside_the_window_is_announced_once(database_url: str, wor
         product, lot = _receive(conn, world, 3)
         events = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
         stock(
-            conn, world.a.users["staff"], product, world.a.locations["WH1"], 5, lot_number="EXP-1"
+            conn,
+            world.a.users["staff"],
+            product,
+            world.a.locations["WH1"],
+            5,
+            lot_number="EXP-1",
+            expiry_date=(dt.date.today() + dt.timedelta(days=3)).isoformat(),
         )
         conn.execute("select private.scan_expiring_lots()")
         conn.commit()
@@ -137,3 +147,94 @@ def test_clients_cannot_scan_or_read_the_claims(conn) -> None:
         except psycopg.errors.InsufficientPrivilege:
             continue
         raise AssertionError(f"{sql} was allowed")
+
+
+def _age(conn, lot: str, days: int) -> None:
+    """Time passes: the lot's expiry date moves to `days` days ago (triggers off, committed)."""
+    conn.commit()
+    with conn.transaction():
+        conn.execute("set local session_replication_role = replica")
+        conn.execute(
+            "update public.lots set expiry_date = current_date - %s where id = %s", (days, lot)
+        )
+
+
+def test_scan_expires_a_past_lot_and_notifies_once(database_url: str, world: World) -> None:
+    """A lot with stock past its date becomes expired at the next scan: one lot_expired
+    notification (row + NOTIFY), none from later scans; expiring_soon no longer lists it."""
+    with (
+        psycopg.connect(database_url, autocommit=True) as listener,
+        psycopg.connect(database_url) as conn,
+    ):
+        product, lot = _receive(conn, world, 10)
+        _age(conn, lot, 2)
+        listener.execute("listen nimbus_events")
+        (first,) = conn.execute("select private.scan_expiring_lots()").fetchone()
+        conn.commit()
+        events = [json.loads(n.payload) for n in listener.notifies(timeout=1)]
+        assert first >= 1
+        assert conn.execute("select private.scan_expiring_lots(%s)", (lot,)).fetchone() == (0,)
+        conn.execute("select private.scan_expiring_lots()")
+        conn.commit()
+        assert conn.execute("select status from public.lots where id = %s", (lot,)).fetchone() == (
+            "expired",
+        )
+        rows = conn.execute(EXPIRED, (lot,)).fetchall()
+        soon = call(conn, world.a.users["staff"], "select lot_id from public.expiring_soon(3650)")
+    assert len(rows) == 1
+    payload = rows[0][0]
+    assert payload["product_id"] == product and payload["days_left"] == -2
+    assert float(payload["quantity"]) == 5
+    mine = [e for e in events if e["kind"] == "lot_expired" and e["payload"]["lot_id"] == lot]
+    assert len(mine) == 1 and mine[0]["organization_id"] == world.a.id
+    assert uuid.UUID(lot) not in [row[0] for row in soon]
+
+
+def test_quarantined_lot_past_its_date_is_expired_too(conn, world: World) -> None:
+    """A quarantined lot that passes its date is expired by the scan (its status is final)."""
+    _product, lot = _receive(conn, world, 100)
+    call(
+        conn,
+        world.a.users["manager"],
+        "select public.set_lot_status(%s, 'quarantined')",
+        (lot,),
+    )
+    _age(conn, lot, 1)
+    conn.execute("select private.scan_expiring_lots()")
+    assert conn.execute("select status from public.lots where id = %s", (lot,)).fetchone() == (
+        "expired",
+    )
+    assert len(conn.execute(EXPIRED, (lot,)).fetchall()) == 1
+
+
+def test_empty_lot_past_its_date_is_left_alone(conn, world: World) -> None:
+    """A lot without stock is not expired nor announced (nothing to sell or write off)."""
+    product, lot = _receive(conn, world, 100)
+    stock(conn, world.a.users["staff"], product, world.a.locations["WH1"], -5, lot_number="EXP-1")
+    _age(conn, lot, 1)
+    conn.execute("select private.scan_expiring_lots()")
+    assert conn.execute("select status from public.lots where id = %s", (lot,)).fetchone() == (
+        "available",
+    )
+    assert conn.execute(EXPIRED, (lot,)).fetchall() == []
+
+
+def test_unusable_lots_are_not_expiring_soon(conn, world: World) -> None:
+    """expiring_soon lists usable lots only: a quarantined lot (or an expired one) is not
+    announced as expiring either."""
+    _product, lot = _receive(conn, world, 45)
+    call(
+        conn,
+        world.a.users["manager"],
+        "select public.set_lot_status(%s, 'quarantined')",
+        (lot,),
+    )
+    soon = call(conn, world.a.users["staff"], "select lot_id from public.expiring_soon(60)")
+    assert uuid.UUID(lot) not in [row[0] for row in soon]
+    conn.execute(
+        "update public.settings set value = value || '{\"expiry_warning_days\": 60}'"
+        " where organization_id = %s",
+        (world.a.id,),
+    )
+    conn.execute("select private.scan_expiring_lots()")
+    assert conn.execute(ANNOUNCED, (lot,)).fetchone() == (0,)

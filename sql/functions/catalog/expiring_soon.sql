@@ -49,14 +49,17 @@ as $$
   where
     l.quantity > 0
     and l.expiry_date is not null
+    and private.lot_usable(l.status, l.expiry_date)
     and l.expiry_date <= current_date + horizon.days
   order by l.expiry_date, p.sku, l.location_id
 $$;
 
 comment on function public.expiring_soon(integer, uuid) is
-'Lots with stock that expire within days (already expired ones included), soonest first.
+'Usable lots with stock that expire within days (today included), soonest first.
 
-days defaults to the setting expiry_warning_days, else 30. organization_id defaults to the
+Expired lots (past their date, or status expired) and quarantined lots are not listed: they
+can no longer be sold, so they are not "expiring"; GET /api/v1/lots?status=expired lists
+them. days defaults to the setting expiry_warning_days, else 30. organization_id defaults to the
 caller''s active organization. Security invoker: RLS applies.';
 
 revoke all on function public.expiring_soon(integer, uuid) from public, anon;

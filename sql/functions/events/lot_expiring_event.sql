@@ -11,12 +11,13 @@ end
 $$;
 
 comment on function private.lot_expiring_event() is
-'Trigger: a lot_expiring notification when a lot is received already inside its expiry window.
+'Trigger: a lot received past its date is expired, one inside its expiry window announced.
 
 After insert and update row triggers on lots (sql/triggers/lots_expiring.sql), limited by their
-WHEN clauses to lots gaining stock with an expiry date within a year; the window test and the
-once-per-lot rule are private.scan_expiring_lots(new.id). Security definer because clients may
-not write notifications.';
+WHEN clauses to lots gaining stock with an expiry date within a year (past dates included); the
+rules (lot_expired, lot_expiring) and the once-per-lot guarantee are
+private.scan_expiring_lots(new.id). Security definer because clients may not write
+notifications nor lots.';
 
 revoke all on function private.lot_expiring_event() from public, anon;
 

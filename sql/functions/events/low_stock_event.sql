@@ -4,40 +4,28 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  threshold integer;
-  payload jsonb;
-  event_id bigint;
 begin
-  threshold := private.low_stock_threshold(new.product_id);
-  if old.on_hand > threshold and new.on_hand <= threshold then
-    payload := jsonb_build_object(
-      'product_id', new.product_id,
-      'location_id', new.location_id,
-      'on_hand', new.on_hand,
-      'threshold', threshold
-    );
-    insert into public.notifications (organization_id, kind, payload)
-    values (new.organization_id, 'low_stock', payload)
-    returning id into event_id;
-    perform pg_notify('nimbus_events', jsonb_build_object(
-      'id', event_id,
-      'organization_id', new.organization_id,
-      'kind', 'low_stock',
-      'payload', payload
-    )::text);
+  if tg_table_name = 'settings' then
+    perform private.evaluate_low_stock(null, null, new.organization_id);
+  elsif tg_table_name = 'products' then
+    perform private.evaluate_low_stock(new.id);
+  else
+    -- stock_levels and lots: the product at that location.
+    perform private.evaluate_low_stock(new.product_id, new.location_id);
   end if;
   return null;
 end
 $$;
 
 comment on function private.low_stock_event() is
-'Trigger: a low_stock notification when on_hand crosses from above to at-or-below the threshold.
+'Trigger: re-judges low stock where a change can move it; alerts once per crossing.
 
-After update row trigger on stock_levels (per product and location). Fires once per crossing,
-not on every write below the threshold; rising above it re-arms it. Threshold:
-private.low_stock_threshold. Writes public.notifications and NOTIFY nimbus_events. Security
-definer because clients may not write notifications.';
+After row trigger on stock_levels (on_hand, reserved) and lots (quantity, status, expiry) -
+deferred constraint triggers, so the verdict is taken once the transaction''s stock writes are
+all done - and on products (low_stock_threshold, active, archived_at: every level of the
+product) and settings (default_low_stock_threshold: every level of the organization). The rule
+and the once-per-crossing state are private.evaluate_low_stock. Security definer because
+clients may not write notifications nor the private state.';
 
 revoke all on function private.low_stock_event() from public, anon;
 

@@ -11,13 +11,61 @@ declare
   payload jsonb;
   event_id bigint;
   n integer := 0;
+  prior text := current_setting('nimbus.ledger_write', true);
 begin
+  -- Lots past their expiry date that still hold stock become expired, once: the status change
+  -- is the claim (a concurrent scan re-reads the row and skips it), and each is announced.
+  perform set_config('nimbus.ledger_write', 'on', true);
+  for lot in
+    with expired as (
+      update public.lots as l
+      set status = 'expired'
+      where
+        (scan_expiring_lots.lot_id is null or l.id = scan_expiring_lots.lot_id)
+        and l.quantity > 0
+        and l.expiry_date < current_date
+        and l.status in ('available', 'quarantined')
+      returning
+        l.id, l.organization_id, l.product_id, l.location_id, l.lot_number, l.expiry_date,
+        l.quantity
+    )
+
+    select e.*
+    from expired as e
+    order by e.organization_id, e.expiry_date, e.id
+  loop
+    payload := jsonb_build_object(
+      'lot_id', lot.id,
+      'product_id', lot.product_id,
+      'location_id', lot.location_id,
+      'lot_number', lot.lot_number,
+      'expiry_date', lot.expiry_date,
+      'quantity', lot.quantity,
+      'days_left', lot.expiry_date - current_date
+    );
+    insert into public.notifications (organization_id, kind, payload)
+    values (lot.organization_id, 'lot_expired', payload)
+    returning id into event_id;
+    perform pg_notify('nimbus_events', jsonb_build_object(
+      'id', event_id,
+      'organization_id', lot.organization_id,
+      'kind', 'lot_expired',
+      'payload', payload
+    )::text);
+    n := n + 1;
+  end loop;
+  -- Restore, not switch off: the lots triggers run this inside the stock functions' writes.
+  perform set_config('nimbus.ledger_write', coalesce(prior, 'off'), true);
+
+  -- Lots entering their expiry window (still usable) are announced once each.
   if scan_expiring_lots.lot_id is null then
     select coalesce(array_agg(l.id), '{}') into due
     from public.lots as l
     left join public.settings as s on l.organization_id = s.organization_id
     where
       l.quantity > 0
+      and l.status = 'available'
+      and l.expiry_date >= current_date
       and l.expiry_date
       <= current_date + coalesce((s.value ->> 'expiry_warning_days')::integer, 30)
       and not exists (select from private.lot_expiry_notices as e where e.lot_id = l.id);
@@ -40,7 +88,11 @@ begin
         coalesce((s.value ->> 'expiry_warning_days')::integer, 30) as window_days
       from public.lots as l
       left join public.settings as s on l.organization_id = s.organization_id
-      where l.id = any(due) and l.quantity > 0 and l.expiry_date is not null
+      where
+        l.id = any(due)
+        and l.quantity > 0
+        and l.status = 'available'
+        and l.expiry_date >= current_date
     ),
 
     claimed as (
@@ -86,16 +138,20 @@ end
 $$;
 
 comment on function private.scan_expiring_lots(uuid) is
-'Announces lots entering their expiry window: one lot_expiring notification per lot, ever.
+'Expires lots past their date and announces lots entering their expiry window, once per lot.
 
-A lot is in the window when it has stock and expires within the organization''s
-expiry_warning_days (default 30; already expired lots included), the rule of
-public.expiring_soon. Each newly due lot is claimed in private.lot_expiry_notices (so a lot is
-never announced twice, even by concurrent scans), written to public.notifications (payload:
-lot_id, product_id, location_id, lot_number, expiry_date, quantity, days_left, window_days) and
+A lot with stock whose expiry_date is before today and whose status is available or
+quarantined is set to expired and announced by a lot_expired notification (the status change
+is the once-only claim; an expired lot never becomes available again, see set_lot_status).
+A lot with stock, status available, that expires today or within the organization''s
+expiry_warning_days (default 30) - the rule of public.expiring_soon - is claimed in
+private.lot_expiry_notices (so it is never announced twice, even by concurrent scans) and
+announced by a lot_expiring notification. Payloads: lot_id, product_id, location_id,
+lot_number, expiry_date, quantity, days_left (and window_days for lot_expiring); each is also
 NOTIFY''d on nimbus_events. lot_id null scans every lot (run by each analytics refresh, as time
-moves lots into the window); a lot id checks that lot only (the lots triggers). Returns the
-number of lots announced. Security invoker: run by the table owner (refresh, pg_cron) and the
-security definer trigger function private.lot_expiring_event.';
+moves lots into the window and past their date); a lot id checks that lot only (the lots
+triggers). Returns the number of notifications written (both kinds). Security invoker: run by
+the table owner (refresh, pg_cron) and the security definer trigger function
+private.lot_expiring_event; it writes lots under nimbus.ledger_write, restoring the setting.';
 
 revoke all on function private.scan_expiring_lots(uuid) from public, anon, authenticated;

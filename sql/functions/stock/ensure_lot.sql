@@ -37,7 +37,8 @@ begin
       and l.location_id = ensure_lot.location_id
       and l.lot_number = ensure_lot.lot_number
     for update;
-    if lot.expiry_date is distinct from ensure_lot.expiry_date then
+    if ensure_lot.expiry_date is not null
+      and lot.expiry_date is distinct from ensure_lot.expiry_date then
       raise sqlstate 'PT409' using
         message = format(
           'lot %s already exists here with expiry date %s', ensure_lot.lot_number,
@@ -67,7 +68,7 @@ for stock coming in.
 
 Refuses stock into a lot that is already expired (expiry date before today, or status expired:
 PT422 validation_failed) and into an existing lot number with another expiry date (PT409
-lot_expiry_mismatch: the same lot number cannot carry two dates). Quantity changes only through
+lot_expiry_mismatch: the same lot number cannot carry two dates); no date means the lot''s own. Quantity changes only through
 private.apply_movement. Security invoker: only the security definer stock and order functions
 call it.';
 

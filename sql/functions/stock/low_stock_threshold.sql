@@ -19,8 +19,9 @@ comment on function private.low_stock_threshold(uuid) is
 'Quantity at or below which a product is low on stock at a location.
 
 products.low_stock_threshold, else the organization setting default_low_stock_threshold,
-else 10. Security invoker: its callers (the low-stock trigger and functions) already run with
-the right to read the product.';
+else 10. public.low_stock_products and private.evaluate_low_stock apply the same rule inline
+(set-based); change them together. Security invoker: its callers already run with the right
+to read the product.';
 
 revoke all on function private.low_stock_threshold(uuid) from public, anon;
 
