@@ -68,9 +68,9 @@ for stock coming in.
 
 Refuses stock into a lot that is already expired (expiry date before today, or status expired:
 PT422 validation_failed) and into an existing lot number with another expiry date (PT409
-lot_expiry_mismatch: the same lot number cannot carry two dates); no date means the lot''s own. Quantity changes only through
-private.apply_movement. Security invoker: only the security definer stock and order functions
-call it.';
+lot_expiry_mismatch: the same lot number cannot carry two dates); no date means the lot''s
+own. Quantity changes only through private.apply_movement. Security invoker: only the security
+definer stock and order functions call it.';
 
 revoke all on function private.ensure_lot(uuid, uuid, uuid, text, date)
 from public, anon, authenticated;
