@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from tests.security.conftest import fingerprint
-from tests.support.domain import RANK, call, items, make_product
+from tests.support.domain import RANK, call, items, make_product, stock
 
 FORGED = {
     "organization_id": None,  # filled with b's id
@@ -59,6 +59,20 @@ def fresh(database_url: str, world, kind: str) -> str:
         row = conn.execute(sql, args).fetchone()[0]
         conn.commit()
         return str(row)
+
+
+def fresh_lot(database_url: str, world) -> str:
+    """A new lot of a new product of organization a at WH1, holding 5 units."""
+    a = world.a
+    with psycopg.connect(database_url) as conn:
+        product = make_product(conn, a.id, "lot-" + uuid.uuid4().hex[:8])
+        conn.commit()
+        stock(conn, a.users["staff"], product, a.locations["WH1"], 5, lot_number="SEC")
+        return str(
+            conn.execute("select id from public.lots where product_id = %s", (product,)).fetchone()[
+                0
+            ]
+        )
 
 
 @pytest.mark.parametrize("extra", sorted(FORGED))
@@ -177,6 +191,11 @@ MATRIX = [
     ("PATCH /orders/{id}/status purchase", "manager"),
     ("POST /stock/adjustments", "staff"),
     ("POST /stock/transfers", "staff"),
+    ("POST /orders/{id}/fulfilment sales", "staff"),
+    ("POST /orders/{id}/receipt purchase", "manager"),
+    ("POST /stock/write-offs", "manager"),
+    ("POST /counts", "staff"),
+    ("PATCH /lots/{id}/status", "manager"),
     ("PUT /settings", "admin"),
 ]
 ROLES = ("viewer", "staff", "manager", "admin", "owner")
@@ -202,6 +221,21 @@ def request_for(route: str, world, database_url: str) -> tuple[str, str, dict]:
     if path == "/orders/{id}/status":
         order = fresh(database_url, world, variant[0])
         return method, f"/orders/{order}/status", {"status": "cancelled"}
+    if path in ("/orders/{id}/fulfilment", "/orders/{id}/receipt"):
+        order = fresh(database_url, world, variant[0])
+        lines = [{"product_id": a.products["P1"], "quantity": 1}]
+        return method, path.replace("{id}", order), {"lines": lines}
+    if path == "/stock/write-offs":
+        body = {"product_id": a.products["P1"], "location_id": a.locations["WH1"]}
+        return method, path, {**body, "quantity": 1, "reason": "damaged"}
+    if path == "/counts":
+        return method, path, {"location_id": a.locations["WH1"]}
+    if path == "/lots/{id}/status":
+        return (
+            method,
+            path.replace("{id}", fresh_lot(database_url, world)),
+            {"status": "quarantined"},
+        )
     if path == "/stock/adjustments":
         return (
             method,
