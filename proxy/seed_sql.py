@@ -4,9 +4,14 @@ Every statement takes the named parameters of `OrgSpec` (see proxy.seeding). Ran
 seeded hash of a key (`pg_temp.rnd(seed, key)` in [0, 1)), and ids are md5 uuids of the seed
 and a key, so the same seed gives the same rows. Dates are days before `until` (UTC).
 Run inside one transaction with session_replication_role = replica: the bulk load writes the
-ledger and stock levels directly and keeps their invariants itself (on_hand = sum of
-movements; receipts at the start of each quarter cover that quarter's sales, so stock is
-never negative).
+ledger, stock levels, lots and costing directly and keeps the full inventory invariant itself
+(tests/support/invariant.py): on_hand = sum of movements (receipts at the start of each quarter
+cover that quarter's sales, so stock is never negative); a perishable product's stock at a
+location is one lot named by every one of its movements, so the lot holds exactly what they
+moved; each product has one cost (the catalog cost), so every movement's WAC and FIFO value is
+quantity x cost, the average never moves, and the FIFO layers (one per inbound movement) are
+consumed oldest first in closed form: a layer keeps what the location's total outflow did not
+reach, and cost_layer_takes records the overlap of each outbound movement with each layer.
 """
 
 from __future__ import annotations
@@ -151,18 +156,19 @@ insert into private.order_numbers (organization_id, last_number)
 select %(org)s::uuid, count(*) from public.orders where organization_id = %(org)s::uuid;
 
 insert into public.order_items (
-  id, organization_id, order_id, product_id, line_no, quantity, unit_price, unit_cost, created_at
+  id, organization_id, order_id, product_id, line_no, quantity, unit_price, unit_cost, created_at,
+  done_quantity
 )
 select pg_temp.uid(%(seed)s, order_id::text || product_id::text), %(org)s::uuid, order_id,
   product_id,
   row_number() over (partition by order_id order by k, product_id), quantity, price, unit_cost,
-  o.created_at
+  o.created_at, quantity
 from seed_lines inner join seed_orders as o on seed_lines.order_id = o.id
 union all
 select pg_temp.uid(%(seed)s, po.id::text || r.product_id::text), %(org)s::uuid, po.id, r.product_id,
   row_number() over (partition by po.id order by r.product_id), r.quantity,
   round(p.price * (0.45 + 0.3 * p.margin)::numeric, 2),
-  round(p.price * (0.45 + 0.3 * p.margin)::numeric, 4), po.received_at
+  round(p.price * (0.45 + 0.3 * p.margin)::numeric, 4), po.received_at, r.quantity
 from seed_receipts as r
 inner join seed_products as p on r.product_id = p.id
 inner join seed_purchases as po
@@ -172,10 +178,14 @@ inner join seed_purchases as po
 
 LEDGER = """
 insert into public.stock_movements (
-  organization_id, product_id, location_id, kind, quantity, unit_cost, order_id, reason,
-  created_by, created_at
+  organization_id, product_id, location_id, lot_id, kind, quantity, unit_cost, order_id, reason,
+  created_by, created_at, wac_value, fifo_value
 )
-select %(org)s::uuid, product_id, location_id, kind, quantity, unit_cost, order_id, reason, null, at
+select %(org)s::uuid, m.product_id, m.location_id,
+  case when p.perishable
+    then pg_temp.uid(%(seed)s, m.product_id::text || m.location_id::text || ':lot') end,
+  m.kind, m.quantity, m.unit_cost, m.order_id, m.reason, null, m.at,
+  m.quantity * m.unit_cost, m.quantity * m.unit_cost
 from (
   select p.id as product_id, l.id as location_id, 'adjustment' as kind,
     floor(pg_temp.rnd(%(seed)s, p.id::text || l.id::text || ':open') * 40)::numeric as quantity,
@@ -193,8 +203,9 @@ from (
   from public.orders as o inner join public.order_items as i on o.id = i.order_id
   where o.organization_id = %(org)s::uuid and o.kind = 'sales'
 ) as m
-where quantity <> 0
-order by at, order_id, product_id, location_id;
+inner join seed_products as p on m.product_id = p.id
+where m.quantity <> 0
+order by m.at, m.order_id, m.product_id, m.location_id;
 
 insert into public.stock_levels (organization_id, product_id, location_id, on_hand, updated_at)
 select %(org)s::uuid, product_id, location_id, sum(quantity), max(created_at)
@@ -202,16 +213,84 @@ from public.stock_movements where organization_id = %(org)s::uuid
 group by product_id, location_id;
 
 insert into public.lots (
-  id, organization_id, product_id, location_id, lot_number, expiry_date, quantity, received_at
+  id, organization_id, product_id, location_id, lot_number, expiry_date, quantity, received_at,
+  status
 )
 select pg_temp.uid(%(seed)s, s.product_id::text || s.location_id::text || ':lot'), %(org)s::uuid,
   s.product_id, s.location_id, 'LOT-' || p.rank || '-' || l.i,
-  %(until)s::date + floor(pg_temp.rnd(%(seed)s, s.product_id::text || s.location_id::text
-    || ':exp') * 150)::int - 5, s.on_hand, s.updated_at
+  %(until)s::date + 1 + floor(pg_temp.rnd(%(seed)s, s.product_id::text || s.location_id::text
+    || ':exp') * 150)::int, s.on_hand, f.first_at, 'available'
 from public.stock_levels as s
 inner join seed_products as p on s.product_id = p.id
 inner join seed_locations as l on s.location_id = l.id
-where s.organization_id = %(org)s::uuid and p.perishable and s.on_hand > 0;
+inner join (
+  select product_id, location_id, min(created_at) as first_at
+  from public.stock_movements where organization_id = %(org)s::uuid and lot_id is not null
+  group by product_id, location_id
+) as f on f.product_id = s.product_id and f.location_id = s.location_id
+where s.organization_id = %(org)s::uuid and p.perishable;
+
+insert into private.product_costs (product_id, organization_id, quantity, value, last_average)
+select p.id, %(org)s::uuid, coalesce(s.on_hand, 0), coalesce(s.on_hand, 0) * p.unit_cost,
+  p.unit_cost
+from public.products as p
+left join (
+  select product_id, sum(on_hand) as on_hand
+  from public.stock_levels where organization_id = %(org)s::uuid group by product_id
+) as s on s.product_id = p.id
+where p.organization_id = %(org)s::uuid;
+
+insert into private.cost_layers (
+  organization_id, product_id, location_id, received_at, quantity, remaining, remaining_value,
+  unit_cost, movement_id
+)
+select %(org)s::uuid, product_id, location_id, created_at, quantity, remaining,
+  remaining * unit_cost, unit_cost, id
+from (
+  select m.id, m.product_id, m.location_id, m.created_at, m.quantity, m.unit_cost,
+    greatest(0, least(m.quantity, sum(m.quantity) over (
+      partition by m.product_id, m.location_id order by m.created_at, m.id
+    ) - coalesce(o.out, 0))) as remaining
+  from public.stock_movements as m
+  left join (
+    select product_id, location_id, -sum(quantity) as out
+    from public.stock_movements
+    where organization_id = %(org)s::uuid and quantity < 0
+    group by product_id, location_id
+  ) as o on o.product_id = m.product_id and o.location_id = m.location_id
+  where m.organization_id = %(org)s::uuid and m.quantity > 0
+) as layers
+order by created_at, id;
+
+insert into private.cost_layer_takes (movement_id, layer_id, quantity, value)
+select o.id, l.layer_id,
+  least(l.upto, o.upto) - greatest(l.upto - l.quantity, o.upto - o.quantity),
+  (least(l.upto, o.upto) - greatest(l.upto - l.quantity, o.upto - o.quantity)) * l.unit_cost
+from (
+  select m.id, m.product_id, m.location_id, -m.quantity as quantity,
+    sum(-m.quantity) over (
+      partition by m.product_id, m.location_id order by m.created_at, m.id
+    ) as upto
+  from public.stock_movements as m
+  where m.organization_id = %(org)s::uuid and m.quantity < 0
+) as o
+inner join (
+  select c.id as layer_id, c.product_id, c.location_id, c.quantity, c.unit_cost,
+    sum(c.quantity) over (
+      partition by c.product_id, c.location_id order by c.received_at, c.id
+    ) as upto
+  from private.cost_layers as c
+  where c.organization_id = %(org)s::uuid
+) as l
+  on l.product_id = o.product_id and l.location_id = o.location_id
+  and l.upto - l.quantity < o.upto and o.upto - o.quantity < l.upto;
+
+insert into private.low_stock_states (product_id, location_id, organization_id, low)
+select s.product_id, s.location_id, %(org)s::uuid,
+  p.active and p.archived_at is null
+  and s.on_hand - s.reserved <= coalesce(p.low_stock_threshold, 10)
+from public.stock_levels as s inner join public.products as p on s.product_id = p.id
+where s.organization_id = %(org)s::uuid;
 """
 
 STEPS = (

@@ -23,7 +23,13 @@ TEST_SECRET = "test-secret-" + secrets.token_hex(24)
 
 @pytest.fixture(scope="session")
 def database_url() -> str:
-    """A fresh database for this test session, migrated, dropped at the end."""
+    """A fresh database for this test session, migrated, dropped at the end.
+
+    Its teardown asserts the full inventory invariant (tests.support.invariant) over everything
+    the session did, before dropping the database: a session-scoped check that runs only when a
+    test created the database. (An autouse fixture cannot do it: it would either create a
+    database for sessions that need none, or be torn down after this one has dropped it.)
+    """
     name = f"nimbus_test_{os.getpid()}_{secrets.token_hex(3)}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
@@ -33,6 +39,9 @@ def database_url() -> str:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute((ROOT / "tests" / "fixtures" / "passthrough.sql").read_text())
         yield url
+        from tests.support.invariant import inventory_violations
+
+        assert inventory_violations(url) == [], "inventory invariant broken after the session"
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
             conn.execute(

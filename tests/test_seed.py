@@ -13,6 +13,8 @@ from psycopg import sql
 
 from proxy.migrate import migrate
 from proxy.seeding import OrgSpec, ensure_user, load_organization, seed_demo_org, stable_uuid
+from tests.conftest import SQL_DIR
+from tests.support.invariant import inventory_violations
 
 ADMIN_URL = os.environ.get("NIMBUS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TWIN = OrgSpec("twin", "Twin", 60, 2, 3, 120, 12)
@@ -92,7 +94,7 @@ def second_database():
         conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
     url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
     try:
-        migrate(url, echo=lambda _line: None)
+        migrate(url, sql_dir=SQL_DIR, echo=lambda _line: None)
         yield url
     finally:
         with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
@@ -111,3 +113,28 @@ def test_same_seed_same_data(database_url: str, second_database: str) -> None:
             org = load_organization(conn, TWIN, seed=11, owner_id=owner, until=until)
             sums.append(conn.execute(CHECKSUM, {"o": org}).fetchone()[0])
     assert sums[0] == sums[1]
+
+
+def test_nimbus_seed_keeps_the_full_invariant(second_database: str) -> None:
+    """`nimbus seed` (demo scale) leaves a database the full inventory invariant holds in:
+    ledger, lots, reservations, cost layers, average costs, no NaN."""
+    from click.testing import CliRunner
+
+    from proxy.datacli import seed
+
+    result = CliRunner().invoke(seed, ["--scale", "demo", "--database-url", second_database])
+    assert result.exit_code == 0, result.output
+    assert inventory_violations(second_database) == []
+    with psycopg.connect(second_database) as conn:
+        lots, expired, untracked, costs, layers, takes = conn.execute(
+            "select (select count(*) from public.lots),"
+            " (select count(*) from public.lots where expiry_date < current_date),"
+            " (select count(*) from public.lots as l where not exists (select from"
+            "  public.stock_movements as m where m.lot_id = l.id)),"
+            " (select count(*) from public.products as p where not exists (select from"
+            "  private.product_costs as c where c.product_id = p.id)),"
+            " (select count(*) from private.cost_layers where remaining > 0),"
+            " (select count(*) from private.cost_layer_takes)"
+        ).fetchone()
+    assert lots > 100 and (expired, untracked, costs) == (0, 0, 0)
+    assert layers > 0 and takes > 0

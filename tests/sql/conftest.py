@@ -1,11 +1,12 @@
-"""Fixtures for the SQL domain tests: the two-organization world and the ledger invariant."""
+"""Fixtures for the SQL domain tests: the two-organization world and the inventory invariant."""
 
 from __future__ import annotations
 
 import psycopg
 import pytest
 
-from tests.support.domain import World, build_world, ledger_mismatches
+from tests.support.domain import World, build_world
+from tests.support.invariant import inventory_violations
 
 
 @pytest.fixture(scope="session")
@@ -24,6 +25,6 @@ def conn(database_url: str):
 
 @pytest.fixture(autouse=True)
 def ledger_invariant(database_url: str):
-    """After every SQL test: on_hand equals the sum of movements per product and location."""
+    """After every SQL test: the full inventory invariant (tests.support.invariant) holds."""
     yield
-    assert ledger_mismatches(database_url) == []
+    assert inventory_violations(database_url) == []

@@ -173,6 +173,16 @@ begin
     updated_at = now()
   where c.product_id = apply_movement.product_id;
 
+  if qty > 0 and coalesce((
+    select s.on_hand from public.stock_levels as s
+    where s.product_id = apply_movement.product_id and s.location_id = apply_movement.location_id
+  ), 0) + qty >= 100000000000 then
+    raise sqlstate 'PT422' using
+      message = 'quantity would take the stock level past 99,999,999,999.999',
+      detail = 'quantity',
+      hint = 'validation_failed';
+  end if;
+
   -- Check constraints see the proposed row before ON CONFLICT does, so only an incoming
   -- movement may create the row; an outgoing one updates the row its caller has locked.
   if qty > 0 then
