@@ -208,10 +208,16 @@ def test_results_stay_in_the_callers_organization(db, tenants) -> None:
 
 
 def test_totals_agree_with_base_tables(db, tenants) -> None:
-    """MV-backed figures equal the same figures computed from the base tables."""
-    stock_value, revenue = db.execute(
-        "select (select sum(l.on_hand * p.unit_cost) from public.stock_levels l"
-        " join public.products p on p.id = l.product_id where l.organization_id = %(o)s),"
+    """MV-backed figures equal the same figures computed from the base tables.
+
+    Stock is valued from the costing facts (issue 12), not the catalog cost: the weighted
+    average value is private.product_costs.value, the FIFO value the remaining cost layers.
+    """
+    stock_value, fifo_value, revenue = db.execute(
+        "select (select sum(c.value) from private.product_costs c"
+        " where c.organization_id = %(o)s),"
+        " (select sum(cl.remaining_value) from private.cost_layers cl"
+        " where cl.organization_id = %(o)s),"
         " (select sum(i.quantity * i.unit_price) from public.orders o join public.order_items i"
         " on i.order_id = o.id where o.organization_id = %(o)s and o.kind = 'sales'"
         " and o.status = 'fulfilled' and o.completed_at >= current_date - 90)",
@@ -223,6 +229,7 @@ def test_totals_agree_with_base_tables(db, tenants) -> None:
     assert float(valuation["value"]) == pytest.approx(float(stock_value), abs=0.01)
     fifo = call(db, tenants["user_a"], "select public.stock_valuation('fifo')")
     assert float(fifo["units"]) == float(valuation["units"])
+    assert float(fifo["value"]) == pytest.approx(float(fifo_value), abs=0.01)
     sales = call(
         db,
         tenants["user_a"],
@@ -283,20 +290,32 @@ def test_refresh_analytics_roles(db, tenants, new_user) -> None:
 # one and not the other, both ways (numeric sums are exact, so equality is exact).
 VIEW_CHECKS = {
     "location_daily_sales": (
-        "select location_id, day, units, revenue, cogs, order_lines, facts"
+        "select location_id, day, units, revenue, cogs_wac, cogs_fifo, order_lines, facts"
         " from private.location_daily_sales where organization_id = %(o)s",
-        "select location_id, day, sum(units), sum(revenue), sum(cogs), sum(order_count), count(*)"
+        "select location_id, day, sum(units), sum(revenue), sum(cogs_wac), sum(cogs_fifo),"
+        " sum(order_count), count(*)"
         " from private.daily_sales where organization_id = %(o)s group by 1, 2",
     ),
     "category_daily_sales": (
         "select nullif(category_id, '00000000-0000-0000-0000-000000000000'), day, units, revenue,"
-        " cogs, order_lines, facts from private.category_daily_sales where organization_id = %(o)s",
-        "select p.category_id, o.completed_at::date, sum(i.quantity),"
-        " sum(i.quantity * i.unit_price), sum(i.quantity * coalesce(i.unit_cost, p.unit_cost)),"
-        " count(distinct (o.id, i.product_id)), count(distinct (i.product_id, o.location_id))"
+        " cogs_wac, cogs_fifo, order_lines, facts from private.category_daily_sales"
+        " where organization_id = %(o)s",
+        # Cost of goods sold is a ledger fact (issue 12): what the orders' sale movements took
+        # out (wac_value, fifo_value), no longer quantity * the line's or the catalog's cost.
+        "with s as (select p.category_id, o.completed_at::date as day, sum(i.quantity) as u,"
+        " sum(i.quantity * i.unit_price) as r, count(distinct (o.id, i.product_id)) as n,"
+        " count(distinct (i.product_id, o.location_id)) as f"
         " from public.orders o join public.order_items i on i.order_id = o.id"
         " join public.products p on p.id = i.product_id where o.organization_id = %(o)s"
-        " and o.kind = 'sales' and o.status = 'fulfilled' group by 1, 2",
+        " and o.kind = 'sales' and o.status = 'fulfilled' group by 1, 2),"
+        " c as (select p.category_id, o.completed_at::date as day, -sum(m.wac_value) as w,"
+        " -sum(m.fifo_value) as ff from public.orders o join public.stock_movements m"
+        " on m.order_id = o.id and m.kind = 'sale' join public.products p on p.id = m.product_id"
+        " where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'"
+        " group by 1, 2)"
+        " select s.category_id, s.day, s.u, s.r, coalesce(c.w, 0), coalesce(c.ff, 0), s.n, s.f"
+        " from s left join c on c.category_id is not distinct from s.category_id"
+        " and c.day = s.day",
     ),
     "product_sales_stats": (
         "select product_id, revenue_total, revenue_365d, revenue_90d, revenue_30d, demand_days,"
@@ -320,12 +339,16 @@ VIEW_CHECKS = {
         " from t left join d on d.product_id = t.product_id"
         " group by t.product_id, t.r, t.r365, t.r90, t.r30",
     ),
+    # Stock value by both costing methods (issue 12), not on hand * the catalog cost.
     "product_stock": (
-        "select product_id, on_hand, reserved, value from private.product_stock"
+        "select product_id, on_hand, reserved, value_wac, value_fifo from private.product_stock"
         " where organization_id = %(o)s",
-        "select l.product_id, sum(l.on_hand), sum(l.reserved), sum(l.on_hand) * max(p.unit_cost)"
-        " from public.stock_levels l join public.products p on p.id = l.product_id"
-        " where l.organization_id = %(o)s group by 1",
+        "select l.product_id, sum(l.on_hand), sum(l.reserved),"
+        " coalesce((select c.value from private.product_costs c"
+        " where c.product_id = l.product_id), 0),"
+        " coalesce((select sum(cl.remaining_value) from private.cost_layers cl"
+        " where cl.product_id = l.product_id), 0)"
+        " from public.stock_levels l where l.organization_id = %(o)s group by 1",
     ),
     "reorder_inputs": (
         "select product_id, reorder_point, safety_stock, demand_units, on_hand, reserved"
@@ -342,13 +365,22 @@ VIEW_CHECKS = {
         " and (d.u is not null or p.reorder_point is not null)",
     ),
     "stock_by_group": (
-        "select dimension, nullif(key, '00000000-0000-0000-0000-000000000000'), units, value"
-        " from private.stock_by_group where organization_id = %(o)s",
-        "select 'category', p.category_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)"
-        " from public.stock_levels l join public.products p on p.id = l.product_id"
-        " where l.organization_id = %(o)s and l.on_hand > 0 group by 2"
-        " union all select 'location', l.location_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)"
-        " from public.stock_levels l join public.products p on p.id = l.product_id"
+        "select dimension, nullif(key, '00000000-0000-0000-0000-000000000000'), units,"
+        " value_wac, value_fifo from private.stock_by_group where organization_id = %(o)s",
+        "with s as (select product_id, sum(on_hand) as h from public.stock_levels"
+        " where organization_id = %(o)s group by 1),"
+        " f as (select product_id, location_id, sum(remaining_value) as v"
+        " from private.cost_layers where organization_id = %(o)s group by 1, 2)"
+        " select 'category', p.category_id, sum(s.h), sum(coalesce(c.value, 0)),"
+        " coalesce(sum((select sum(f.v) from f where f.product_id = s.product_id)), 0)"
+        " from s join public.products p on p.id = s.product_id"
+        " left join private.product_costs c on c.product_id = s.product_id"
+        " where s.h > 0 group by 2"
+        " union all select 'location', l.location_id, sum(l.on_hand),"
+        " coalesce(sum(round(l.on_hand * c.value / nullif(c.quantity, 0), 4)), 0),"
+        " coalesce((select sum(f.v) from f where f.location_id = l.location_id), 0)"
+        " from public.stock_levels l"
+        " left join private.product_costs c on c.product_id = l.product_id"
         " where l.organization_id = %(o)s group by 2",
     ),
 }
@@ -407,25 +439,35 @@ def test_sales_groupings_agree_with_base_tables(db, tenants) -> None:
 
 
 def test_valuation_breakdowns_agree_with_base_tables(db, tenants) -> None:
-    """stock_valuation's by_category and by_location equal sums over stock levels."""
-    got = call(db, tenants["user_a"], "select public.stock_valuation()")
-    by_category = dict(
-        db.execute(
-            "select p.category_id::text, round(sum(l.on_hand * p.unit_cost), 2)"
-            " from public.stock_levels l join public.products p on p.id = l.product_id"
-            " where l.organization_id = %s and l.on_hand > 0 group by 1",
-            (tenants["a"],),
-        ).fetchall()
-    )
-    by_location = dict(
-        db.execute(
-            "select location_id::text, round(sum(l.on_hand * p.unit_cost), 2)"
-            " from public.stock_levels l join public.products p on p.id = l.product_id"
-            " where l.organization_id = %s group by 1",
-            (tenants["a"],),
-        ).fetchall()
-    )
-    cats = {c["category_id"]: Decimal(str(c["value"])) for c in got["by_category"]}
-    locs = {x["location_id"]: Decimal(str(x["value"])) for x in got["by_location"]}
-    assert cats == by_category and locs == by_location
-    assert got["as_of"] and got["method"] == "weighted_average"
+    """stock_valuation's by_category and by_location equal the costing facts, by both methods.
+
+    Weighted average: private.product_costs (per location: on hand x the product's average
+    cost); FIFO: the remaining cost layers. Not on hand x the catalog cost (issue 12).
+    """
+    db.execute("select private.refresh_analytics_views(false)")
+    base = {
+        "weighted_average": (
+            "select p.category_id::text, round(sum(c.value), 2)"
+            " from private.product_costs c join public.products p on p.id = c.product_id"
+            " where c.organization_id = %s and c.quantity > 0 group by 1",
+            "select l.location_id::text,"
+            " round(sum(round(l.on_hand * c.value / nullif(c.quantity, 0), 4)), 2)"
+            " from public.stock_levels l join private.product_costs c"
+            " on c.product_id = l.product_id where l.organization_id = %s group by 1",
+        ),
+        "fifo": (
+            "select p.category_id::text, round(sum(cl.remaining_value), 2)"
+            " from private.cost_layers cl join public.products p on p.id = cl.product_id"
+            " where cl.organization_id = %s and cl.remaining > 0 group by 1",
+            "select location_id::text, round(sum(remaining_value), 2) from private.cost_layers"
+            " where organization_id = %s and remaining > 0 group by 1",
+        ),
+    }
+    for method, (category_sql, location_sql) in base.items():
+        got = call(db, tenants["user_a"], "select public.stock_valuation(%s)", method)
+        by_category = dict(db.execute(category_sql, (tenants["a"],)).fetchall())
+        by_location = dict(db.execute(location_sql, (tenants["a"],)).fetchall())
+        cats = {c["category_id"]: Decimal(str(c["value"])) for c in got["by_category"]}
+        locs = {x["location_id"]: Decimal(str(x["value"])) for x in got["by_location"]}
+        assert cats == by_category and locs == by_location, method
+        assert got["as_of"] and got["method"] == method

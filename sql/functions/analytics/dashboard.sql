@@ -7,6 +7,7 @@ set search_path = ''
 as $$
 declare
   org uuid := private.active_organization(dashboard.organization_id);
+  costing text := private.costing_method(null, org);
   result jsonb;
 begin
   select jsonb_build_object(
@@ -16,11 +17,17 @@ begin
     'active_products', coalesce(s.active_products, 0),
     'locations', coalesce(s.locations, 0),
     'stock_units', coalesce(s.stock_units, 0),
-    'stock_value', round(coalesce(s.stock_value, 0), 2),
+    'costing_method', costing,
+    'stock_value', round(coalesce(
+      case when costing = 'fifo' then s.stock_value_fifo else s.stock_value_wac end, 0
+    ), 2),
     'low_stock_count', coalesce(s.low_stock_count, 0),
     'expiring_count', coalesce(s.expiring_count, 0),
     'revenue_30d', round(coalesce(s.revenue_30d, 0), 2),
     'units_30d', coalesce(s.units_30d, 0),
+    'cogs_30d', round(coalesce(
+      case when costing = 'fifo' then s.cogs_fifo_30d else s.cogs_wac_30d end, 0
+    ), 2),
     'top_products', coalesce(s.top_products, '[]'::jsonb),
     'recent_movements', coalesce((
       select jsonb_agg(to_jsonb(m) order by m.created_at desc, m.id desc)
@@ -54,12 +61,15 @@ comment on function public.dashboard(uuid) is
 'Inventory dashboard of the active organization: totals, alerts, 30-day sales, activity.
 
 Keys: as_of (last analytics refresh), organization_id, products, active_products, locations,
-stock_units, stock_value (on hand * unit cost), low_stock_count, expiring_count,
-revenue_30d, units_30d, top_products (5 by 30-day revenue: product_id, sku, name, units,
-revenue) from the materialized views as of as_of, and recent_movements (the 10 latest ledger
-rows, live). low_stock_count and expiring_count use the rules of low_stock_products (stock
-levels of active products at or below their threshold, one per product and location) and
-expiring_soon (lots with stock expiring within expiry_warning_days) but are read from the
+stock_units, costing_method, stock_value (by that method: the organization setting
+costing_method, default weighted_average; private.product_costs or the FIFO layers, never the
+catalog cost), low_stock_count, expiring_count, revenue_30d, units_30d, cogs_30d (cost of goods
+sold by the method, net of customer returns), top_products (5 by 30-day revenue: product_id,
+sku, name, units, revenue) from the materialized views as of as_of, and recent_movements (the 10
+latest ledger rows, live). low_stock_count and expiring_count use the rules of
+low_stock_products (stock levels of active products whose available quantity is at or below
+their threshold, one per product and location) and expiring_soon (usable lots with stock
+expiring within expiry_warning_days) but are read from the
 refresh, so the dashboard stays fast at any size. Security definer to read
 private.organization_summary; filtered to private.active_organization(organization_id).';
 

@@ -11,6 +11,7 @@ set search_path = ''
 as $$
 declare
   org uuid := private.active_organization(inventory_turnover.organization_id);
+  costing text := private.costing_method(null, org);
   last_day date := coalesce(inventory_turnover."to", current_date);
   first_day date := coalesce(inventory_turnover."from", last_day - 364);
   value_now numeric;
@@ -22,16 +23,21 @@ declare
 begin
   perform private.check_period(first_day, last_day);
   n := last_day - first_day + 1;
-  select coalesce(max(s.stock_value), 0) into value_now
+  select coalesce(max(
+    case when costing = 'fifo' then s.stock_value_fifo else s.stock_value_wac end
+  ), 0) into value_now
   from private.organization_summary as s
   where s.organization_id = org;
-  select coalesce(sum(d.cogs), 0) into cogs
+  select coalesce(sum(case when costing = 'fifo' then d.cogs_fifo else d.cogs_wac end), 0)
+  into cogs
   from private.location_daily_sales as d
   where d.organization_id = org and d.day between first_day and last_day;
 
   -- Stock value at the end of day x = value now - net value change on the days after x.
   with changes as (
-    select c.day, c.net_value
+    select
+      c.day,
+      case when costing = 'fifo' then c.net_value_fifo else c.net_value_wac end as net_value
     from private.daily_stock_changes as c
     where c.organization_id = org and c.day >= first_day
   ),
@@ -51,7 +57,9 @@ begin
     max(v.value) filter (where v.day = last_day)
   into average, closing
   from values_by_day as v;
-  select value_now - coalesce(sum(c.net_value), 0) into opening
+  select value_now - coalesce(sum(
+    case when costing = 'fifo' then c.net_value_fifo else c.net_value_wac end
+  ), 0) into opening
   from private.daily_stock_changes as c
   where c.organization_id = org and c.day >= first_day;
 
@@ -61,6 +69,7 @@ begin
     'from', first_day,
     'to', last_day,
     'days', n,
+    'costing_method', costing,
     'cogs', round(cogs, 2),
     'opening_inventory_value', round(opening, 2),
     'closing_inventory_value', round(closing, 2),
@@ -76,11 +85,16 @@ comment on function public.inventory_turnover(date, date, uuid) is
 'Inventory turnover of the active organization over a period: COGS / average stock value.
 
 from / to: inclusive UTC days (default: the 365 days to today; at most 1100 days). Returns
-as_of, days, cogs (cost of fulfilled sales), opening (end of the day before from), closing and
-average (over the days of the period) inventory value at the current unit costs, turnover,
-annualized_turnover (turnover * 365 / days) and days_of_inventory (average value / daily COGS);
-null when a divisor is 0. Reads the analytics views (security definer), filtered to
-private.active_organization(organization_id). Bad arguments: PT400 validation_failed.';
+as_of, days, costing_method, cogs (cost of goods sold in the period, net of customer returns),
+opening (end of the day before from), closing and average (over the days of the period)
+inventory value, turnover, annualized_turnover (turnover * 365 / days) and days_of_inventory
+(average value / daily COGS); null when a divisor is 0. Both are ledger facts by the
+organization''s costing_method (setting, default weighted_average), never the catalog cost:
+cogs_wac or cogs_fifo of private.daily_sales, and the stock value now (organization_summary:
+private.product_costs or the FIFO layers) less the net value of the movements after each day
+(daily_stock_changes: their wac_value or fifo_value). Reads the analytics views (security
+definer), filtered to private.active_organization(organization_id). Bad arguments: PT400
+validation_failed.';
 
 revoke all on function public.inventory_turnover(date, date, uuid) from public, anon;
 

@@ -13,6 +13,7 @@ set search_path = ''
 as $$
 declare
   org uuid := private.active_organization(sales_analytics.organization_id);
+  costing text := private.costing_method(null, org);
   last_day date := coalesce(sales_analytics."to", current_date);
   first_day date := coalesce(sales_analytics."from", last_day - 29);
   product_rows bigint;
@@ -101,7 +102,8 @@ begin
       f.key,
       f.units,
       f.revenue,
-      f.cogs,
+      f.cogs_wac,
+      f.cogs_fifo,
       f.order_lines
     from (
       -- The nil uuid stands for "no key" so that the joins below can hash on equality.
@@ -113,20 +115,21 @@ begin
         end as key,
         d.units,
         d.revenue,
-        d.cogs,
+        d.cogs_wac,
+        d.cogs_fifo,
         d.order_lines
       from private.location_daily_sales as d
       where
         sales_analytics.group_by in ('none', 'location')
         and d.organization_id = org and d.day between first_day and last_day
       union all
-      select d.day, d.category_id, d.units, d.revenue, d.cogs, d.order_lines
+      select d.day, d.category_id, d.units, d.revenue, d.cogs_wac, d.cogs_fifo, d.order_lines
       from private.category_daily_sales as d
       where
         sales_analytics.group_by = 'category'
         and d.organization_id = org and d.day between first_day and last_day
       union all
-      select d.day, d.product_id, d.units, d.revenue, d.cogs, d.order_count
+      select d.day, d.product_id, d.units, d.revenue, d.cogs_wac, d.cogs_fifo, d.order_count
       from private.daily_sales as d
       where
         sales_analytics.group_by = 'product' and not pruned
@@ -162,7 +165,8 @@ begin
       d.product_id as key,
       sum(d.units) as units,
       sum(d.revenue) as revenue,
-      sum(d.cogs) as cogs,
+      sum(d.cogs_wac) as cogs_wac,
+      sum(d.cogs_fifo) as cogs_fifo,
       sum(d.order_count) as order_lines,
       count(*) as facts
     from private.daily_sales as d
@@ -183,13 +187,14 @@ begin
       k.rank <= 25 as named,
       sum(r.units) as units,
       sum(r.revenue) as revenue,
-      sum(r.cogs) as cogs,
+      sum(r.cogs_wac) as cogs_wac,
+      sum(r.cogs_fifo) as cogs_fifo,
       sum(r.order_lines) as order_lines
     from facts as r
     inner join by_key as k on r.key = k.key
     group by r.period, 2, 3
     union all
-    select t.period, t.key, true, t.units, t.revenue, t.cogs, t.order_lines
+    select t.period, t.key, true, t.units, t.revenue, t.cogs_wac, t.cogs_fifo, t.order_lines
     from top_facts as t
     union all
     -- Pruned: every other product of a period, as the period's totals minus its top 25.
@@ -199,14 +204,16 @@ begin
       false,
       a.units - coalesce(n.units, 0),
       a.revenue - coalesce(n.revenue, 0),
-      a.cogs - coalesce(n.cogs, 0),
+      a.cogs_wac - coalesce(n.cogs_wac, 0),
+      a.cogs_fifo - coalesce(n.cogs_fifo, 0),
       a.order_lines - coalesce(n.order_lines, 0)
     from (
       select
         date_trunc(sales_analytics.granularity, d.day)::date as period,
         sum(d.units) as units,
         sum(d.revenue) as revenue,
-        sum(d.cogs) as cogs,
+        sum(d.cogs_wac) as cogs_wac,
+        sum(d.cogs_fifo) as cogs_fifo,
         sum(d.order_lines) as order_lines,
         sum(d.facts) as facts
       from private.location_daily_sales as d
@@ -218,7 +225,8 @@ begin
         t.period,
         sum(t.units) as units,
         sum(t.revenue) as revenue,
-        sum(t.cogs) as cogs,
+        sum(t.cogs_wac) as cogs_wac,
+        sum(t.cogs_fifo) as cogs_fifo,
         sum(t.order_lines) as order_lines,
         sum(t.facts) as facts
       from top_facts as t
@@ -234,12 +242,19 @@ begin
     'to', last_day,
     'granularity', sales_analytics.granularity,
     'group_by', sales_analytics.group_by,
+    'costing_method', costing,
     'totals', (
       select jsonb_build_object(
         'units', coalesce(sum(s.units), 0),
         'revenue', round(coalesce(sum(s.revenue), 0), 2),
-        'cogs', round(coalesce(sum(s.cogs), 0), 2),
-        'gross_margin', round(coalesce(sum(s.revenue) - sum(s.cogs), 0), 2),
+        'cogs', round(coalesce(sum(
+          case when costing = 'fifo' then s.cogs_fifo else s.cogs_wac end
+        ), 0), 2),
+        'gross_margin', round(coalesce(sum(s.revenue) - sum(
+          case when costing = 'fifo' then s.cogs_fifo else s.cogs_wac end
+        ), 0), 2),
+        'cogs_wac', round(coalesce(sum(s.cogs_wac), 0), 2),
+        'cogs_fifo', round(coalesce(sum(s.cogs_fifo), 0), 2),
         'order_lines', coalesce(sum(s.order_lines), 0)
       )
       from series as s
@@ -271,7 +286,9 @@ begin
         'other', not s.named,
         'units', s.units,
         'revenue', round(s.revenue, 2),
-        'cogs', round(s.cogs, 2),
+        'cogs', round(case when costing = 'fifo' then s.cogs_fifo else s.cogs_wac end, 2),
+        'cogs_wac', round(s.cogs_wac, 2),
+        'cogs_fifo', round(s.cogs_fifo, 2),
         'order_lines', s.order_lines
       ) order by s.period, s.named desc, s.key)
       from series as s
@@ -287,11 +304,17 @@ comment on function public.sales_analytics(date, date, text, text, uuid) is
 
 from / to: inclusive UTC days of completion (default: the 30 days to today; at most 1100
 days). granularity: day, week (ISO, from Monday) or month. group_by: none, product, category
-(the product''s own category) or location. Returns as_of, totals (units, revenue, cogs,
-gross_margin, order_lines = order x product pairs), groups (the 25 keys with the most revenue,
-with a label) and series rows (period, key, units, revenue, cogs, order_lines); keys outside
-the top 25 are summed into rows with key null and other = true. Reads the coarsest analytics
-view the grouping allows (private.location_daily_sales for none and location,
+(the product''s own category) or location. Returns as_of, costing_method (the organization
+setting costing_method, default weighted_average), totals (units, revenue, cogs and
+gross_margin = revenue - cogs by that method, cogs_wac, cogs_fifo, order_lines = order x
+product pairs), groups (the 25 keys with the most revenue, with a label) and series rows
+(period, key, units, revenue, cogs, cogs_wac, cogs_fifo, order_lines). Units and revenue are
+those of sales orders fulfilled (or closed short) in the period, gross of returns; cost of goods
+sold is a ledger fact (private.daily_sales): what the orders'' sale movements took out of stock
+at moving weighted-average cost (cogs_wac) and at FIFO cost (cogs_fifo), less the value of
+customer returns in the period; orders fulfilled before costing existed use their lines''
+unit_cost. Keys outside the top 25 are summed into rows with key null and other = true.
+Reads the coarsest analytics view the grouping allows (private.location_daily_sales for none and location,
 private.category_daily_sales for category, with the categories as of the refresh,
 private.daily_sales for product, ranking only the products whose revenue bound in
 private.product_sales_stats can reach the top 25), security definer, filtered to
