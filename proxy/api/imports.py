@@ -3,7 +3,13 @@
 `mode=dry-run` (the default) validates every row (pydantic, then the SQL function's checks
 without writing) and reports the problems by row index and CSV line; `mode=commit` writes the
 whole file through the same path as bulk-upsert (insert or replace by sku), all or nothing.
-category and supplier are names, resolved within the organization."""
+category and supplier are names, resolved within the organization.
+
+Cells are trimmed. Text cells follow csvsafe: one leading `'` before a formula character is the
+export's escape and is removed (an exported file imports back unchanged); a text cell that still
+starts with `=`, `+`, `-`, `@`, tab or CR is a row error of type `formula` naming the column
+(dry-run reports it, commit answers 422 and writes nothing). Number columns are not text: they
+must parse as numbers, so a formula there is already an invalid number."""
 
 from __future__ import annotations
 
@@ -17,6 +23,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from proxy.api import batch, postgrest, tenancy
 from proxy.api.bulk_models import ImportReport
 from proxy.api.catalog_models import ProductIn
+from proxy.api.csvsafe import unguard
 from proxy.api.inputs import parse_query
 from proxy.api.params import arg, quoted
 from proxy.api.problems import ApiError, validation
@@ -30,6 +37,7 @@ COLUMNS = (
     "sku,name,description,barcode,unit,price,unit_cost,low_stock_threshold,reorder_point,"
     "safety_stock,category,supplier"
 ).split(",")
+TEXT = frozenset(("sku", "name", "description", "barcode", "unit", "category", "supplier"))
 REQUIRED = ("sku", "name")
 NAMED = {"category": "categories", "supplier": "suppliers"}  # column -> table of the names
 CSV_TYPES = ("text/csv", "application/csv", "text/plain")
@@ -112,6 +120,31 @@ async def names(
     return found
 
 
+def cells(header: list[str], fields: list[str]) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """A row's non-empty cells (trimmed; in text columns, the export's `'` removed) and an error
+    for every text cell that would be a spreadsheet formula (that cell is left out)."""
+    row: dict[str, str] = {}
+    errors: list[dict[str, Any]] = []
+    for column, raw in zip(header, fields, strict=False):
+        value = raw.strip()
+        if not value:
+            continue
+        if column in TEXT:
+            value, allowed = unguard(value)
+            if not allowed:
+                errors.append(
+                    {
+                        "field": column,
+                        "message": "starts with =, +, -, @, tab or CR (a spreadsheet formula);"
+                        " put one ' before it to keep it as text",
+                        "type": "formula",
+                    }
+                )
+                continue
+        row[column] = value
+    return row, errors
+
+
 def _resolve(column: str, value: str, known: dict[str, list[str]], errors: list) -> str | None:
     ids = known.get(value, [])
     if len(ids) == 1:
@@ -128,10 +161,8 @@ async def import_products(request: web.Request, route: Route) -> web.StreamRespo
     mode = request.query.get("mode", "dry-run")
     header, rows = records(await file_text(request), api_settings().bulk_max)
     org = await tenancy.resolve(request, identity)
-    values = [
-        {k: v.strip() for k, v in zip(header, fields, strict=False) if v.strip()}
-        for _line, fields in rows
-    ]
+    parsed = [cells(header, fields) for _line, fields in rows]
+    values = [row for row, _formulas in parsed]
     known = {
         column: await names(
             request, identity, org, table, {v[column] for v in values if column in v}
@@ -139,9 +170,9 @@ async def import_products(request: web.Request, route: Route) -> web.StreamRespo
         for column, table in NAMED.items()
     }
     rows_batch = batch.Batch(total=len(rows))
-    for index, ((line, fields), row) in enumerate(zip(rows, values, strict=True)):
+    for index, ((line, fields), (row, formulas)) in enumerate(zip(rows, parsed, strict=True)):
         rows_batch.lines[index] = line
-        errors: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = list(formulas)
         if len(fields) != len(header):
             errors.append(
                 {"field": "row", "message": f"{len(fields)} fields, header has {len(header)}"}

@@ -1,19 +1,41 @@
-"""CSV export, streamed from PostgREST (`Accept: text/csv`) with the list routes' filters:
-rows go to the client as PostgREST produces them, never buffered whole."""
+"""CSV export of the list routes' rows: all of them, streamed, with cells no spreadsheet runs.
+
+Upstream is read with keyset paging: the rows in (created_at, id) order, a unique order, `PAGE`
+at a time, each page after the last row of the one before (`or=(created_at.gt.T,and(created_at
+.eq.T,id.gt.I))`), until a page comes back empty. An empty page ends the file, not a short one,
+so a PostgREST max-rows below PAGE can never cut it. Each page is written to the client as it
+arrives, so the proxy holds one page whatever the row count. The first page is read before the
+answer starts (an error there is an ordinary JSON error); when a later page fails, the cut is
+logged and the connection closed without the terminating chunk: the client sees a broken
+download, never a short file that looks whole.
+
+Cells (csvsafe): the numbers PostgREST returns for a column declared numeric in NUMBERS are
+written as they are (a -3 adjustment stays -3); every other cell (text, ids, timestamps,
+booleans) goes through csvsafe.guard, so text starting with = + - @ tab or CR gets a `'`."""
 
 from __future__ import annotations
 
-import aiohttp
+import csv
+import io
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
 from aiohttp import web
 
-from proxy.api import catalog, operations, tenancy
+from proxy.api import catalog, operations, postgrest, tenancy
+from proxy.api.csvsafe import guard
 from proxy.api.inputs import parse_query
-from proxy.api.problems import ApiError
+from proxy.api.params import quoted
 from proxy.api.reads import scoped
 from proxy.api.route import Route
-from proxy.errors import UpstreamUnavailable
+from proxy.errors import ProxyError
 from proxy.gate import admit, decorate
-from proxy.keys import SESSION, SETTINGS
+from proxy.identity import Identity
+
+log = logging.getLogger(__name__)
+PAGE = 1000  # rows per upstream request (PostgREST's default max-rows)
 
 COLUMNS = {
     "products": "id,sku,barcode,name,unit,price,unit_cost,low_stock_threshold,active,category_id,"
@@ -21,6 +43,12 @@ COLUMNS = {
     "orders": "id,number,kind,status,location_id,supplier_id,customer_name,currency,created_at",
     "stock_movements": "id,created_at,kind,product_id,location_id,lot_id,quantity,unit_cost,"
     "order_id,reason",
+}
+# The columns whose values are numbers (written as numbers, never prefixed).
+NUMBERS = {
+    "products": frozenset({"price", "unit_cost", "low_stock_threshold"}),
+    "orders": frozenset({"number"}),
+    "stock_movements": frozenset({"id", "quantity", "unit_cost"}),
 }
 
 
@@ -30,42 +58,101 @@ def _list_route(path: str) -> Route:
     )
 
 
+def cell(value: Any, numeric: bool) -> str:
+    """One CSV cell: a number of a numeric column as it is, anything else as guarded text."""
+    if value is None:
+        return ""
+    is_number = isinstance(value, int | Decimal) and not isinstance(value, bool)
+    if numeric and is_number:
+        return str(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, str):
+        text = value
+    elif is_number:
+        text = str(value)
+    else:  # an embedded object or array
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    return guard(text)
+
+
+def cells(row: dict, columns: list[str], numeric: list[bool]) -> list[str]:
+    """The CSV cells of one PostgREST row, in the order of columns."""
+    return [cell(row.get(c), n) for c, n in zip(columns, numeric, strict=True)]
+
+
+def lines(rows: list[list[str]]) -> bytes:
+    """rows as CSV (RFC 4180: CRLF, quoted where needed), UTF-8."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue().encode()
+
+
+async def page(
+    request: web.Request, identity: Identity, target: str, params: list, after: dict | None
+) -> list[dict]:
+    """The PAGE rows that follow `after` (the last row sent; None: the first page)."""
+    if after is not None:
+        at, key = quoted(str(after["created_at"])), quoted(str(after["id"]))
+        params = [*params, ("or", f"(created_at.gt.{at},and(created_at.eq.{at},id.gt.{key}))")]
+    reply = await postgrest.call(request, identity, "GET", target, params=params)
+    rows = json.loads(reply.body, parse_float=Decimal) if reply.body else []
+    if after is not None and any(row.get("id") == after["id"] for row in rows):
+        raise ProxyError("the keyset did not advance")  # never loop over the same page
+    return rows
+
+
 async def export(request: web.Request, route: Route) -> web.StreamResponse:
-    """Stream the filtered rows of route.target as CSV."""
+    """Stream every filtered row of route.target as CSV, page by page."""
     identity = await admit(request)
     listing = parse_query(route, request.query)
     org = tenancy.chosen(request, identity)
     params = [*route.fixed, *listing.params, *scoped(route, org)]
     for spec, value in listing.resolvers:
         params.extend(await spec.resolve(request, identity, value, org))
-    select = ",".join([COLUMNS[route.target], *listing.embeds])
-    params += [("select", select), ("order", "created_at.asc,id.asc")]
-    settings = request.app[SETTINGS]
-    headers = {"Authorization": "Bearer " + identity.token, "Accept": "text/csv"}
+    columns = COLUMNS[route.target].split(",")
+    numeric = [name in NUMBERS[route.target] for name in columns]
+    params += [
+        ("select", ",".join([*columns, *listing.embeds])),
+        ("order", "created_at.asc,id.asc"),
+        ("limit", str(PAGE)),
+    ]
+    rows = await page(request, identity, route.target, params, None)
+    name = request.path.rsplit("/", 1)[1]
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "no-store",
+        }
+    )
+    decorate(request, response)
+    await response.prepare(request)
+    sent = 0
     try:
-        async with request.app[SESSION].get(
-            settings.postgrest_url + "/" + route.target, params=params, headers=headers
-        ) as upstream:
-            if upstream.status >= 400:
-                raise ApiError(
-                    upstream.status, "bad_request", "Export failed", (await upstream.text())[:500]
-                )
-            name = request.path.rsplit("/", 1)[1]
-            response = web.StreamResponse(
-                headers={
-                    "Content-Type": "text/csv; charset=utf-8",
-                    "Content-Disposition": f'attachment; filename="{name}"',
-                    "Cache-Control": "no-store",
-                }
-            )
-            decorate(request, response)
-            await response.prepare(request)
-            async for chunk in upstream.content.iter_chunked(64 * 1024):
-                await response.write(chunk)
-            await response.write_eof()
-            return response
-    except aiohttp.ClientConnectionError:
-        raise UpstreamUnavailable("PostgREST is unavailable") from None
+        await response.write(lines([columns]))
+        while rows:
+            await response.write(lines([cells(row, columns, numeric) for row in rows]))
+            sent += len(rows)
+            rows = await page(request, identity, route.target, params, rows[-1])
+    except ConnectionResetError:
+        log.info("export %s: the client left after %d rows", request.get("request_id"), sent)
+        return response
+    except (ProxyError, ValueError) as exc:  # an error answer, or a page that is not JSON
+        log.error(
+            "export cut: %s after %d rows of %s, an upstream page failed (%s %s); connection"
+            " closed without the final chunk",
+            request.get("request_id"),
+            sent,
+            route.target,
+            getattr(exc, "status", "-"),
+            exc,
+        )
+        if request.transport is not None:
+            request.transport.close()
+        return response
+    await response.write_eof()
+    return response
 
 
 def _export(name: str, target: str, list_path: str) -> Route:

@@ -40,10 +40,13 @@ begin
   ),
 
   on_order as (
-    select i.product_id, sum(i.quantity) as quantity
+    select i.product_id, sum(i.quantity - i.done_quantity) as quantity
     from public.orders as o
     inner join public.order_items as i on o.id = i.order_id
-    where o.organization_id = org and o.kind = 'purchase' and o.status = 'confirmed'
+    where
+      o.organization_id = org
+      and o.kind = 'purchase'
+      and o.status in ('confirmed', 'partially_received')
     group by i.product_id
   ),
 
@@ -119,8 +122,8 @@ For each active product with a supplier: mean and sigma (sample standard deviati
 fulfilled units over the 90 days before the refresh day, zero days included; reorder point =
 the product''s reorder_point if set, else mean * L + max(z * sigma * sqrt(L), safety_stock), L
 the supplier''s lead_time_days and z the standard normal quantile of settings service_level
-(default 0.95 -> 1.645). A line is proposed when available (on hand - reserved + confirmed
-purchase orders) <= reorder point, for ceil(reorder point + 30 days of mean demand - available)
+(default 0.95 -> 1.645). A line is proposed when available (on hand - reserved + what confirmed
+and partially received purchase orders still bring) <= reorder point, for ceil(reorder point + 30 days of mean demand - available)
 units. Demand, stock and the products'' reorder parameters are as of as_of (the last refresh,
 private.reorder_inputs; refresh_analytics for a fresher one); lead times, service level and
 confirmed purchase orders are live. Security definer to read the views; filtered to
