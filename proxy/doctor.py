@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from proxy.config import Settings
 from proxy.doctor_services import Check, check_jwt, check_postgrest, check_redis
-from proxy.migrate import SQL_DIR, checksum
+from proxy.migrate import SQL_DIR, checksum, recorded
 
 TIMEOUT_S = 3
 MIN_POSTGRES = 150000  # PostgreSQL 15
@@ -63,14 +63,21 @@ def check_database(settings: Settings, sql_dir: Path) -> Iterator[Check]:
         )
         ledger = conn.execute("select to_regclass('nimbus_migrations.applied')").fetchone()[0]
         done = (
-            dict(conn.execute("select filename, checksum from nimbus_migrations.applied"))
+            recorded(dict(conn.execute("select filename, checksum from nimbus_migrations.applied")))
             if ledger
             else {}
         )
     files = sorted((sql_dir / "migrations").glob("*.sql"))
     pending = [p.name for p in files if p.name not in done]
     changed = [p.name for p in files if p.name in done and done[p.name] != checksum(p)]
-    if changed:
+    if not files:
+        yield Check(
+            "migrations",
+            False,
+            f"no migrations found under {sql_dir / 'migrations'}",
+            "install a nimbus-proxy wheel (it ships sql/), or pass --sql-dir <checkout>/sql",
+        )
+    elif changed:
         yield Check(
             "migrations",
             False,

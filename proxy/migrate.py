@@ -6,14 +6,29 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import psycopg
 from psycopg import sql
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+def _sql_dir() -> Path:
+    """The sql/ tree: inside the installed package (the build puts it there, see setup.py), or
+    the checkout's sql/ next to the package (a checkout, an editable install)."""
+    packaged = resources.files("proxy") / "sql"
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parent.parent / "sql"
+
+
+SQL_DIR = _sql_dir()
 LOCK_KEY = 0x4E494D42  # "NIMB": one migrate at a time per database
 REPEATABLE = ("functions", "triggers", "policies")
+# Migrations renamed after databases had applied them: current name -> the name recorded then.
+# The ledger row is renamed on the next run, so the file is not applied twice. Version
+# 20261126000400 was used twice; the Supabase CLI keys its history by version.
+RENAMED = {"20261126000450_lot_expiry_notices.sql": "20261126000400_lot_expiry_notices.sql"}
 
 
 class MigrationError(Exception):
@@ -60,8 +75,23 @@ def _ensure_ledger(conn: psycopg.Connection) -> dict[str, str]:
         "comment on table nimbus_migrations.applied is"
         " 'Migrations applied by nimbus migrate, with the checksum of each file.'"
     )
+    for current, former in RENAMED.items():
+        conn.execute(
+            "update nimbus_migrations.applied set filename = %s where filename = %s and not exists"
+            " (select from nimbus_migrations.applied where filename = %s)",
+            (current, former, current),
+        )
     rows = conn.execute("select filename, checksum from nimbus_migrations.applied").fetchall()
     return dict(rows)
+
+
+def recorded(done: dict[str, str]) -> dict[str, str]:
+    """The ledger's rows keyed by current file names (a ledger not yet renamed: `nimbus doctor`)."""
+    rows = dict(done)
+    for current, former in RENAMED.items():
+        if former in rows and current not in rows:
+            rows[current] = rows.pop(former)
+    return rows
 
 
 def _run_file(conn: psycopg.Connection, path: Path) -> None:
@@ -75,6 +105,10 @@ def migrate(
     database_url: str, sql_dir: Path = SQL_DIR, echo: Callable[[str], None] = print
 ) -> Report:
     """Bring the database at database_url up to date; idempotent."""
+    if not _files(sql_dir / "migrations"):
+        # An installed package without its SQL, or a wrong --sql-dir: doing nothing would look
+        # like success ("0 applied") exactly where a schema was expected.
+        raise MigrationError(f"no migrations found under {sql_dir / 'migrations'}")
     report = Report()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", (LOCK_KEY,))
@@ -114,6 +148,9 @@ def migrate(
                         _run_file(conn, path)
                     report.repeatable[kind] = len(files)
             conn.execute(sql.SQL("notify pgrst, 'reload schema'"))
+            # Role settings (statement_timeout of anon and authenticated) are part of PostgREST's
+            # configuration, re-read on this notification.
+            conn.execute(sql.SQL("notify pgrst, 'reload config'"))
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (LOCK_KEY,))
     summary = ", ".join(f"{n} {k}" for k, n in report.repeatable.items())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from proxy.migrate import MigrationError, migrate
-from tests.conftest import SQL_DIR
+from tests.conftest import ADMIN_URL, SQL_DIR
 
 
 def test_second_run_applies_nothing(database_url: str) -> None:
@@ -63,3 +65,34 @@ def test_failing_migration_names_file_and_rolls_back(database_url: str, tmp_path
         assert not conn.execute(
             "select 1 from nimbus_migrations.applied where filename = %s", (bad.name,)
         ).fetchone()
+
+
+def test_renamed_migration_is_not_applied_twice(tmp_path) -> None:
+    """A database migrated when a file had its former name (RENAMED) is not migrated again:
+    its ledger row takes the new name, and `nimbus doctor`'s reading of the ledger agrees."""
+    from proxy.migrate import RENAMED, recorded
+
+    old_tree = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, old_tree)
+    for current, former in RENAMED.items():
+        (old_tree / "migrations" / current).rename(old_tree / "migrations" / former)
+    name = f"nimbus_renamed_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    url = psycopg.conninfo.make_conninfo(ADMIN_URL, dbname=name)
+    try:
+        first = migrate(url, sql_dir=old_tree, echo=lambda _l: None)
+        assert set(RENAMED.values()) <= set(first.applied)
+        with psycopg.connect(url) as conn:
+            ledger = dict(conn.execute("select filename, checksum from nimbus_migrations.applied"))
+        assert set(recorded(ledger)) == {p.name for p in (SQL_DIR / "migrations").glob("*.sql")}
+        again = migrate(url, sql_dir=SQL_DIR, echo=lambda _l: None)
+        assert again.applied == []
+        with psycopg.connect(url) as conn:
+            names = {n for (n,) in conn.execute("select filename from nimbus_migrations.applied")}
+        assert set(RENAMED) <= names and not set(RENAMED.values()) & names
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+            )

@@ -30,9 +30,9 @@ declare
   layer record;
   piece numeric;
   piece_value numeric;
-  take_layers bigint[] := '{}';
-  take_quantities numeric[] := '{}';
-  take_values numeric[] := '{}';
+  take_layers bigint[] := '{}'::bigint[];
+  take_quantities numeric[] := '{}'::numeric[];
+  take_values numeric[] := '{}'::numeric[];
 begin
   if qty = 0 then
     raise sqlstate 'PT422' using
