@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import httptools
 
+from proxy.fairshare import TENANT, FairShare
+
 # Answers larger than this are not buffered further until the reader has taken some.
 HIGH_WATER = 1 << 20
 
@@ -248,28 +250,49 @@ class _Connection(asyncio.Protocol):
 
 class Exchange:
     """`async with pool.request(...) as response`: the connection goes back to the pool (or is
-    closed, if the answer was not read to its end) when the block ends."""
+    closed, if the answer was not read to its end) when the block ends. With a fair share
+    (proxy/fairshare.py), one of the tenant's slots is held for as long, taken before a
+    connection so that a tenant waiting for its turn holds none."""
 
-    __slots__ = ("args", "conn", "pool")
+    __slots__ = ("args", "conn", "held", "pool", "tenant")
 
-    def __init__(self, pool: UpstreamPool, args: tuple) -> None:
+    def __init__(self, pool: UpstreamPool, args: tuple, tenant: str | None) -> None:
         self.pool = pool
         self.args = args
+        self.tenant = tenant
+        self.held: str | None = None
         self.conn: _Connection | None = None
 
     async def __aenter__(self) -> Response:
-        self.conn, response = await self.pool._exchange(*self.args)
+        fair = self.pool.fair
+        if fair is not None:
+            tenant = self.tenant if self.tenant is not None else TENANT.get()
+            if tenant is not None:
+                await fair.acquire(tenant)
+                self.held = tenant
+        try:
+            self.conn, response = await self.pool._exchange(*self.args)
+        except BaseException:
+            self._give_back()
+            raise
         return response
 
     async def __aexit__(self, *exc_info) -> None:
         self.pool._release(self.conn)
+        self._give_back()
+
+    def _give_back(self) -> None:
+        if self.held is not None:
+            self.pool.fair.release(self.held)
+            self.held = None
 
 
 class UpstreamPool:
     """Up to `limit` keep-alive connections to the PostgREST at `url` (http or https; a path
     in it prefixes every target). Timeouts: connect_timeout for TCP (and TLS), read_timeout
     between two pieces of an answer, acquire_timeout (default: read_timeout) for a connection
-    to come free when all `limit` are busy."""
+    to come free when all `limit` are busy. fair: the per-tenant share every request is
+    counted against (proxy/fairshare.py), None for none."""
 
     def __init__(
         self,
@@ -280,6 +303,7 @@ class UpstreamPool:
         read_timeout: float,
         acquire_timeout: float | None = None,
         keepalive_s: float = 30.0,
+        fair: FairShare | None = None,
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -296,6 +320,7 @@ class UpstreamPool:
         self.read_timeout = read_timeout
         self.acquire_timeout = read_timeout if acquire_timeout is None else acquire_timeout
         self.keepalive_s = keepalive_s
+        self.fair = fair
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(limit)
         self._closed = False
@@ -308,9 +333,11 @@ class UpstreamPool:
         body: bytes | None = None,
         *,
         retry: bool = False,
+        tenant: str | None = None,
     ) -> Exchange:
         """method on base path + target (path and query, already encoded). retry: may be sent
-        a second time (idempotent) when a reused connection turns out to be closed."""
+        a second time (idempotent) when a reused connection turns out to be closed. tenant:
+        whose fair share it spends (default: the request's, proxy/fairshare.TENANT)."""
         lines = [f"{method} {self.base_path}{target} HTTP/1.1\r\n", self.host_line]
         for name, value in headers:
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
@@ -322,7 +349,7 @@ class UpstreamPool:
         data = "".join(lines).encode("latin-1")
         if body:
             data += body
-        return Exchange(self, (data, method != "HEAD", retry))
+        return Exchange(self, (data, method != "HEAD", retry), tenant)
 
     async def _exchange(self, data: bytes, expect_body: bool, retry: bool):
         if self._slots.locked():  # all connections busy: wait, but not forever

@@ -55,6 +55,7 @@ async def test_sigterm_finishes_started_requests(
         NIMBUS_SHUTDOWN_GRACE_S="10",
         NIMBUS_CACHE_ENABLED="false",
         NIMBUS_HIT_PATH="true" if path == "relay" else "false",
+        NIMBUS_TENANT_MAX_INFLIGHT="0",  # 40 of one user in flight at once, on purpose
     )
     headers = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
 
