@@ -7,14 +7,16 @@ import asyncio
 import hashlib
 import logging
 import re
+import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 import orjson
 
 from proxy.cachekey import Key, redis_key
 from proxy.generations import Generations
+from proxy.metrics import CACHE_STORES_DROPPED
 from proxy.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class Entry:
     route: str = field(default="", compare=False, repr=False)
     wire: bytes | None = field(default=None, compare=False, repr=False)
     wire304: bytes | None = field(default=None, compare=False, repr=False)
+    cost: int = field(default=0, compare=False, repr=False)  # its footprint, set by L1.put
 
     @classmethod
     def build(cls, vector, status, headers, body: bytes, ttl_s: float) -> Entry:
@@ -73,13 +76,27 @@ class Entry:
         )
 
 
-ENTRY_OVERHEAD = 1024  # key, headers and Python objects of one entry, beyond its body
+# What one entry costs beyond the strings and bytes it holds: the Entry object, its tuples,
+# the LRU's slot and link, the hit path's rendered heads beyond their text, allocator slack.
+# Measured with tracemalloc and rounded up (tests/test_cache_keys.py checks it stays above).
+ENTRY_OVERHEAD = 1024
+PAIR = sys.getsizeof((None, None))
+RENDERED = 256  # the status line and fixed headers the hit path adds to an entry's head
 
 
-def footprint(entry: Entry) -> int:
-    """What an entry costs the L1 budget: its body plus a fixed overhead (an empty list
-    answered a thousand times must not look free)."""
-    return len(entry.body) + ENTRY_OVERHEAD
+def footprint(key: Key, entry: Entry) -> int:
+    """What an entry costs the L1 budget: everything it keeps — the key's strings (query and
+    varying headers, up to the header limits each), the stored headers (Content-Location echoes
+    the query once more), the body, the ETag, the head the hit path renders from the headers
+    (once more as bytes) — plus a fixed overhead, so an empty list answered a thousand times
+    is not free either."""
+    size = ENTRY_OVERHEAD + sys.getsizeof(entry.body) + sys.getsizeof(entry.etag)
+    size += sys.getsizeof(key) + sum(sys.getsizeof(part) for part in key)
+    text = RENDERED
+    for name, value in entry.headers:
+        size += PAIR + sys.getsizeof(name) + sys.getsizeof(value)
+        text += len(name) + len(value) + 4
+    return size + sys.getsizeof(entry.headers) + text
 
 
 class L1:
@@ -99,22 +116,21 @@ class L1:
 
     def put(self, key: Key, entry: Entry) -> None:
         """Insert, evicting least recently used entries beyond max_bytes."""
-        old = self.entries.pop(key, None)
-        if old is not None:
-            self.size -= footprint(old)
-        if footprint(entry) > self.max_bytes:
+        self.discard(key)
+        entry.cost = footprint(key, entry)
+        if entry.cost > self.max_bytes:
             return
         self.entries[key] = entry
-        self.size += footprint(entry)
+        self.size += entry.cost
         while self.size > self.max_bytes:
             _, evicted = self.entries.popitem(last=False)
-            self.size -= footprint(evicted)
+            self.size -= evicted.cost
 
     def discard(self, key: Key) -> None:
         """Drop one entry."""
         old = self.entries.pop(key, None)
         if old is not None:
-            self.size -= footprint(old)
+            self.size -= old.cost
 
     def clear(self) -> None:
         """Drop everything (the process lost coherence)."""
@@ -133,6 +149,7 @@ class ResponseCache:
         prefix: str,
         l1_bytes: int,
         max_entry_bytes: int,
+        max_stores: int = 1024,
     ) -> None:
         self.generations = generations
         self.guard = guard
@@ -140,6 +157,11 @@ class ResponseCache:
         self.l1 = L1(l1_bytes)
         self.max_entry_bytes = max_entry_bytes
         self.inflight: dict[Key, asyncio.Future] = {}
+        # Misses waiting to be written to Redis after their answer went out (bounded: when
+        # Redis is slower than the misses arrive, new ones are dropped and counted).
+        self.stores: deque[tuple[Key, Entry]] = deque()
+        self.max_stores = max_stores
+        self.writer: asyncio.Task | None = None
         generations.on_incoherent.append(self.l1.clear)
 
     def get_l1(self, key: Key, vector: tuple[int, ...]) -> Entry | None:
@@ -183,17 +205,52 @@ class ResponseCache:
         self.l1.put(key, entry)
         return entry
 
-    async def put(self, key: Key, entry: Entry) -> None:
-        """Store in both levels (the caller checks that the generations did not move while the
-        response was being built; an entry stamped with an old vector would never be served)."""
+    def put(self, key: Key, entry: Entry) -> None:
+        """Store in L1 now and in Redis soon after (the caller checks that the generations did
+        not move while the response was being built; an entry stamped with an old vector would
+        never be served). Nothing here waits: a miss is answered before Redis hears of it."""
         if len(entry.body) > self.max_entry_bytes:
             return
         self.l1.put(key, entry)
         if self.guard is None:
             return
-        ttl = max(1, int(entry.expires - time.time()))
-        try:
-            name = self.prefix + redis_key(key)
-            await self.guard.run(lambda r: r.set(name, entry.dumps(), ex=ttl))
-        except RedisDown:
-            pass
+        if len(self.stores) >= self.max_stores:
+            CACHE_STORES_DROPPED.inc()  # the next identical request misses L2: harmless
+            return
+        self.stores.append((key, entry))
+        if self.writer is None or self.writer.done():
+            self.writer = asyncio.get_running_loop().create_task(self._write(), name="l2-store")
+
+    async def _write(self) -> None:
+        """Drain the store queue, a pipeline of up to BATCH SETs per Redis round trip; entries
+        whose generations moved meanwhile are skipped (they could never be served)."""
+        while self.stores:
+            batch = [self.stores.popleft() for _ in range(min(BATCH, len(self.stores)))]
+            now = time.time()
+            items = [
+                (self.prefix + redis_key(key), entry.dumps(), max(1, int(entry.expires - now)))
+                for key, entry in batch
+                if not entry.deps or self.generations.vector(entry.deps) == entry.vector
+            ]
+            if not items:
+                continue
+            try:
+                await self.guard.run(lambda r, items=items: _set_all(r, items))
+            except RedisDown:
+                pass
+
+    async def close(self) -> None:
+        """Stop the store writer (at shutdown; what it had not written is only a cache)."""
+        if self.writer is not None:
+            self.writer.cancel()
+            await asyncio.gather(self.writer, return_exceptions=True)
+
+
+BATCH = 64
+
+
+async def _set_all(client, items: list[tuple[str, bytes, int]]) -> list:
+    pipe = client.pipeline(transaction=False)
+    for name, blob, ttl in items:
+        pipe.set(name, blob, ex=ttl)
+    return await pipe.execute()

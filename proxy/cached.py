@@ -1,5 +1,6 @@
 """Serving a GET/HEAD through the cache: HIT from L1 or Redis, COALESCED onto an identical
-request in flight, MISS fetched upstream and stored, BYPASS when the cache cannot be trusted."""
+request in flight, MISS fetched upstream and stored (in Redis after answering), BYPASS when
+the cache cannot be trusted."""
 
 from __future__ import annotations
 
@@ -111,7 +112,7 @@ async def serve(
         built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
         known(built, request, deps)
         if generations.vector(deps) == vector and generations.coherent:
-            await cache.put(key, built)
+            cache.put(key, built)  # L1 now; Redis after the answer has gone out
         return respond(request, built, "MISS")
     finally:
         del cache.inflight[key]

@@ -8,7 +8,10 @@ import hashlib
 
 def normalise_query(query: str) -> str:
     """Parameters stably sorted by name: `a=1&b=2` and `b=2&a=1` are one entry; the order of a
-    repeated name (two filters on one column) is kept, since PostgREST reads them in order."""
+    repeated name (two filters on one column) is kept, since PostgREST reads them in order.
+    Only when every name is plain: PostgREST also splits on `;` and decodes names, so with a
+    `;`, a `%` or a `+` in a name two spellings of one name could trade places (`select=a&
+    %73elect=b` is select=a, `%73elect=b&select=a` select=b); such a query stays as sent."""
     if "&" not in query:
         return query
     if len(query) <= MEMO_MAX:
@@ -17,7 +20,12 @@ def normalise_query(query: str) -> str:
 
 
 def _sorted(query: str) -> str:
-    return "&".join(sorted(query.split("&"), key=lambda p: p.partition("=")[0]))
+    if ";" in query:
+        return query
+    pieces = [(p.partition("=")[0], p) for p in query.split("&")]
+    if any("%" in name or "+" in name for name, _ in pieces):
+        return query
+    return "&".join(p for _, p in sorted(pieces, key=lambda np: np[0]))
 
 
 # Clients repeat the same few queries: short ones are remembered (bounded in count and size).

@@ -16,7 +16,7 @@ from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED
 from proxy.leases import RateLimiter
 from proxy.listener import listen
 from proxy.metrics import DEPENDENCY_UP, REFRESH
-from proxy.redisconn import RedisGuard, first_node, is_cluster, make_client
+from proxy.redisconn import ClusterBus, RedisGuard, is_cluster, make_client
 from proxy.subscriber import Subscriber
 
 
@@ -34,13 +34,17 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
 
     guard = guard_for(settings.redis_url) if settings.redis_url else None
     cache_guard = guard_for(settings.cache_redis_url) if settings.cache_redis_url else guard
+    generations = Generations(
+        guard, settings.redis_prefix, ack_timeout_s=settings.coherence_wait_ms / 1000
+    )
     bus = None
     if settings.redis_url and is_cluster(settings.redis_url):
         # Pub/sub counts receivers per node: publish on the node the subscribers listen on.
-        bus = guard_for(first_node(settings.redis_url))
-    generations = Generations(
-        guard, settings.redis_prefix, bus=bus, ack_timeout_s=settings.coherence_wait_ms / 1000
-    )
+        bus = generations.bus = RedisGuard(
+            ClusterBus(make_client(settings.redis_url, timeout), generations.channel),
+            failures=settings.redis_breaker_failures,
+            cooldown_s=settings.redis_breaker_cooldown_s,
+        )
     app[BUS] = generations
 
     def refresh_gauges() -> None:
@@ -80,6 +84,8 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
         generations.resubscribe = subscriber.kick
         tasks.append(asyncio.create_task(subscriber.run(), name="pubsub"))
     yield
+    if settings.cache_enabled:
+        await app[CACHE].close()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

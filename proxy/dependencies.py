@@ -13,7 +13,11 @@ moves `T@<bucket>` for each product and `T@any`, never `T` itself; every other w
 as before. What a reader sees (Generations.vector) for `T` is T + T@any, so a read of many
 products still moves with every write; a read filtered to one product (`product_id=eq.<uuid>`)
 depends on `T@<bucket>` instead, seen as T + T@<bucket>: it moves with writes of that product
-(or its bucket) and with every write whose products are not known."""
+(or its bucket) and with every write whose products are not known — unless its select embeds a
+SCOPED table at any depth (junctions included), which reads other products' rows.
+
+`select` here is the value PostgREST reads (proxy/readquery.py): every table an embed reaches,
+at any depth, through hints and many-to-many junctions (REFS), is a dependency."""
 
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import zlib
 from collections.abc import Iterable
 
 import orjson
+
+from proxy import readquery
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
 
@@ -100,34 +106,95 @@ UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).
 CASCADES = frozenset({"organizations", "orders", "notifications"})
-# An embedded resource in a select: optional spread, optional alias, name, optional hints, "(".
-EMBED = re.compile(r'(?:\.\.\.)?(?:[\w$]+:)?"?([\w$]+)"?(?:![\w$]+)*\s*\(')
+# The public tables each table's foreign keys point at (a test compares it with the schema).
+# PostgREST embeds many-to-many through a junction: a table with foreign keys to both sides,
+# read without being named in the select (products?select=locations(name) reads stock_levels).
+REFS: dict[str, frozenset[str]] = {
+    "memberships": frozenset({"organizations"}),
+    "locations": frozenset({"organizations"}),
+    "categories": frozenset({"categories", "organizations"}),
+    "suppliers": frozenset({"organizations"}),
+    "products": frozenset({"categories", "organizations", "suppliers"}),
+    "stock_levels": frozenset({"locations", "organizations", "products"}),
+    "lots": frozenset({"locations", "organizations", "products"}),
+    "orders": frozenset({"locations", "organizations", "suppliers"}),
+    "order_items": frozenset({"orders", "organizations", "products"}),
+    "stock_movements": frozenset({"locations", "lots", "orders", "organizations", "products"}),
+    "idempotency_keys": frozenset({"orders", "organizations"}),
+    "settings": frozenset({"organizations"}),
+    "notifications": frozenset({"organizations"}),
+    "notification_reads": frozenset({"notifications"}),
+    "stock_counts": frozenset({"locations", "organizations"}),
+    "stock_count_lines": frozenset({"lots", "organizations", "products", "stock_counts"}),
+}
 
 
-def embedded(select: str) -> set[str]:
-    """Names of the resources embedded in a PostgREST `select` (nested ones included)."""
-    return set(EMBED.findall(select))
+MEMO_SELECT = 512  # selects up to this long are memoised (4,096 of 16 KiB would pin 64 MiB)
 
 
-@functools.lru_cache(maxsize=4096)
+def memo_short(fn):
+    """functools.lru_cache(4096) for calls whose select (second argument) is short."""
+    memo = functools.lru_cache(maxsize=4096)(fn)
+
+    @functools.wraps(fn)
+    def call(resource, select, *rest):
+        if select is not None and len(select) > MEMO_SELECT:
+            return fn(resource, select, *rest)
+        return memo(resource, select, *rest)
+
+    return call
+
+
+@functools.lru_cache(maxsize=1024)
+def junctions(parent: str | None, child: str) -> frozenset[str]:
+    """Tables an embed of child from parent may pass through (every table with foreign keys
+    to both; to child and anything when the parent is not known, as under an RPC)."""
+    return frozenset(
+        j for j, refs in REFS.items() if child in refs and (parent is None or parent in refs)
+    )
+
+
+def _tree(parent: str | None, select: str, found: set[str]) -> bool:
+    embeds = readquery.embeds(select)
+    if embeds is None:
+        return False
+    for name, hints, inner in embeds:
+        if name not in TABLES:
+            return False  # a view, an aggregate, an FK-column embed: not known
+        found.add(name)
+        found.update(h for h in hints if h in TABLES)  # a hint may name the junction
+        found.update(junctions(parent, name))
+        if not _tree(name, inner, found):
+            return False
+    return True
+
+
+@memo_short
+def embedded_tables(resource: str, select: str | None) -> frozenset[str] | None:
+    """Every table the embeds of select read, at any depth, junctions and hinted tables
+    included; None when the select is not read with certainty."""
+    found: set[str] = set()
+    parent = None if resource.startswith("rpc/") else resource
+    if select and not _tree(parent, select, found):
+        return None
+    return frozenset(found)
+
+
+@memo_short
 def read_dependencies(resource: str, select: str | None) -> frozenset[str]:
     """Tables a GET of /resource?select=... depends on; ALL when something is not known."""
+    embeds = embedded_tables(resource, select)
+    if embeds is None:
+        return frozenset({ALL})
     if resource.startswith("rpc/"):
         declared = RPC.get(resource[4:])
         if not declared:
             return frozenset({ALL})
-        embeds = embedded(select) if select else set()
-        if not embeds <= TABLES:
-            return frozenset({ALL})
         # A function returning table rows may embed related tables too.
         return declared | embeds | ALWAYS
-    names = {resource}
-    if select:
-        names |= embedded(select)
-    if not names <= TABLES:
-        # A view, an FK-column embed or a hint we cannot resolve: depend on every change.
-        return frozenset({ALL})
-    return frozenset(names) | ALWAYS
+    if resource not in TABLES:
+        return frozenset({ALL})  # a view: depend on every change
+    return frozenset({resource}) | embeds | ALWAYS
 
 
 def bucket(table: str, product: str) -> str:
@@ -144,13 +211,17 @@ def product_of(values: list[str]) -> str | None:
     return product if UUID.match(product) else None
 
 
-@functools.lru_cache(maxsize=4096)
+@memo_short
 def read_order(resource: str, select: str | None, product: str | None = None) -> tuple[str, ...]:
-    """read_dependencies, sorted (the order an entry's generation vector lists them in); a read
-    of a SCOPED table filtered to one product depends on that product's rows only."""
+    """read_dependencies, sorted (the order an entry's generation vector lists them in). A read
+    of a SCOPED table filtered to one product depends on that product's rows only, provided
+    its select embeds no SCOPED table at any depth (junctions included): an embed such as
+    locations(stock_levels(...)) reads other products' rows, which only the table moves."""
     names = read_dependencies(resource, select)
     if product is not None and resource in SCOPED and resource in names:
-        names = (names - {resource}) | {bucket(resource, product)}
+        embeds = embedded_tables(resource, select)
+        if embeds is not None and not embeds & SCOPED:
+            names = (names - {resource}) | {bucket(resource, product)}
     return tuple(sorted(names))
 
 

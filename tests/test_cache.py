@@ -63,14 +63,26 @@ def user(new_user, token_for):
     return uid, {"Authorization": f"Bearer {token_for(uid)}"}
 
 
-def test_second_get_is_a_hit_identical_to_upstream(proxies, relay, postgrest, user) -> None:
-    """MISS then HIT (on either process), bytes identical to PostgREST, one upstream request."""
+def stored(prefix: str) -> int:
+    """How many entries Redis holds under prefix."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return sum(1 for _ in client.scan_iter(match=prefix + ":c:*"))
+    finally:
+        client.close()
+
+
+def test_second_get_is_a_hit_identical_to_upstream(proxies, relay, postgrest, user, prefix) -> None:
+    """MISS then HIT (on either process, once the miss is stored in Redis: after answering),
+    bytes identical to PostgREST, one upstream request."""
     _uid, headers = user
     path = "/test_items?select=id,name,qty&order=id&limit=10&offset=3"
     direct = httpx.get(postgrest.url + path, headers=headers)
+    entries = stored(prefix)
     before = relay.requests
     first = httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
     second = httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
+    wait_until(lambda: stored(prefix) > entries, timeout=2, what="the store after the miss")
     third = httpx.get(proxies[1] + "/rest/v1" + path, headers=headers)
     assert [r.headers["x-cache"] for r in (first, second, third)] == ["MISS", "HIT", "HIT"]
     assert first.content == second.content == third.content == direct.content
@@ -202,8 +214,10 @@ def test_corrupt_redis_values_are_misses(proxies, prefix, user) -> None:
     """Garbage or a wrong type under a cache key is a miss, never a 500."""
     _uid, headers = user
     path = "/rest/v1/test_items?select=id&order=id&limit=2&offset=1"
+    entries = stored(prefix)
     good = httpx.get(proxies[1] + path, headers=headers)
     assert good.status_code == 200
+    wait_until(lambda: stored(prefix) > entries, timeout=2, what="the store after the miss")
     client = redis.Redis.from_url(REDIS_URL)
     try:
         keys = list(client.scan_iter(match=prefix + ":c:*"))
@@ -306,3 +320,169 @@ def test_stock_writes_drop_only_their_products_reads(proxies, stock_world, token
     assert created.status_code == 200, created.text
     assert read("p1")[0] == "MISS"
     assert read("p2")[0] == "MISS"
+
+
+# --- Issue 13: stale reads after your own write, failed writes, memory -----------------------
+
+
+def staff_of(stock_world, token_for) -> tuple[dict[str, str], list[str], str]:
+    """Organization a's staff headers, its products and its first warehouse."""
+    org = stock_world.a
+    headers = {"Authorization": f"Bearer {token_for(org.users['staff'])}"}
+    return headers, list(org.products.values()), org.locations["WH1"]
+
+
+def adjust(base: str, headers: dict[str, str], product: str, location: str) -> None:
+    """adjust_stock(+1) through the proxy at base."""
+    body = {"product_id": product, "location_id": location, "quantity_delta": 1, "reason": "count"}
+    response = httpx.post(base + "/rest/v1/rpc/adjust_stock", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+def test_semicolon_separated_select_sees_your_own_stock_write(
+    proxies, postgrest, stock_world, token_for
+) -> None:
+    """`products?id=eq.X;select=id,stock_levels(...)`: PostgREST reads `;` as `&`, so the read
+    embeds stock_levels and must move with adjust_stock on X (it stayed a stale hit)."""
+    headers, products, wh = staff_of(stock_world, token_for)
+    x = products[0]
+    for query in (
+        f"id=eq.{x};select=id,stock_levels(location_id,on_hand)",
+        f"id=eq.{x}&sel%65ct=id,stock_levels(location_id,on_hand)",
+        f"sel%65ct=id,stock_levels(location_id,on_hand)&id=eq.{x}",
+    ):
+        path = "/products?" + query
+        for _ in range(2):
+            httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
+        adjust(proxies[1], headers, x, wh)
+        via = httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
+        direct = httpx.get(postgrest.url + path, headers=headers)
+        assert via.status_code == direct.status_code == 200
+        assert via.json() == direct.json(), query
+
+
+def test_scoped_read_embedding_other_products_sees_their_writes(
+    proxies, postgrest, stock_world, token_for
+) -> None:
+    """A read of X's stock that embeds every product's stock at X's locations moves with a
+    write of Y (it stayed a stale hit: product scoping applied where it was not complete)."""
+    headers, products, wh = staff_of(stock_world, token_for)
+    x, y = next(
+        (a, b)
+        for a in products
+        for b in products
+        if bucket("stock_levels", a) != bucket("stock_levels", b)
+    )
+    path = (
+        f"/stock_levels?product_id=eq.{x}&location_id=eq.{wh}"
+        "&select=product_id,on_hand,locations(stock_levels(product_id,on_hand))"
+    )
+    first_read = httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
+    assert httpx.get(proxies[0] + "/rest/v1" + path, headers=headers).headers["x-cache"] == "HIT"
+    adjust(proxies[1], headers, y, wh)
+    via = httpx.get(proxies[0] + "/rest/v1" + path, headers=headers)
+    assert via.json() == httpx.get(postgrest.url + path, headers=headers).json()
+    assert via.json() != first_read.json()
+
+
+def generation(prefix: str, name: str) -> int:
+    """The shared counter of one generation name in Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return int(client.hget(prefix + ":gen", name) or 0)
+    finally:
+        client.close()
+
+
+def test_failed_and_empty_writes_move_nothing(
+    proxies, prefix, stock_world, token_for, database_url
+) -> None:
+    """A write PostgREST answered 4xx (rolled back) or a PATCH/DELETE it says matched no row
+    moves no generation: hits of the same and of other organizations stay hits. Every
+    NOTIFY those statements could have sent is accounted for by a later marker write."""
+    headers, products, wh = staff_of(stock_world, token_for)
+    other = {"Authorization": f"Bearer {token_for(stock_world.b.users['viewer'])}"}
+    reads = [
+        (headers, "/rest/v1/products?select=id,sku,stock_levels(on_hand)&order=sku"),
+        (other, "/rest/v1/products?select=id,sku&order=sku"),
+        (other, "/rest/v1/stock_levels?select=product_id,on_hand&order=product_id"),
+    ]
+    for h, path in reads:
+        for base in proxies:
+            httpx.get(base + path, headers=h)
+    nobody = str(uuid.uuid4())
+    count = {"Prefer": "count=exact"}
+    attempts = [
+        ("POST", "/rest/v1/rpc/create_order", {}, {}),
+        ("POST", "/rest/v1/rpc/create_order", {"kind": "nope", "location_id": wh, "items": []}, {}),
+        ("POST", "/rest/v1/rpc/adjust_stock", {"product_id": products[0]}, {}),
+        ("POST", "/rest/v1/products", {"sku": None}, {}),
+        ("PATCH", f"/rest/v1/products?id=eq.{nobody}", {"name": "x"}, count),
+        ("DELETE", f"/rest/v1/categories?id=eq.{nobody}", None, count),
+        ("PATCH", f"/rest/v1/stock_levels?product_id=eq.{nobody}", {"reorder_point": 1}, count),
+    ]
+    for method, path, body, extra in attempts:
+        response = httpx.request(method, proxies[0] + path, json=body, headers={**headers, **extra})
+        assert response.status_code < 500, (path, response.text)
+        if response.status_code < 300:
+            assert response.headers["content-range"] == "*/0", path
+    # A marker written after them: once both listeners have bumped it, any NOTIFY of the
+    # statements above (delivered in commit order) has been applied too.
+    marker = generation(prefix, "test_items")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("update public.test_items set qty = qty where name = 'item-001'")
+    wait_until(lambda: generation(prefix, "test_items") >= marker + 2, what="the marker")
+    for h, path in reads:
+        for base in proxies:
+            assert httpx.get(base + path, headers=h).headers["x-cache"] == "HIT", (base, path)
+
+
+@pytest.fixture
+def lone_proxy(upstream_env, tmp_path_factory):
+    """One proxy process with the default L1 size, no Redis; yields (url, pid)."""
+    from tests.support.process import start_proxy
+
+    proc, url = start_proxy(tmp_path_factory.mktemp("memory-proxy"), **upstream_env)
+    yield url, proc.process.pid
+    proc.stop()
+
+
+def memory_kb(pid: int, field: str) -> int:
+    """VmRSS or VmHWM (peak) of a process, in kB, from /proc/<pid>/status."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+async def test_l1_filled_with_the_largest_keys_stays_under_150_mb(lone_proxy, token_for) -> None:
+    """3,000 distinct misses, each with a query near the 16 KiB request-line limit (echoed in
+    Content-Location) and 15 KB Prefer and Range-Unit headers (both in the key): the L1 counts
+    all of it, so the process stays under 150 MB (it reached ~280 MB counting body + 1 KiB)."""
+    url, pid = lone_proxy
+    headers = {
+        "Authorization": f"Bearer {token_for(str(uuid.uuid4()))}",
+        "Prefer": "x-pad=" + "p" * 15_000,
+        "Range-Unit": "u" * 15_000,
+    }
+    pad = "x" * 16_000
+    connector = aiohttp.TCPConnector(limit=8)
+    async with aiohttp.ClientSession(
+        headers=headers, connector=connector, max_line_size=65536, max_field_size=65536
+    ) as session:
+
+        async def get(i: int) -> str:
+            path = f"/rest/v1/test_items?select=id&limit=1&name=neq.{i:06d}{pad}"
+            async with session.get(url + path) as resp:
+                await resp.read()
+                assert resp.status == 200
+                return resp.headers.get("X-Cache", "")
+
+        for start in range(0, 3000, 200):
+            states = await asyncio.gather(*(get(i) for i in range(start, start + 200)))
+            assert set(states) == {"MISS"}
+    peak = memory_kb(pid, "VmHWM") / 1024
+    print(f"\nL1 filled with 3,000 largest entries: peak RSS {peak:.1f} MB")
+    assert memory_kb(pid, "VmRSS") / 1024 < 150
+    assert peak < 150, f"peak RSS {peak:.0f} MB"

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+import tracemalloc
 
-from proxy.cache import ENTRY_OVERHEAD, L1, Entry
-from proxy.dependencies import ALL, read_dependencies, write_targets
+from proxy.cache import ENTRY_OVERHEAD, L1, Entry, ResponseCache
+from proxy.cachekey import normalise_query
+from proxy.dependencies import (
+    ALL,
+    REFS,
+    TABLES,
+    bucket,
+    read_dependencies,
+    read_order,
+    write_targets,
+)
+from proxy.generations import Generations
+from proxy.metrics import CACHE_STORES_DROPPED
+from proxy.readquery import first, parse_query, values
 
 
 def test_l1_counts_an_overhead_per_entry() -> None:
@@ -30,3 +44,135 @@ def test_cascading_writes_invalidate_everything() -> None:
     """Deleting an organization or an order cascades: such writes bump every table."""
     assert write_targets("organizations") == frozenset({ALL})
     assert write_targets("orders") == frozenset({ALL})
+
+
+# --- Reading a query as PostgREST does (issue 13, point 2) ---------------------------------
+
+X = "6f0c3e1a-0000-4000-8000-000000000001"
+
+
+def test_semicolons_separate_parameters_as_in_postgrest() -> None:
+    """`id=eq.X;select=id,stock_levels(...)` names a select that embeds stock_levels."""
+    params = parse_query(f"id=eq.{X};select=id,stock_levels(location_id,on_hand)")
+    assert params == (("id", f"eq.{X}"), ("select", "id,stock_levels(location_id,on_hand)"))
+    deps = read_order("products", first(params, "select"))
+    assert "stock_levels" in deps
+    assert normalise_query(f"select=a;id=eq.{X}&b=1") == f"select=a;id=eq.{X}&b=1"
+
+
+def test_encoded_names_and_values_are_decoded() -> None:
+    """`sel%65ct` is select; `+` is a space; the first of two selects is the one PostgREST uses."""
+    params = parse_query("sel%65ct=id,%73tock_levels(on_hand)&select=id&name=eq.a+b")
+    assert first(params, "select") == "id,stock_levels(on_hand)"
+    assert values(params, "name") == ["eq.a b"]
+    # Two spellings of one name keep their order in the key (they are not sorted apart).
+    assert normalise_query("select=a&%73elect=b") != normalise_query("%73elect=b&select=a")
+
+
+def test_doubtful_queries_are_not_read() -> None:
+    """A malformed escape, a parameter without `=`, a NUL or invalid UTF-8: not cacheable."""
+    for raw in ("limit=2%zz", "select", "a=%00", "a=%ff%fe", "%ZZ=1"):
+        assert parse_query(raw) is None, raw
+    assert parse_query("") == ()
+    assert parse_query("a=1&&b=2;") == (("a", "1"), ("b", "2"))
+
+
+def test_every_table_an_embed_reads_is_a_dependency() -> None:
+    """Hints, aliases, spreads, nesting and many-to-many junctions: products?select=locations()
+    reads stock_levels, lots and stock_movements, which PostgREST joins through."""
+    deps = read_dependencies("products", "id,locations(name)")
+    assert {"products", "locations", "stock_levels", "lots", "stock_movements"} <= deps
+    hinted = read_dependencies("products", "id,where:locations!stock_levels!inner(name)")
+    assert {"locations", "stock_levels"} <= hinted
+    nested = read_dependencies("orders", "id,order_items(id,...products(sku,categories(name)))")
+    assert {"orders", "order_items", "products", "categories"} <= nested
+    for unknown in ("id,count()", "id,on_hand.sum()", "id,nope(x)", "id,stock_levels(x", 'a,"b'):
+        assert read_dependencies("products", unknown) == frozenset({ALL}), unknown
+
+
+def test_product_scoping_only_where_provably_complete() -> None:
+    """A read of one product's stock is scoped to its bucket, unless its select reaches other
+    products' stock rows (nested, or through a junction)."""
+    assert bucket("stock_levels", X) in read_order("stock_levels", "on_hand", X)
+    for select in (
+        "product_id,on_hand,locations(stock_levels(product_id,on_hand))",
+        "on_hand,products(locations(name))",  # products -> locations through stock_levels
+        "on_hand,lots(quantity)",
+        "on_hand,locations(lots(quantity))",
+    ):
+        deps = read_order("stock_levels", select, X)
+        assert "stock_levels" in deps and bucket("stock_levels", X) not in deps, select
+
+
+def test_refs_match_the_foreign_keys_of_the_schema() -> None:
+    """REFS lists, for every public table, the public tables its foreign keys reference."""
+    assert set(REFS) | {"organizations", "audit_log"} == set(TABLES)
+
+
+# --- What the L1 counts (issue 13, point 5) -------------------------------------------------
+
+
+def big_entry(i: int, size: int) -> tuple[tuple[str, ...], Entry]:
+    """A key and an entry as large as the request limits allow (query, Prefer, Range-Unit)."""
+    query = f"name=neq.{i:08d}" + "x" * size
+    key = ("scope", "GET", "/rest/v1/test_items", query, "", "p" * size, "", "u" * size, "")
+    headers = (
+        ("Content-Type", "application/json; charset=utf-8"),
+        ("Content-Range", "0-0/*"),
+        ("Content-Location", "/test_items?" + query),
+    )
+    return key, Entry.build((0, 1), 200, headers, b'[{"id":1}]', 60)
+
+
+def test_l1_counts_keys_headers_and_what_it_renders() -> None:
+    """The footprint covers the key's strings, the stored headers and the hit path's rendered
+    head; measured with tracemalloc, what the L1 holds never exceeds what it counts."""
+    from proxy.hitpath import head_of, not_modified_head
+
+    l1 = L1(max_bytes=1 << 40)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(300):
+            key, entry = big_entry(i, 16_000 if i % 2 else 10)
+            # the key's strings are created per request, as the server does
+            key = tuple("".join(list(part)) for part in key)
+            l1.put(key, entry)
+            head_of(entry)
+            not_modified_head(entry)
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert l1.size >= held, (l1.size, held)
+    small = L1(max_bytes=1 << 20)
+    key, entry = big_entry(0, 16_000)
+    small.put(key, entry)
+    assert small.size >= 4 * 16_000  # query twice (key, Content-Location), Prefer, Range-Unit
+
+
+# --- The miss path answers first (issue 13, point 4) ---------------------------------------
+
+
+class StuckRedis:
+    """A RedisGuard whose every command waits forever (Redis slower than the misses)."""
+
+    async def run(self, call):
+        await asyncio.Event().wait()
+
+
+async def test_a_miss_is_stored_in_redis_after_answering_and_the_queue_is_bounded() -> None:
+    """put() never waits for Redis; beyond max_stores waiting, stores are dropped and counted."""
+    cache = ResponseCache(
+        Generations(None, "t"),
+        StuckRedis(),
+        prefix="t",
+        l1_bytes=1 << 24,
+        max_entry_bytes=1 << 20,
+        max_stores=10,
+    )
+    dropped = CACHE_STORES_DROPPED._value.get()
+    for i in range(25):
+        cache.put(("k", str(i)), Entry((0,), 200, (), b"[]", '"e"', time.time() + 60))
+    assert len(cache.l1.entries) == 25  # served from L1 at once
+    assert CACHE_STORES_DROPPED._value.get() - dropped == 25 - 10
+    await cache.close()

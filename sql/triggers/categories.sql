@@ -8,6 +8,23 @@ create or replace trigger categories_audit
 after insert or update or delete on public.categories
 for each row execute function private.audit_row('id');
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger categories_notify_change
-after insert or update or delete or truncate on public.categories
+after truncate on public.categories
 for each statement execute function private.notify_change();
+
+create or replace trigger categories_notify_insert
+after insert on public.categories
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger categories_notify_update
+after update on public.categories
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger categories_notify_delete
+after delete on public.categories
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');

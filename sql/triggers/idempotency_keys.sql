@@ -1,5 +1,22 @@
 -- Triggers on public.idempotency_keys; re-applied by every `nimbus migrate` (create or replace).
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger idempotency_keys_notify_change
-after insert or update or delete or truncate on public.idempotency_keys
+after truncate on public.idempotency_keys
 for each statement execute function private.notify_change();
+
+create or replace trigger idempotency_keys_notify_insert
+after insert on public.idempotency_keys
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger idempotency_keys_notify_update
+after update on public.idempotency_keys
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger idempotency_keys_notify_delete
+after delete on public.idempotency_keys
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');

@@ -1,5 +1,22 @@
 -- Triggers on public.notifications; re-applied by every `nimbus migrate` (create or replace).
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger notifications_notify_change
-after insert or update or delete or truncate on public.notifications
+after truncate on public.notifications
 for each statement execute function private.notify_change();
+
+create or replace trigger notifications_notify_insert
+after insert on public.notifications
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger notifications_notify_update
+after update on public.notifications
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger notifications_notify_delete
+after delete on public.notifications
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');

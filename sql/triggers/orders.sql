@@ -13,6 +13,23 @@ after update of status on public.orders
 for each row when (old.status is distinct from new.status)
 execute function private.order_status_event();
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger orders_notify_change
-after insert or update or delete or truncate on public.orders
+after truncate on public.orders
 for each statement execute function private.notify_change();
+
+create or replace trigger orders_notify_insert
+after insert on public.orders
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger orders_notify_update
+after update on public.orders
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger orders_notify_delete
+after delete on public.orders
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');

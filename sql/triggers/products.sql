@@ -8,9 +8,26 @@ create or replace trigger products_audit
 after insert or update or delete on public.products
 for each row execute function private.audit_row('id');
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger products_notify_change
-after insert or update or delete or truncate on public.products
+after truncate on public.products
 for each statement execute function private.notify_change();
+
+create or replace trigger products_notify_insert
+after insert on public.products
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger products_notify_update
+after update on public.products
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger products_notify_delete
+after delete on public.products
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');
 
 -- A new threshold, or the product (de)activated or archived: re-judge its stock levels.
 create or replace trigger products_low_stock_event

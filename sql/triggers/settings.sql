@@ -8,9 +8,26 @@ create or replace trigger settings_audit
 after insert or update or delete on public.settings
 for each row execute function private.audit_row('organization_id');
 
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
 create or replace trigger settings_notify_change
-after insert or update or delete or truncate on public.settings
+after truncate on public.settings
 for each statement execute function private.notify_change();
+
+create or replace trigger settings_notify_insert
+after insert on public.settings
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger settings_notify_update
+after update on public.settings
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows');
+
+create or replace trigger settings_notify_delete
+after delete on public.settings
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows');
 
 -- A new default threshold: re-judge the organization's stock levels (one statement).
 create or replace trigger settings_low_stock_event
