@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from proxy.generations import Generations
 from proxy.identity import Identity
@@ -29,6 +30,8 @@ class Denylist:
         self.prefix = prefix + ":dl:"
         self.bus = bus
         self.revoked: dict[str, float] = {}
+        # Called with each revoked id as it becomes known here (live streams end at once).
+        self.on_revoke: list[Callable[[str], None]] = []
         bus.on_announcement.append(self.on_announcement)
         bus.on_resync.append(self.resync)
 
@@ -53,7 +56,11 @@ class Denylist:
     def apply(self, rid: str, exp: float) -> None:
         """Remember a revocation (from this process, a message or the resync); forget the
         expired ones now and then, so logouts never used again do not pile up."""
+        known = rid in self.revoked
         self.revoked[rid] = max(exp, self.revoked.get(rid, 0))
+        if not known and exp > time.time():
+            for callback in self.on_revoke:
+                callback(rid)
         if len(self.revoked) % 1024 == 0:
             now = time.time()
             for old in [r for r, until in self.revoked.items() if until < now]:

@@ -7,6 +7,7 @@ from aiohttp import web
 
 from proxy.clientip import client_ip
 from proxy.errors import ProxyError, Unauthorized
+from proxy.fairshare import TENANT, tenant_of
 from proxy.identity import Identity, bearer_token
 from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
 from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT, child
@@ -69,12 +70,22 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
         raise
     if request.app[DENYLIST].is_revoked(identity):
         JWT_REJECTIONS.labels("revoked").inc()
+        # A revoked token is a failed attempt like a forged one: the sender's address pays.
+        await _limit(request, "auth", "ip:" + _ip(request))
         raise Unauthorized("JWT has been revoked", reason="revoked")
     request["identity"] = identity
     forwarded = request.headers.getall("X-Forwarded-For", [])
+    # Whose share of PostgREST this request's upstream calls spend (this request's task only).
+    TENANT.set(tenant_of(identity, request.remote, forwarded, request.app[TRUSTED]))
     subject = subject_of(identity, request.remote, forwarded, request.app[TRUSTED])
     await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
     return identity
+
+
+async def admit_preflight(request: web.Request) -> None:
+    """A CORS preflight carries no credentials by design: it spends the client address's read
+    budget (raises 429 once that is spent), so preflights cannot flood PostgREST."""
+    await _limit(request, "read", "ip:" + _ip(request))
 
 
 def identity_now(headers, verifier, denylist) -> Identity | None:

@@ -23,3 +23,5 @@ BUS = web.AppKey("bus", Generations)
 DENYLIST = web.AppKey("denylist", Denylist)
 LIMITER = web.AppKey("limiter", RateLimiter)
 TRUSTED = web.AppKey("trusted_proxies", tuple)
+# Request key: callables the protocol handler calls when the request's client disconnects.
+ON_DISCONNECT = "on_disconnect"

@@ -12,7 +12,7 @@ import uuid
 
 from aiohttp import web
 
-from proxy.errors import ProxyError, error_response
+from proxy.errors import ProxyError, StreamCut, UpstreamError, bad_target, error_response
 from proxy.keys import TRUSTED
 
 log = logging.getLogger(__name__)
@@ -54,15 +54,26 @@ def assign_request_id(request: web.Request) -> str:
 
 
 def error_middleware() -> web.middleware:
-    """Second: ProxyError and aiohttp's HTTP errors become JSON; anything else a logged 500."""
+    """Second: ProxyError and aiohttp's HTTP errors become JSON; anything else a logged 500.
+    A request target with a NUL or invalid UTF-8 is refused here, before any handler (so before
+    anything goes upstream); a client that leaves mid-request is one INFO line."""
 
     @web.middleware
     async def middleware(request: web.Request, handler) -> web.StreamResponse:
+        refused = bad_target(request.raw_path, request.path)
+        if refused is not None:
+            return error_response(request, refused)
         try:
             return await handler(request)
-        except ConnectionResetError:
-            raise  # the response was already under way (or the client left): nothing to send
+        except StreamCut:
+            raise  # upstream failed while the answer was under way (logged where it happened)
+        except ConnectionResetError as exc:
+            # The client left (mid-body, or before its answer): nothing to send, nobody to blame.
+            log.info("client went away during request %s (%s)", request.get("request_id"), exc)
+            raise
         except ProxyError as exc:
+            if isinstance(exc, UpstreamError):
+                exc.log(request.get("request_id"))
             return error_response(request, exc)
         except web.HTTPException as exc:
             if exc.status < 400:

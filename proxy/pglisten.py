@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import psycopg
 
@@ -27,9 +27,11 @@ async def listen_forever(
     on_state: Callable[[bool], object],
     application_name: str,
     timeout_s: float = 5,
+    also: Mapping[str, Callable[[str], object]] | None = None,
 ) -> None:
     """LISTEN on channel until cancelled; on_notify(payload) per notification, on_state(up)
-    after connecting (True) and after losing the connection (False)."""
+    after connecting (True) and after losing the connection (False). `also` maps further
+    channels to their own callbacks, on the same connection."""
     delay = 0.1
     conninfo = psycopg.conninfo.make_conninfo(
         database_url,
@@ -40,19 +42,21 @@ async def listen_forever(
         keepalives_interval=5,
         keepalives_count=3,
     )
+    others = dict(also or {})
     up = False
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                await conn.execute(
-                    psycopg.sql.SQL("listen {}").format(psycopg.sql.Identifier(channel))
-                )
+                for name in (channel, *others):
+                    await conn.execute(
+                        psycopg.sql.SQL("listen {}").format(psycopg.sql.Identifier(name))
+                    )
                 up = True
                 await _call(on_state, True)
                 delay = 0.1
                 log.info("listening on %s", channel)
                 async for notify in conn.notifies():
-                    await _call(on_notify, notify.payload)
+                    await _call(others.get(notify.channel, on_notify), notify.payload)
         except (psycopg.Error, OSError) as exc:
             if up:
                 log.warning("LISTEN %s lost (%s); reconnecting", channel, type(exc).__name__)

@@ -29,6 +29,7 @@ from aiohttp.web_protocol import RequestHandler
 
 from proxy.errors import ProxyError, error_response
 from proxy.hitpath import HitPath
+from proxy.keys import ON_DISCONNECT
 from proxy.middlewares import request_id_for
 from proxy.relaypath import Relay, RelayPath
 
@@ -207,6 +208,15 @@ class ProxyHandler(RequestHandler):
         ):
             self._resume_reading_if_drained()  # reading stopped while requests were held
 
+    def connection_lost(self, exc: BaseException | None) -> None:
+        request = self._current_request
+        super().connection_lost(exc)
+        # A request that waits on something else than the client (a live stream) learns at
+        # once that its client is gone, rather than at its next write.
+        if request is not None:
+            for callback in request.get(ON_DISCONNECT, ()):
+                callback()
+
     def _process_keepalive(self) -> None:
         if self._relay is not None:  # not idle: an answer is on its way (a long stream, maybe)
             self._keepalive_handle = None
@@ -229,7 +239,11 @@ class ProxyHandler(RequestHandler):
         message: str | None = None,
     ) -> web.StreamResponse:
         error = describe(status, exc)
-        if isinstance(exc, BadHttpMessage):
+        if isinstance(exc, ConnectionError):
+            # Logged once where it surfaced (proxy/middlewares.py: a client gone is INFO, an
+            # upstream cut a WARNING); there is nobody to answer.
+            log.debug("connection ended during a request (%s)", type(exc).__name__)
+        elif isinstance(exc, BadHttpMessage):
             # The client's fault: one line, never the offending bytes (they may hold a token);
             # garbage on a fresh connection (TLS, scanners) only at debug level, as aiohttp does.
             level = logging.DEBUG if isinstance(exc, BadHttpMethod) else logging.INFO

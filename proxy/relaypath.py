@@ -23,13 +23,17 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 
+from proxy import embedlimit, rootdoc
 from proxy.errors import (
     REST_PREFIX,
     ProxyError,
+    UpstreamError,
     UpstreamTimeout,
-    database_connection_lost,
     rest_error_body,
+    target_fault,
+    upstream_failure,
 )
+from proxy.fairshare import TenantBusy, tenant_of
 from proxy.gate import identity_now, limit_now
 from proxy.hitpath import SERVER, Clock
 from proxy.identity import Identity
@@ -63,6 +67,7 @@ class Relay:
     request_id: str
     route: str
     start: float
+    tenant: str
 
 
 class RelayPath:
@@ -78,6 +83,8 @@ class RelayPath:
         self.trusted = app[TRUSTED]
         self.apikey = settings.upstream_apikey
         self.retry_after = settings.retry_after_s
+        self.max_embed_depth = settings.max_embed_depth
+        self.max_embeds = settings.max_embeds
         self.clock = Clock()
 
     @classmethod
@@ -100,7 +107,17 @@ class RelayPath:
         ):
             return None
         target = message.path[len(REST_PREFIX) :]
-        if has_dot_segments(target):
+        if has_dot_segments(target) or target_fault(target) is not None:
+            return None  # the full path refuses it
+        if rootdoc.is_root(target.partition("?")[0].strip("/")):
+            return None  # the full path takes PostgREST's address out of it
+        try:
+            embedlimit.check(
+                message.url.raw_query_string,
+                max_depth=self.max_embed_depth,
+                max_embeds=self.max_embeds,
+            )
+        except embedlimit.EmbedLimit:
             return None  # the full path refuses it
         headers = message.headers
         identity = identity_now(headers, self.verifier, self.denylist)
@@ -112,8 +129,9 @@ class RelayPath:
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         route = rest_route(target.partition("?")[0].strip("/"))
+        tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
         RELAY_PATH.inc()
-        return Relay(target, upstream_headers, identity, limits, request_id, route, start)
+        return Relay(target, upstream_headers, identity, limits, request_id, route, start, tenant)
 
     async def run(self, relay: Relay, protocol) -> None:
         """Relay to PostgREST and write the answer to protocol's transport."""
@@ -130,7 +148,9 @@ class RelayPath:
         started = False
         sent = time.perf_counter()
         try:
-            async with self.pool.request("GET", relay.target, relay.headers, retry=True) as up:
+            async with self.pool.request(
+                "GET", relay.target, relay.headers, retry=True, tenant=relay.tenant
+            ) as up:
                 child(UPSTREAM_SECONDS, f"{up.status // 100}xx").observe(time.perf_counter() - sent)
                 headers = response_headers(up)
                 if up.status in (204, 304):
@@ -139,9 +159,9 @@ class RelayPath:
                 parts, complete = await collect(up, STREAM_THRESHOLD)
                 if complete:
                     body = b"".join(parts)
-                    lost = database_connection_lost(up.status, body)
-                    if lost is not None:
-                        return self._error(relay, protocol, lost)
+                    failure = upstream_failure(up.status, body)
+                    if failure is not None:
+                        return self._error(relay, protocol, failure)
                     self._write(protocol, self._head(relay, up.status, headers, len(body)) + body)
                     return up.status
                 # Too large to hold: stream it, sized as PostgREST sized it, else chunked.
@@ -165,6 +185,8 @@ class RelayPath:
                 return self._cut(protocol, exc)
             UPSTREAM_ERRORS.labels("timeout").inc()
             return self._error(relay, protocol, UpstreamTimeout("PostgREST did not answer in time"))
+        except TenantBusy as exc:
+            return self._error(relay, protocol, exc)  # the tenant's share stayed busy: 429
         except ConnectionError:
             return 499  # the client left while its answer was streamed
 
@@ -193,6 +215,8 @@ class RelayPath:
 
     def _error(self, relay: Relay, protocol, error: ProxyError) -> int:
         """The full path's JSON error (which carries no RateLimit headers either)."""
+        if isinstance(error, UpstreamError):
+            error.log(relay.request_id)
         body = rest_error_body(error)
         lines = [f"HTTP/1.1 {error.status} {_reason(error.status)}\r\n"]
         lines += [f"{name}: {value}\r\n" for name, value in error.headers.items()]

@@ -7,12 +7,14 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from proxy import cached
+from proxy import cached, embedlimit, rootdoc
 from proxy.dependencies import product_of, read_order, write_names
-from proxy.errors import REST_PREFIX, ProxyError, database_connection_lost
-from proxy.gate import admit, decorate
+from proxy.errors import REST_PREFIX, ProxyError, upstream_failure
+from proxy.gate import admit, admit_preflight, decorate
 from proxy.keys import CACHE, SETTINGS, UPSTREAM
-from proxy.upstream import forward
+from proxy.readquery import first, parse_query, values
+from proxy.upstream import STREAM_THRESHOLD, forward
+from proxy.upstream_pool import Response
 
 READS = frozenset({"GET", "HEAD"})
 # PATCH/DELETE must name the rows they touch; these query parameters select, order or page but
@@ -77,9 +79,21 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
 async def _handle(request: web.Request) -> web.StreamResponse:
     app = request.app
     settings = app[SETTINGS]
-    identity = None if is_preflight(request) else await admit(request)
+    if is_preflight(request):
+        identity = None
+        await admit_preflight(request)
+    else:
+        identity = await admit(request)
     refuse_unfiltered(request)
+    embedlimit.check(
+        request.rel_url.raw_query_string,
+        max_depth=settings.max_embed_depth,
+        max_embeds=settings.max_embeds,
+    )
     body = await request.read() if request.body_exists else None
+
+    # The root document is held whole, to take PostgREST's internal address out of it.
+    root = request.method == "GET" and rootdoc.is_root(resource_of(request))
 
     async def fetch(before_relay=None) -> web.StreamResponse:
         response = await forward(
@@ -91,11 +105,14 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             retry_after=settings.retry_after_s,
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
+            hold_up_to=rootdoc.MAX_BYTES if root else STREAM_THRESHOLD,
         )
         if isinstance(response, web.Response):
-            lost = database_connection_lost(response.status, response.body)
-            if lost is not None:
-                raise lost
+            failure = upstream_failure(response.status, response.body)
+            if failure is not None:
+                raise failure
+            if root and response.status == 200 and response.body:
+                response.body = rootdoc.without_addresses(response.body)
         return response
 
     cache = app.get(CACHE)
@@ -104,27 +121,51 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await fetch()
     resource = resource_of(request)
     if method in READS:
-        product = product_of(request.query.getall("product_id", []))
-        deps = read_order(resource, request.query.get("select"), product)
+        # The query as PostgREST reads it (`;` separates too, names are decoded); one this proxy
+        # cannot read the same way is never cached: its dependencies would be a guess.
+        params = parse_query(request.rel_url.raw_query_string)
+        if params is None:
+            return cached.bypass(await fetch())
+        product = product_of(values(params, "product_id"))
+        deps = read_order(resource, first(params, "select"), product)
         ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
-    bumped = False
+    outcome = "unknown"  # "changed" once bumped, "unchanged" when provably nothing changed
 
-    async def bump() -> None:
-        nonlocal bumped
-        bumped = True
+    async def settle(upstream: Response) -> None:
+        # Once PostgREST has answered, before the client sees the answer (a large one is
+        # streamed: the client could otherwise read stale data before the bump).
+        nonlocal outcome
+        if 400 <= upstream.status < 500:
+            return  # rolled back, unless it is the lost connection fetch() raises for (below)
+        if changed_nothing(method, upstream):
+            outcome = "unchanged"
+            return
+        outcome = "changed"
         await cache.generations.bump(write_names(resource, body))
 
     try:
-        # Bump once PostgREST has answered, before the client sees the answer (a large one is
-        # streamed: the client could otherwise read stale data before the bump).
-        return await fetch(before_relay=bump)
+        response = await fetch(before_relay=settle)
+        if 400 <= response.status < 500:
+            outcome = "unchanged"  # PostgREST rolled the transaction back: nothing moved
+        return response
     finally:
-        # Also when the write failed or timed out: over-invalidating is safe, missing one is not.
-        if not bumped:
-            await bump()
+        # A 5xx, a timeout or a lost connection: the outcome is unknown, so bump (over-
+        # invalidating is safe, missing one is not).
+        if outcome == "unknown":
+            await cache.generations.bump(write_names(resource, body))
+
+
+def changed_nothing(method: str, upstream: Response) -> bool:
+    """A PATCH/DELETE that PostgREST says matched no row: `Prefer: count=exact` applied and a
+    Content-Range total of 0 (without an exact count, `*/*` proves nothing)."""
+    if method not in ("PATCH", "DELETE") or not 200 <= upstream.status < 300:
+        return False
+    applied = upstream.header("Preference-Applied") or ""
+    total = (upstream.header("Content-Range") or "").rpartition("/")[2].strip()
+    return "count=exact" in applied.replace(" ", "") and total == "0"
 
 
 def setup(app: web.Application) -> None:

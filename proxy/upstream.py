@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import UpstreamTimeout, UpstreamUnavailable
+from proxy.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable
 from proxy.gate import decorate
 from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.upstream_pool import Response, Unavailable, UpstreamPool
@@ -97,10 +97,13 @@ async def forward(
     body: bytes | None,
     retry_after: int,
     apikey: str = "",
-    before_relay: Callable[[], Awaitable[None]] | None = None,
+    before_relay: Callable[[Response], Awaitable[None]] | None = None,
+    hold_up_to: int = STREAM_THRESHOLD,
 ) -> web.StreamResponse:
     """Send the request to target (path and query, already encoded) and relay the answer;
-    before_relay runs once PostgREST has answered and before the client sees anything."""
+    before_relay(answer) runs once PostgREST has answered (status and headers, body unread)
+    and before the client sees anything. Bodies up to hold_up_to bytes come back whole (a
+    web.Response the caller may still change)."""
     method = request.method
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     start = time.perf_counter()
@@ -112,8 +115,8 @@ async def forward(
                 time.perf_counter() - start
             )
             if before_relay is not None:
-                await before_relay()
-            return await _relay(request, upstream)
+                await before_relay(upstream)
+            return await _relay(request, upstream, hold_up_to)
     except Unavailable as exc:
         raise unavailable(exc, retry_after) from None
     except TimeoutError:
@@ -152,14 +155,14 @@ async def collect(upstream: Response, limit: int) -> tuple[list[bytes], bool]:
     return parts, True
 
 
-async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse:
+async def _relay(request: web.Request, upstream: Response, hold_up_to: int) -> web.StreamResponse:
     headers = CIMultiDict(response_headers(upstream))
     headers["X-Request-Id"] = request["request_id"]
     if request.method == "HEAD" or upstream.status in (204, 304):
         return web.Response(status=upstream.status, headers=headers)
     # PostgREST answers chunked; most bodies are small, so collect up to a threshold and send
     # them with a Content-Length in one write, and stream only what outgrows it.
-    parts, complete = await collect(upstream, STREAM_THRESHOLD)
+    parts, complete = await collect(upstream, hold_up_to)
     if complete:
         return web.Response(status=upstream.status, headers=headers, body=b"".join(parts))
     response = web.StreamResponse(status=upstream.status, headers=headers)
@@ -178,6 +181,6 @@ async def _relay(request: web.Request, upstream: Response) -> web.StreamResponse
         UPSTREAM_ERRORS.labels("mid_stream").inc()
         if request.transport is not None:
             request.transport.close()
-        raise ConnectionResetError("upstream failed while streaming") from None
+        raise StreamCut("upstream failed while streaming") from None
     await response.write_eof()
     return response

@@ -142,6 +142,10 @@ def events_proxy(postgrest, database_url: str, jwt_secret: str, tmp_path_factory
         NIMBUS_JWT_SECRET=jwt_secret,
         NIMBUS_SSE_HEARTBEAT_S="1",
         NIMBUS_CACHE_ENABLED="false",
+        # 500 streams of two users below: the per-user and per-organization caps (tested in
+        # tests/security/test_streams.py) must not get in the way here.
+        NIMBUS_SSE_MAX_PER_USER="1000",
+        NIMBUS_SSE_MAX_PER_ORGANIZATION="1000",
     )
     yield proc, url
     proc.stop()
@@ -265,14 +269,14 @@ async def test_no_gap_or_duplicate_when_reconnecting_during_a_burst(
 
 
 async def test_stream_refuses_bad_requests(events_proxy, session, world, jwt_secret):
-    """No token: 401 JSON; a Last-Event-ID that is not an id: 422."""
+    """No token: 401 JSON; a Last-Event-ID that is not an id: 400."""
     _, url = events_proxy
     async with session.get(url + "/api/v1/notifications/stream") as response:
         assert response.status == 401
         assert (await response.json())["error"]["code"] == "invalid_token"
     headers = {"Authorization": "Bearer " + token(jwt_secret, world, "a"), "Last-Event-ID": "x"}
     async with session.get(url + "/api/v1/notifications/stream", headers=headers) as response:
-        assert response.status == 422
+        assert response.status == 400
 
 
 async def test_token_expiry_ends_the_stream(events_proxy, session, world, jwt_secret):

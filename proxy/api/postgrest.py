@@ -13,7 +13,7 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.api.problems import from_postgrest
-from proxy.errors import ProxyError, UpstreamTimeout, UpstreamUnavailable
+from proxy.errors import ProxyError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from proxy.identity import Identity
 from proxy.keys import SETTINGS, UPSTREAM
 from proxy.upstream_pool import Unavailable
@@ -82,6 +82,8 @@ async def call(
     except TimeoutError:
         raise UpstreamTimeout("PostgREST did not answer in time") from None
     if status >= 400 and status not in ok:
+        if status == 500:
+            UpstreamError.of(body).log(request.get("request_id"))
         raise _error(status, body)
     return Reply(status, got, body)
 

@@ -114,6 +114,8 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ProxyError:
         return lost
     if status >= 500:
         code = "upstream_unavailable" if status in (502, 503) else "upstream_error"
+        if status == 500:  # PostgreSQL's words may name internals: they go to the log only
+            message, pg = "PostgREST could not answer this request", ""
         return ApiError(503 if status in (502, 503) else 502, code, message, pg or None)
     if status in (401, 403):
         return ApiError(status, BY_STATUS[status], message, details)

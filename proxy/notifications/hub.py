@@ -24,7 +24,8 @@ SUBSCRIBERS = Gauge(
 EVENTS = Counter("nimbus_sse_events_total", "Events received on LISTEN nimbus_events.")
 CLOSED = Counter(
     "nimbus_sse_closed_total",
-    "Streams ended by the proxy, by reason (slow, resync, shutdown, token_expired, revoked).",
+    "Streams ended by the proxy, by reason (slow, resync, shutdown, token_expired, revoked,"
+    " membership_changed, client_gone).",
     ["reason"],
 )
 
@@ -58,13 +59,22 @@ class Closed(Exception):
 
 
 class Subscription:
-    """One stream's view of the hub: events of its organizations, at most `limit` queued."""
+    """One stream's view of the hub: events of its organizations, at most `limit` queued; whose
+    it is (the user id, the session a logout revokes) so the hub can end it when that changes."""
 
-    __slots__ = ("_items", "_wake", "limit", "organizations", "reason")
+    __slots__ = ("_items", "_wake", "limit", "organizations", "reason", "session", "user")
 
-    def __init__(self, organizations: frozenset[str], limit: int) -> None:
+    def __init__(
+        self,
+        organizations: frozenset[str],
+        limit: int,
+        user: str | None = None,
+        session: str | None = None,
+    ) -> None:
         self.organizations = organizations
         self.limit = limit
+        self.user = user
+        self.session = session
         self.reason: str | None = None
         self._items: deque[Event] = deque()
         self._wake = asyncio.Event()
@@ -109,15 +119,23 @@ class Hub:
         self.queue_size = queue_size
         self.max_subscribers = max_subscribers
         self.ready = asyncio.Event()  # set while LISTEN is established
+        # Moves with every membership change seen (a stream that subscribed across one
+        # re-reads its organizations: proxy/notifications/stream.py).
+        self.membership_epoch = 0
         self._subscribers: set[Subscription] = set()
+        self._by_session: dict[str, set[Subscription]] = {}
 
     def __len__(self) -> int:
         return len(self._subscribers)
 
-    def subscribe(self, organizations: frozenset[str]) -> Subscription:
+    def subscribe(
+        self, organizations: frozenset[str], *, user: str | None = None, session: str | None = None
+    ) -> Subscription:
         """A new subscription; publish() reaches it from now on."""
-        sub = Subscription(organizations, self.queue_size)
+        sub = Subscription(organizations, self.queue_size, user, session)
         self._subscribers.add(sub)
+        if session is not None:
+            self._by_session.setdefault(session, set()).add(sub)
         SUBSCRIBERS.inc()
         return sub
 
@@ -125,7 +143,34 @@ class Hub:
         """Forget sub (idempotent)."""
         if sub in self._subscribers:
             self._subscribers.discard(sub)
+            if sub.session is not None:
+                same = self._by_session.get(sub.session)
+                if same is not None:
+                    same.discard(sub)
+                    if not same:
+                        del self._by_session[sub.session]
             SUBSCRIBERS.dec()
+
+    def end_session(self, session: str) -> None:
+        """A session (or token id) was revoked: end its streams now (the denylist calls this)."""
+        for sub in tuple(self._by_session.get(session, ())):
+            sub.close("revoked")
+            self.unsubscribe(sub)
+
+    def users(self) -> set[str]:
+        """The user ids with an open stream here."""
+        return {sub.user for sub in self._subscribers if sub.user is not None}
+
+    def end_lost(self, users: set[str], memberships: dict[str, set[str]]) -> int:
+        """End the streams of `users` that include an organization the user is no longer a
+        member of (memberships: user id -> organization ids now); returns how many ended."""
+        ended = 0
+        for sub in tuple(self._subscribers):
+            if sub.user in users and not sub.organizations <= memberships.get(sub.user, set()):
+                sub.close("membership_changed")
+                self.unsubscribe(sub)
+                ended += 1
+        return ended
 
     def publish(self, event: Event) -> None:
         """Hand event to every subscriber of its organization; drop the ones that lag."""

@@ -10,14 +10,18 @@ from collections.abc import AsyncIterator
 import orjson
 from aiohttp import web
 
-from proxy.keys import SETTINGS
+from proxy.keys import DENYLIST, SETTINGS
 from proxy.metrics import DEPENDENCY_UP
 from proxy.notifications.hub import Event, Hub, frame_of
+from proxy.notifications.members import CHANNEL as CHANGES
+from proxy.notifications.members import MembershipWatch
+from proxy.notifications.slots import StreamSlots
 from proxy.pglisten import listen_forever
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_events"
 HUB = web.AppKey("notifications_hub", Hub)
+SLOTS = web.AppKey("stream_slots", StreamSlots)
 
 
 def event_of(payload: str) -> Event | None:
@@ -29,8 +33,9 @@ def event_of(payload: str) -> Event | None:
         return None
 
 
-async def listen(database_url: str, hub: Hub) -> None:
-    """Run until cancelled: events go to the hub; every (re)connect resyncs open streams."""
+async def listen(database_url: str, hub: Hub, watch: MembershipWatch | None = None) -> None:
+    """Run until cancelled: events go to the hub; every (re)connect resyncs open streams; with
+    a watch, membership changes (LISTEN nimbus_changes, same connection) go to it."""
 
     def on_state(up: bool) -> None:
         hub.listening(up)
@@ -47,6 +52,7 @@ async def listen(database_url: str, hub: Hub) -> None:
         on_notify=on_notify,
         on_state=on_state,
         application_name="nimbus-events",
+        also={CHANGES: watch.on_change} if watch is not None else None,
     )
 
 
@@ -55,14 +61,30 @@ async def events_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     hub = Hub(settings.sse_queue_size, settings.sse_max_subscribers)
     app[HUB] = hub
-    task = None
+    denylist = app.get(DENYLIST)
+    if denylist is not None:
+        denylist.on_revoke.append(hub.end_session)  # a logout anywhere ends its streams here
+    guard = denylist.guard if denylist is not None else None  # the counters' Redis
+    app[SLOTS] = slots = StreamSlots(
+        guard,
+        settings.redis_prefix,
+        per_user=settings.sse_max_per_user,
+        per_organization=settings.sse_max_per_organization,
+    )
+    tasks = []
+    if guard is not None:
+        tasks.append(asyncio.create_task(slots.renew_forever(), name="stream-slots"))
     if settings.listen_enabled and settings.database_url:
-        task = asyncio.create_task(listen(settings.database_url, hub), name="events-listener")
+        watch = MembershipWatch(settings.database_url, hub)
+        tasks.append(asyncio.create_task(watch.run(), name="membership-watch"))
+        tasks.append(
+            asyncio.create_task(listen(settings.database_url, hub, watch), name="events-listener")
+        )
     yield
     hub.close_all("shutdown")
-    if task is not None:
+    for task in tasks:
         task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def end_streams(app: web.Application) -> None:

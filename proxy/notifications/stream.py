@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 import orjson
@@ -18,17 +19,20 @@ from aiohttp import web
 
 from proxy.api import postgrest
 from proxy.api.inputs import parse_query
-from proxy.api.problems import ApiError, validation
+from proxy.api.problems import ApiError
 from proxy.api.route import Route
+from proxy.denylist import revocation_id
 from proxy.errors import ProxyError
-from proxy.gate import admit, decorate
+from proxy.gate import admit, decorate, subject_of
 from proxy.identity import Identity
-from proxy.keys import DENYLIST, SETTINGS
+from proxy.keys import DENYLIST, ON_DISCONNECT, SETTINGS, TRUSTED
 from proxy.notifications.hub import CLOSED, Closed, Hub, Subscription, frame_of
-from proxy.notifications.listener import HUB
+from proxy.notifications.listener import HUB, SLOTS
+from proxy.notifications.slots import CapReached
 
 log = logging.getLogger(__name__)
 PAGE = 500
+EVENT_ID = re.compile(r"[0-9]{1,19}")
 READY_WAIT_S = 3.0
 HEADERS = {
     "Content-Type": "text/event-stream",
@@ -38,13 +42,20 @@ HEADERS = {
 
 
 def last_event_id(request: web.Request) -> int | None:
-    """Last-Event-ID (header, else `?last_event_id=`) as a notification id; 422 if not one."""
+    """Last-Event-ID (header, else `?last_event_id=`) as a notification id; 400 unless it is
+    1 to 19 ASCII digits (str.isdigit would take superscripts and other scripts' digits, which
+    int() then refuses)."""
     raw = request.headers.get("Last-Event-ID") or request.query.get("last_event_id")
     if raw is None or raw.strip() == "":
         return None
-    if not raw.strip().isdigit() or len(raw.strip()) > 19:
-        raise validation([{"field": "Last-Event-ID", "message": "must be a notification id"}])
-    return int(raw)
+    if not EVENT_ID.fullmatch(raw.strip()):
+        raise ApiError(
+            400,
+            "bad_request",
+            "Last-Event-ID must be a notification id (ASCII digits)",
+            [{"field": "Last-Event-ID", "message": "must be 1 to 19 digits 0-9"}],
+        )
+    return int(raw.strip())
 
 
 async def organizations(request: web.Request, identity: Identity) -> frozenset[str]:
@@ -160,8 +171,34 @@ async def stream(request: web.Request, route: Route) -> web.StreamResponse:
                 await hub.ready.wait()
         except TimeoutError:
             pass
+    epoch = hub.membership_epoch
     orgs = await organizations(request, identity)
-    sub = hub.subscribe(orgs)
+    slots = request.app[SLOTS]
+    subject = subject_of(
+        identity,
+        request.remote,
+        request.headers.getall("X-Forwarded-For", []),
+        request.app[TRUSTED],
+    )
+    try:
+        slot = await slots.acquire(subject, orgs)
+    except CapReached as exc:
+        cap = settings.sse_max_per_user if exc.kind == "user" else settings.sse_max_per_organization
+        refused = ApiError(
+            429,
+            "too_many_streams",
+            f"Your {exc.kind} already holds {cap} open notification streams",
+            {"limit": cap, "per": exc.kind},
+        )
+        refused.headers["Retry-After"] = str(max(1, round(settings.sse_retry_ms / 1000)))
+        raise refused from None
+    sub = hub.subscribe(orgs, user=identity.subject, session=revocation_id(identity))
+    # The client leaving ends the stream at once (its slot is free for the next one), not at
+    # the next heartbeat that fails to write.
+    request[ON_DISCONNECT] = [lambda: sub.close("client_gone")]
+    if hub.membership_epoch != epoch:
+        # A membership changed while the organizations were read: they may be stale already.
+        sub.close("membership_changed")
     current = Stream(request, identity, sub)
     try:
         decorate(request, current.response)
@@ -184,6 +221,7 @@ async def stream(request: web.Request, route: Route) -> web.StreamResponse:
         log.warning("notifications: replay failed (%s)", exc.code)
     finally:
         hub.unsubscribe(sub)
+        await slots.release(slot)
     return current.response
 
 

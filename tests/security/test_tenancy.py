@@ -38,7 +38,7 @@ def functions(database_url: str) -> list[tuple[str, list[tuple[str, str]]]]:
             "select p.proname, coalesce(p.proargnames, '{}'),"
             " array(select format_type(t, null) from unnest(p.proargtypes) t)"
             " from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
-            " where n.nspname = 'public' and p.prokind = 'f'"
+            " where n.nspname = 'public' and p.prokind = 'f' and p.proname not like 'test\\_%'"
             " and has_function_privilege('authenticated', p.oid, 'execute')"
             " and p.prorettype <> 'trigger'::regtype order by 1"
         ).fetchall()
