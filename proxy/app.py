@@ -9,6 +9,7 @@ from aiohttp import web
 from proxy import api, health, index, metrics, rest
 from proxy.coherence import redis_context
 from proxy.config import Settings
+from proxy.fairshare import FairShare
 from proxy.identity import Verifier
 from proxy.jwks import JWKS
 from proxy.keys import AUTH_UPSTREAM, SESSION, SETTINGS, UPSTREAM, VERIFIER
@@ -56,6 +57,14 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         await jwks.refresh()
     app[SESSION] = session
     pools = []
+    # Each tenant's share of PostgREST (proxy/fairshare.py); Supabase Auth is not shared out.
+    fair = None
+    if settings.tenant_max_inflight:
+        fair = FairShare(
+            limit=settings.tenant_max_inflight,
+            queue_s=settings.tenant_queue_s,
+            retry_after=settings.retry_after_s,
+        )
     for key, url in ((UPSTREAM, settings.postgrest_url), (AUTH_UPSTREAM, settings.supabase_url)):
         if url:
             app[key] = UpstreamPool(
@@ -63,6 +72,7 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
                 limit=settings.upstream_max_connections,
                 connect_timeout=settings.upstream_connect_timeout_s,
                 read_timeout=settings.upstream_timeout_s,
+                fair=fair if key is UPSTREAM else None,
             )
             pools.append(app[key])
     app[VERIFIER] = Verifier(

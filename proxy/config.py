@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from proxy.ratelimit import Policy
+from proxy.redisurl import parse as parse_redis_url
 
 ALLOWED_ROLES = ("anon", "authenticated")
 
@@ -85,12 +86,24 @@ class Settings(BaseSettings):
     upstream_timeout_s: float = Field(30.0, gt=0)
     upstream_max_connections: int = Field(100, ge=1)
     retry_after_s: int = Field(2, ge=1)
+    # No caller can hold the database (docs/SECURITY.md): a select may embed at most this deep
+    # and this many resources (400 otherwise); one tenant (organization claim, else user, else
+    # anonymous client IP) has at most tenant_max_inflight requests at PostgREST at once per
+    # process (0: no limit), the next wait up to tenant_queue_s for a turn, then 429.
+    max_embed_depth: int = Field(3, ge=1)
+    max_embeds: int = Field(10, ge=1)
+    tenant_max_inflight: int = Field(4, ge=0)
+    tenant_queue_s: float = Field(2.0, ge=0)
     shutdown_grace_s: float = Field(10.0, ge=0)
 
     # Live notifications (GET /api/v1/notifications/stream), fed by LISTEN nimbus_events.
     sse_heartbeat_s: float = Field(15.0, gt=0)  # comment line sent after this long without data
     sse_queue_size: int = Field(256, ge=1)  # events queued per stream before it is dropped
     sse_max_subscribers: int = Field(10_000, ge=1)  # open streams per process (then 503)
+    # Open streams per user (else per anonymous client address) and per organization, counted
+    # across processes in Redis (per process without it); then 429 too_many_streams.
+    sse_max_per_user: int = Field(5, ge=1)
+    sse_max_per_organization: int = Field(50, ge=1)
     sse_replay_max: int = Field(5_000, ge=1)  # missed events replayed per (re)connect
     sse_retry_ms: int = Field(2_000, ge=0)  # the `retry:` the client waits before reconnecting
     sse_write_timeout_s: float = Field(30.0, gt=0)  # a client that takes no data this long is cut
@@ -117,6 +130,14 @@ class Settings(BaseSettings):
     @classmethod
     def _rate(cls, value: str) -> str:
         Policy.parse("check", value)
+        return value
+
+    @field_validator("redis_url", "cache_redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parse_redis_url(value)  # seed lists and TLS options, checked at start-up
         return value
 
     @property

@@ -88,21 +88,29 @@ def check_redis(url: str, name: str) -> Check:
     if not url:
         return Check(name, True, "disabled: cache, limits and denylist are per process")
     from redis import Redis
-    from redis.cluster import RedisCluster
-    from redis.exceptions import RedisError
+    from redis.cluster import ClusterNode, RedisCluster
+    from redis.exceptions import RedisClusterException, RedisError
 
-    from proxy.redisconn import is_cluster
+    from proxy.redisurl import RedisUrlError, parse
 
     shown = url.split("@")[-1]
     try:
-        if is_cluster(url):
-            client = RedisCluster.from_url(url.replace("+cluster", "", 1), socket_timeout=TIMEOUT_S)
+        target = parse(url)
+        if target.cluster:
+            client = RedisCluster(
+                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+                socket_timeout=TIMEOUT_S,
+                socket_connect_timeout=TIMEOUT_S,
+                **target.client_kwargs(),
+            )
         else:
             client = Redis.from_url(url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S)
         with client:
             client.ping()
             version = client.info("server").get("redis_version", "?")
-    except (RedisError, OSError) as exc:
+    except RedisUrlError as exc:
+        return Check(name, False, str(exc), f"correct NIMBUS_{name.upper()}_URL")
+    except (RedisError, RedisClusterException, OSError) as exc:
         return Check(
             name,
             False,

@@ -1,5 +1,6 @@
 """Prometheus collectors and `/metrics` (multi-process aware when PROMETHEUS_MULTIPROC_DIR is set,
-which `nimbus serve --workers N` does)."""
+which `nimbus serve --workers N` does). Every gauge takes a `live*` multiprocess mode: the
+supervisor marks an exited worker dead (proxy/workers.py) and only live modes drop its values."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ CACHE_RESULTS = Counter(
     "Cacheable requests by outcome (hit, miss, coalesced, bypass) and level (l1, l2, none).",
     ["result", "level"],
 )
+CACHE_STORES_DROPPED = Counter(
+    "nimbus_cache_stores_dropped_total",
+    "Misses not stored in Redis because the store queue was full (answered all the same).",
+)
 HIT_PATH = Counter(
     "nimbus_hit_path_responses_total",
     "L1 hits answered by the protocol handler without an aiohttp request (also counted above).",
@@ -57,11 +62,21 @@ RATE_LIMIT = Counter(
 JWT_REJECTIONS = Counter(
     "nimbus_jwt_rejections_total", "Requests refused with 401, by reason.", ["reason"]
 )
+FAIR_SHARE = Counter(
+    "nimbus_fair_share_total",
+    "Requests that found their tenant's share of PostgREST in use: queued, then refused (429) "
+    "when none came free in time (proxy/fairshare.py).",
+    ["outcome"],
+)
+WORKER_RESTARTS = Counter(
+    "nimbus_worker_restarts_total",
+    "Workers started by `nimbus serve --workers N` in place of one that died (0 at each start).",
+)
 DEPENDENCY_UP = Gauge(
     "nimbus_dependency_up",
     "1 while a dependency is usable: redis, pubsub, listener.",
     ["dependency"],
-    multiprocess_mode="min",
+    multiprocess_mode="livemin",  # over live processes only: a dead worker's value goes
 )
 
 

@@ -11,14 +11,17 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis import asyncio as aioredis
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
+
+from proxy.redisurl import parse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+# What "Redis is not there" looks like (a cluster none of whose seeds answers raises the last).
+UNAVAILABLE = (RedisError, OSError, TimeoutError, RedisClusterException)
 
 
 class RedisDown(Exception):
@@ -26,32 +29,75 @@ class RedisDown(Exception):
 
 
 def is_cluster(url: str) -> bool:
-    """Whether the URL names a Redis Cluster (`redis+cluster://host:port`)."""
-    return url.startswith(CLUSTER_SCHEMES)
-
-
-def first_node(url: str) -> str:
-    """The plain redis:// URL of the first node a cluster URL names."""
-    scheme, rest = url.split("://", 1)
-    host = rest.split(",", 1)[0]
-    return scheme.replace("+cluster", "") + "://" + host
+    """Whether the URL names a Redis Cluster (`redis+cluster://host:port[,host:port]`)."""
+    return parse(url).cluster
 
 
 def make_client(url: str, timeout_s: float, max_connections: int = 32):
-    """A redis-py asyncio client for url, with no retries (the breaker decides) and timeouts."""
+    """A redis-py asyncio client for url, with no retries (the breaker decides) and timeouts.
+    A cluster URL's seeds all go to RedisCluster as `startup_nodes`: any one that answers is
+    enough to learn the topology."""
+    target = parse(url)
     common = {
         "socket_timeout": timeout_s,
         "socket_connect_timeout": timeout_s,
         "decode_responses": False,
     }
-    if is_cluster(url):
-        plain = url.replace("+cluster", "", 1)
-        return RedisCluster.from_url(plain, max_connections=max_connections, **common)
+    if target.cluster:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+            max_connections=max_connections,
+            **target.client_kwargs(),
+            **common,
+        )
     # A bounded pool: a burst of requests queues for a connection instead of opening hundreds.
     pool = aioredis.BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s, **common
     )
     return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+
+
+class ClusterBus:
+    """Pub/sub on a cluster, pinned to one node: the master owning `channel`'s hash slot.
+
+    PUBLISH answers how many subscribers *of the node it ran on* received the message, and
+    acknowledgements are awaited for that many, so publishers and subscribers must meet on the
+    same node. Every process derives it from the cluster's own slot map (not from the order or
+    the liveness of the seeds in its URL), so they all agree, and follow a failover."""
+
+    def __init__(self, client: RedisCluster, channel: str) -> None:
+        self.client = client
+        self.channel = channel
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        """PUBLISH on the pub/sub node."""
+        node = await pubsub_node(self.client, self.channel)
+        return await self.client.execute_command("PUBLISH", channel, message, target_nodes=node)
+
+    async def aclose(self) -> None:
+        """Close the cluster client."""
+        await self.client.aclose()
+
+
+async def pubsub_node(client: RedisCluster, channel: str):
+    """The ClusterNode owning channel's slot (learning the topology through any seed; at once
+    when it is already known)."""
+    await client.initialize()
+    return client.get_node_from_key(channel)
+
+
+async def locate_pubsub(url: str, channel: str, timeout_s: float) -> tuple[str, int]:
+    """(host, port) where pub/sub on channel meets: the URL's node, or for a cluster the master
+    owning channel's slot, asked of whichever seed answers first."""
+    target = parse(url)
+    if not target.cluster:
+        return target.nodes[0]
+    client = make_client(url, timeout_s, max_connections=2)
+    try:
+        node = await pubsub_node(client, channel)
+        return node.host, node.port
+    finally:
+        await client.aclose()
 
 
 class RedisGuard:
@@ -98,7 +144,7 @@ class RedisGuard:
         except ResponseError as exc:
             # Redis answered (a wrong-type key, a script error): not an outage.
             raise RedisDown(type(exc).__name__) from None
-        except (RedisError, OSError, TimeoutError) as exc:
+        except UNAVAILABLE as exc:
             self._failed(exc)
             raise RedisDown(type(exc).__name__) from None
         finally:

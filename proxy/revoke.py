@@ -7,7 +7,7 @@ import time
 import orjson
 
 from proxy.config import Settings
-from proxy.redisconn import make_client
+from proxy.redisconn import ClusterBus, is_cluster, make_client
 
 
 async def revoke_session(settings: Settings, session_id: str, ttl: int) -> int:
@@ -18,6 +18,9 @@ async def revoke_session(settings: Settings, session_id: str, ttl: int) -> int:
     try:
         await client.set(f"{prefix}:dl:{session_id}", str(exp), ex=ttl + 1)
         message = orjson.dumps({"deny": session_id, "exp": exp, "id": "cli", "from": None})
-        return await client.publish(f"{prefix}:events", message)
+        channel = f"{prefix}:events"
+        # On a cluster, where the proxies subscribe (so the count of receivers is theirs).
+        bus = ClusterBus(client, channel) if is_cluster(settings.redis_url) else client
+        return await bus.publish(channel, message)
     finally:
         await client.aclose()

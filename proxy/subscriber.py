@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 from collections.abc import Callable
 
-from yarl import URL
-
-from proxy.resp import RespError, command, parse
+from proxy.redisconn import UNAVAILABLE, locate_pubsub
+from proxy.redisurl import parse
+from proxy.resp import RespError, command
+from proxy.resp import parse as parse_resp
 
 log = logging.getLogger(__name__)
 KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
@@ -36,7 +36,7 @@ class _SubscriberProtocol(asyncio.Protocol):
         self.buf += data
         pos = 0
         while True:
-            got = parse(self.buf, pos)
+            got = parse_resp(self.buf, pos)
             if got is None:
                 break
             value, pos = got
@@ -78,12 +78,11 @@ class Subscriber:
         on_state: Callable[[bool], asyncio.Future | None],
         timeout_s: float,
     ) -> None:
-        parsed = URL(url.replace("+cluster", "", 1))
-        self.host = parsed.host or "127.0.0.1"
-        self.port = parsed.port or 6379
-        self.user = parsed.user
-        self.password = parsed.password
-        self.tls = parsed.scheme == "rediss"
+        self.url = url
+        target = parse(url)
+        self.user = target.username
+        self.password = target.password
+        self.context = target.ssl_context()
         self.channels = [c.encode() for c in channels]
         self.on_message = on_message
         self.on_state = on_state
@@ -92,13 +91,17 @@ class Subscriber:
 
     async def _connect(self) -> _SubscriberProtocol:
         loop = asyncio.get_running_loop()
-        context = ssl.create_default_context() if self.tls else None
+        # On a cluster: the node the publishers use too (redisconn.ClusterBus), asked anew on
+        # every (re)connect, through whichever seed answers.
+        host, port = await asyncio.wait_for(
+            locate_pubsub(self.url, self.channels[0].decode(), self.timeout_s), self.timeout_s * 2
+        )
         transport, protocol = await asyncio.wait_for(
             loop.create_connection(
                 lambda: _SubscriberProtocol(self.channels, self.on_message),
-                self.host,
-                self.port,
-                ssl=context,
+                host,
+                port,
+                ssl=self.context,
             ),
             self.timeout_s,
         )
@@ -134,7 +137,7 @@ class Subscriber:
         while True:
             try:
                 protocol = await self._connect()
-            except (OSError, TimeoutError, RespError, ConnectionError) as exc:
+            except (*UNAVAILABLE, RespError, ConnectionError) as exc:
                 log.debug("pubsub: connect failed: %s", type(exc).__name__)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)

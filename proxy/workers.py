@@ -1,8 +1,10 @@
 """`nimbus serve --workers N`: N processes sharing the port (SO_REUSEPORT), supervised; each
-exports its metrics through one directory so /metrics on any of them shows them all."""
+exports its metrics through one directory so /metrics on any of them shows them all; a worker
+that exits is marked dead there, so its gauges stop counting."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -12,7 +14,10 @@ import sys
 import tempfile
 import time
 
+from prometheus_client import multiprocess
+
 log = logging.getLogger(__name__)
+RESTARTED = "NIMBUS_WORKER_RESTARTED"  # set for a worker started in place of one that died
 
 
 def supervise(workers: int, extra_args: list[str]) -> int:
@@ -23,16 +28,19 @@ def supervise(workers: int, extra_args: list[str]) -> int:
     children: dict[int, subprocess.Popen] = {}
     stopping = False
 
-    def spawn() -> None:
-        child = subprocess.Popen(command, env=env)
+    def spawn(restart: bool = False) -> None:
+        # A worker started in place of a dead one counts itself (nimbus_worker_restarts_total).
+        child = subprocess.Popen(command, env={**env, RESTARTED: "1"} if restart else env)
         children[child.pid] = child
 
     def stop(signum, _frame) -> None:
         nonlocal stopping
         stopping = True
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signum)
+        for pid in list(children):
+            # os.kill, not Popen.send_signal: that reaps an exited child here, in the handler,
+            # and the loop's os.wait() below would then wait for it forever.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -45,13 +53,17 @@ def supervise(workers: int, extra_args: list[str]) -> int:
             child = children.pop(pid, None)
             if child is None:
                 continue
+            # Its live gauges (in flight, open streams, dependencies up) leave /metrics with it;
+            # its counters and histograms stay, as Prometheus expects of a restart.
+            multiprocess.mark_process_dead(pid, metrics_dir)
             exit_code = os.waitstatus_to_exitcode(status)
             if stopping:
                 code = code or exit_code
                 continue
             log.warning("worker %d exited (%d); starting another", pid, exit_code)
             time.sleep(1)
-            spawn()
+            if not stopping:  # a SIGTERM during the pause would never reach the new worker
+                spawn(restart=True)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
     return code

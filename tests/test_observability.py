@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.support.process import start_proxy
+from tests.support.wait import wait_until
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +90,122 @@ def test_metrics_exposition(observed, token_for) -> None:
         "nimbus_http_requests_in_flight",
     ):
         assert series in text, series
+
+
+def _in_flight(url: str) -> float:
+    """nimbus_http_requests_in_flight as /metrics reports it (summed over live workers)."""
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if line.startswith("nimbus_http_requests_in_flight "):
+            return float(line.split()[1])
+    raise AssertionError("no nimbus_http_requests_in_flight in /metrics")
+
+
+def _sockets(pid: int) -> set[str]:
+    """The `socket:[inode]` names of process pid's open file descriptors."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):  # closed meanwhile
+            found.add(os.readlink(fd))
+    return found
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process pid holds a socket listening on port (state 0A in /proc/net/tcp)."""
+    inodes = set()
+    for row in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        cols = row.split()
+        if cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(f"socket:[{cols[9]}]")
+    return bool(_sockets(pid) & inodes)
+
+
+def _owner(pids: list[int], proxy_port: int, client_port: int) -> int:
+    """Which worker holds the server side of the connection from client_port."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for row in Path(table).read_text().splitlines()[1:]:
+            cols = row.split()
+            local, remote = (int(c.rsplit(":", 1)[1], 16) for c in cols[1:3])
+            if (local, remote) == (proxy_port, client_port):
+                inodes.add(f"socket:[{cols[9]}]")
+    for pid in pids:
+        if _sockets(pid) & inodes:
+            return pid
+    raise AssertionError(f"no worker holds the connection from port {client_port}")
+
+
+def test_dead_worker_leaves_metrics(jwt_secret, tmp_path) -> None:
+    """`serve --workers 2`: a killed worker's in-flight requests leave the live gauge at once."""
+    from proxy.localstack import free_port, stop_process
+    from proxy.tokens import mint
+
+    hole = socket.create_server(("127.0.0.1", 0))  # an upstream that accepts, never answers
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):  # until the test closes it
+            while True:
+                held.append(hole.accept()[0])
+
+    threading.Thread(target=accept, daemon=True).start()
+    port = free_port()
+    env = {
+        **os.environ,
+        "NIMBUS_HOST": "127.0.0.1",
+        "NIMBUS_PORT": str(port),
+        "NIMBUS_STATE_DIR": str(tmp_path),
+        "NIMBUS_POSTGREST_URL": f"http://127.0.0.1:{hole.getsockname()[1]}",
+        "NIMBUS_UPSTREAM_TIMEOUT_S": "120",
+        "NIMBUS_REDIS_URL": "",
+        "NIMBUS_LISTEN_ENABLED": "false",
+        "NIMBUS_JWT_SECRET": jwt_secret,
+        "NIMBUS_SHUTDOWN_GRACE_S": "1",
+        "NIMBUS_ACCESS_LOG": "false",
+    }
+    with (tmp_path / "serve.log").open("ab") as log:
+        supervisor = subprocess.Popen(
+            [sys.executable, "-m", "proxy.cli", "serve", "--workers", "2"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+        )
+    children = Path(f"/proc/{supervisor.pid}/task/{supervisor.pid}/children")
+    url = f"http://127.0.0.1:{port}"
+    clients: list[socket.socket] = []
+    try:
+        # Both workers listening: every one has bound the shared port.
+        wait_until(lambda: len(children.read_text().split()) == 2, what="two workers")
+        pids = [int(p) for p in children.read_text().split()]
+        wait_until(
+            lambda: all(_listens(pid, port) for pid in pids), timeout=20, what="both listening"
+        )
+        baseline = _in_flight(url)  # this very /metrics request, if it counts itself
+        token = mint(jwt_secret, sub=str(uuid.uuid4()))
+        request = (
+            f"GET /rest/v1/test_items?limit=1 HTTP/1.1\r\nHost: x\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n"
+        ).encode()
+        for _ in range(8):
+            client = socket.create_connection(("127.0.0.1", port))
+            client.sendall(request)
+            clients.append(client)
+        wait_until(lambda: _in_flight(url) == baseline + 8, what="8 requests in flight")
+        owners = [_owner(pids, port, c.getsockname()[1]) for c in clients]
+        victim = owners[0]
+        os.kill(victim, signal.SIGKILL)
+        expected = baseline + 8 - owners.count(victim)
+        wait_until(lambda: _in_flight(url) == expected, what="the dead worker's gauge gone")
+    finally:
+        for client in clients:
+            client.close()
+        workers = (
+            [int(p) for p in children.read_text().split()] if supervisor.poll() is None else []
+        )
+        stop_process(supervisor, 15)
+        for pid in workers:  # orphans only if the supervisor had to be killed
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        hole.close()
+        for conn in held:
+            conn.close()

@@ -12,6 +12,7 @@ import aiohttp
 import httpx
 import pytest
 
+from proxy.localstack import free_port
 from proxy.tokens import mint
 from tests.support.process import start_proxy
 from tests.support.redis_server import RedisCluster
@@ -29,18 +30,28 @@ def cluster(tmp_path_factory):
     nodes.stop()
 
 
+def seeds(cluster, order: list[int]) -> str:
+    """A cluster URL naming several seed nodes: indexes into the cluster's nodes, -1 for a port
+    where nothing listens (a seed that is down)."""
+    dead = free_port()
+    ports = [dead if i < 0 else cluster.servers[i].port for i in order]
+    return "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in ports)
+
+
 @pytest.fixture(scope="module")
 def pair(cluster, relay, postgrest, database_url, jwt_secret, tmp_path_factory):
-    """Two proxies on the cluster, reads limited to 100 per 10 minutes."""
+    """Two proxies on the cluster, reads limited to 100 per 10 minutes. Each names several
+    seeds, the first of one of them down, in different orders: they must still meet on one
+    pub/sub node (the one owning the channel's slot) and share the cache and the limits."""
     procs, urls = [], []
-    for i in range(2):
+    for i, order in enumerate(([-1, 0, 1], [2, -1, 0])):
         proc, url = start_proxy(
             tmp_path_factory.mktemp(f"cluster-proxy-{i}"),
             NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
             NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
             NIMBUS_DATABASE_URL=database_url,
             NIMBUS_JWT_SECRET=jwt_secret,
-            NIMBUS_REDIS_URL=cluster.url,
+            NIMBUS_REDIS_URL=seeds(cluster, order),
             NIMBUS_REDIS_PREFIX="cl",
             NIMBUS_RATE_LIMIT_READ="100/600",
         )
@@ -88,11 +99,11 @@ def test_revocation_on_cluster(pair, cluster, jwt_secret) -> None:
     token = mint(jwt_secret, sub=str(uuid.uuid4()), extra={"session_id": session_id})
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(pair[0] + PATH, headers=headers).status_code == 200
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "proxy.cli", "revoke", "--session", session_id],
         env={
             **os.environ,
-            "NIMBUS_REDIS_URL": cluster.url,
+            "NIMBUS_REDIS_URL": seeds(cluster, [-1, 1]),
             "NIMBUS_REDIS_PREFIX": "cl",
             "NIMBUS_JWT_SECRET": jwt_secret,
         },
@@ -100,8 +111,25 @@ def test_revocation_on_cluster(pair, cluster, jwt_secret) -> None:
         capture_output=True,
         timeout=30,
     )
+    # Both processes subscribe where the command published: it counted them.
+    assert b"2 process(es) notified" in done.stdout
     wait_until(
         lambda: all(httpx.get(u + PATH, headers=headers).status_code == 401 for u in pair),
         timeout=1,
         what="revocation on both processes",
     )
+
+
+async def test_every_seed_list_finds_the_same_pubsub_node(cluster) -> None:
+    """Seeds in any order, some down, lead to one pub/sub node; doctor accepts such a URL."""
+    from proxy.doctor_services import check_redis
+    from proxy.redisconn import locate_pubsub
+
+    found = {
+        await locate_pubsub(seeds(cluster, order), "cl:events", 0.5)
+        for order in ([-1, 0], [1, -1, 2], [2], [-1, -1, 1, 0])
+    }
+    assert len(found) == 1
+    assert found.pop()[1] in {s.port for s in cluster.servers}
+    check = check_redis(seeds(cluster, [-1, 2, 0]), "redis")
+    assert check.ok, check.line()
