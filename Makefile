@@ -13,7 +13,7 @@ PG_MAJOR ?= $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 PLPGSQL_CHECK := /usr/share/postgresql/$(PG_MAJOR)/extension/plpgsql_check.control
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint fmt clean bench bench-tools soak
+.PHONY: install run test lint fmt clean bench bench-tools soak deploy-tools image
 
 install: $(STAMP) $(POSTGREST) $(SUPABASE) $(PLPGSQL_CHECK)
 
@@ -42,7 +42,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/sqlfluff lint sql --processes 2 --disable-progress-bar
 
-test: lint
+test: lint deploy-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # Side-by-side benchmark (not part of CI; up to ~20 minutes, the first run also seeds the large
@@ -51,14 +51,35 @@ bench: install bench-tools
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/analytics.py
 
-# Ten minutes of mixed load with RSS/fd sampling, then the slow fault tests (PostgreSQL crash).
+# Ten minutes of mixed load with RSS/fd sampling, 10,000 differential coherence operations, then
+# the slow fault tests (PostgreSQL crash).
 soak: install bench-tools
 	$(BIN)/python bench/soak.py --seconds 600
+	NIMBUS_DIFFERENTIAL_OPS=10000 $(BIN)/pytest -s tests/security/test_coherence_differential.py
 	$(BIN)/pytest -m slow tests/security
 
 bench-tools:
 	@command -v wrk >/dev/null && command -v nginx >/dev/null || \
 	  (apt-get install -y -qq wrk nginx-light || (apt-get update -qq && apt-get install -y -qq wrk nginx-light))
+
+# What the deploy tests use (tests/test_container.py, test_nginx_front.py, test_deploy_metrics.py):
+# podman + runc (crun cannot run on hybrid cgroups), debootstrap for a base image where no registry
+# serves one, Debian's python3 + pip (builds the wheels for that image's Python), nginx-light,
+# promtool (in Debian's prometheus package; its service is not started).
+DEPLOY_TOOLS := podman runc debootstrap nginx promtool
+DEPLOY_PACKAGES := podman runc debootstrap python3-pip nginx-light prometheus
+deploy-tools:
+	@for t in $(DEPLOY_TOOLS); do command -v $$t >/dev/null || missing=1; done; \
+	  /usr/bin/python3 -m pip --version >/dev/null 2>&1 || missing=1; [ -z "$$missing" ] || \
+	  (apt-get install -y -qq --no-install-recommends $(DEPLOY_PACKAGES) || \
+	   (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(DEPLOY_PACKAGES)))
+
+# The container image (deploy/Dockerfile) built with deploy/build.sh; BASE=--debootstrap where no
+# registry serves python:3.11-slim (this machine kind).
+IMAGE ?= localhost/nimbus:latest
+BASE ?= --debootstrap
+image: install deploy-tools
+	deploy/build.sh $(BASE) --tag $(IMAGE)
 
 fmt: install
 	$(BIN)/ruff format proxy tests

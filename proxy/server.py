@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import Callable
 
 import orjson
@@ -13,7 +14,9 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.config import Settings
+from proxy.metrics import WORKER_RESTARTS
 from proxy.protocol import ProxyRunner
+from proxy.workers import RESTARTED
 
 # How long an idle keep-alive connection is kept (what web.run_app sets; aiohttp's own default,
 # an hour, would hold idle clients' descriptors far too long).
@@ -64,6 +67,8 @@ def serve(settings: Settings, *, announce: Callable[[str], None] | None = print)
     announce is called once the port is listening (never before: a banner printed earlier
     invites a first request that is refused)."""
     configure_logging(settings.log_level, settings.access_log)
+    if os.environ.get(RESTARTED):
+        WORKER_RESTARTS.inc()
     loop = new_loop()
     asyncio.set_event_loop(loop)
     main = loop.create_task(_run(settings, announce))
