@@ -37,8 +37,8 @@ CASES = {
     "dashboard()": (
         "select public.dashboard()",
         """select (select count(*) from public.products where organization_id = %(o)s),
-          (select sum(l.on_hand * p.unit_cost) from public.stock_levels as l
-           join public.products as p on p.id = l.product_id where l.organization_id = %(o)s),
+          (select sum(c.value) from private.product_costs as c
+           where c.organization_id = %(o)s),
           (select count(*) from public.low_stock_products(null, %(o)s)),
           (select sum(i.quantity * i.unit_price) from public.orders as o
            join public.order_items as i on i.order_id = o.id where o.organization_id = %(o)s
@@ -61,9 +61,8 @@ CASES = {
            join public.order_items as i on i.order_id = o.id where o.organization_id = %(o)s
            and o.kind = 'sales' and o.status = 'fulfilled'
            and o.completed_at >= current_date - 364),
-          (select sum(m.quantity * p.unit_cost) from public.stock_movements as m
-           join public.products as p on p.id = m.product_id where m.organization_id = %(o)s
-           and m.created_at >= current_date - 364)""",
+          (select sum(m.wac_value) from public.stock_movements as m
+           where m.organization_id = %(o)s and m.created_at >= current_date - 364)""",
     ),
     "demand_forecast(org total, 30)": (
         "select public.demand_forecast(null, 30)",
@@ -101,15 +100,27 @@ CASES = {
            on s.product_id = d.product_id""",
     ),
     "stock_valuation(weighted_average)": (
-        "select public.stock_valuation()",
-        # The live computation it replaced: value per category and per location.
-        """select p.category_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)
-           from public.stock_levels as l join public.products as p on p.id = l.product_id
-           where l.organization_id = %(o)s and l.on_hand > 0 group by 1
+        "select public.stock_valuation('weighted_average')",
+        # The live computation it replaced: value per category and per location at average cost.
+        """select p.category_id, sum(c.quantity), sum(c.value)
+           from private.product_costs as c join public.products as p on p.id = c.product_id
+           where c.organization_id = %(o)s and c.quantity > 0 group by 1
            union all
-           select l.location_id, sum(l.on_hand), sum(l.on_hand * p.unit_cost)
-           from public.stock_levels as l join public.products as p on p.id = l.product_id
-           where l.organization_id = %(o)s group by 1""",
+           select l.location_id, sum(l.on_hand), sum(l.on_hand * c.value / c.quantity)
+           from public.stock_levels as l
+           join private.product_costs as c on c.product_id = l.product_id
+           where l.organization_id = %(o)s and c.quantity > 0 group by 1""",
+    ),
+    "stock_valuation(fifo)": (
+        "select public.stock_valuation('fifo')",
+        # The live computation: the remaining FIFO layers per category and per location.
+        """select p.category_id, sum(cl.remaining), sum(cl.remaining_value)
+           from private.cost_layers as cl join public.products as p on p.id = cl.product_id
+           where cl.organization_id = %(o)s and cl.remaining > 0 group by 1
+           union all
+           select cl.location_id, sum(cl.remaining), sum(cl.remaining_value)
+           from private.cost_layers as cl
+           where cl.organization_id = %(o)s and cl.remaining > 0 group by 1""",
     ),
 }
 

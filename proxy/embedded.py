@@ -14,6 +14,7 @@ import psycopg
 import redis
 
 from proxy.localstack import free_port
+from proxy.redisurl import parse as parse_redis_url
 
 
 def postgres_answers(database_url: str) -> bool:
@@ -27,15 +28,20 @@ def postgres_answers(database_url: str) -> bool:
 
 
 def redis_answers(url: str) -> bool:
-    """Whether a Redis answers PING at url (a cluster URL is tried at its first node)."""
-    plain = url.replace("+cluster", "", 1).split(",", 1)[0]
-    client = redis.Redis.from_url(plain, socket_timeout=1, socket_connect_timeout=1)
-    try:
-        return bool(client.ping())
-    except (redis.RedisError, OSError):
-        return False
-    finally:
-        client.close()
+    """Whether a Redis answers PING at url (a cluster URL: at any of its seed nodes)."""
+    target = parse_redis_url(url)
+    for host, port in target.nodes:
+        client = redis.Redis.from_url(
+            target.node_url(host, port), socket_timeout=1, socket_connect_timeout=1
+        )
+        try:
+            if client.ping():
+                return True
+        except (redis.RedisError, OSError):
+            continue
+        finally:
+            client.close()
+    return False
 
 
 def _binary(name: str) -> str | None:

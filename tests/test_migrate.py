@@ -96,3 +96,16 @@ def test_renamed_migration_is_not_applied_twice(tmp_path) -> None:
             conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
+
+
+def test_no_sql_at_all_is_an_error(database_url: str, tmp_path) -> None:
+    """A tree without migrations fails migrate and doctor, never "0 applied" as success."""
+    from proxy.config import Settings
+    from proxy.doctor import check_database
+
+    (tmp_path / "migrations").mkdir()
+    with pytest.raises(MigrationError, match="no migrations found"):
+        migrate(database_url, sql_dir=tmp_path, echo=lambda _l: None)
+    checks = {c.name: c for c in check_database(Settings(database_url=database_url), tmp_path)}
+    assert not checks["migrations"].ok
+    assert "no migrations found" in checks["migrations"].detail
