@@ -14,6 +14,7 @@ from proxy.doctor_services import Check, check_jwt, check_postgrest, check_redis
 from proxy.migrate import SQL_DIR, checksum, recorded
 
 TIMEOUT_S = 3
+CLI_VERSIONS = "select version from supabase_migrations.schema_migrations"
 MIN_POSTGRES = 150000  # PostgreSQL 15
 
 
@@ -67,7 +68,23 @@ def check_database(settings: Settings, sql_dir: Path) -> Iterator[Check]:
             if ledger
             else {}
         )
+        pushed = conn.execute(
+            "select to_regclass('supabase_migrations.schema_migrations')"
+        ).fetchone()[0]
+        cli_versions = (
+            {
+                v
+                for (v,) in conn.execute(
+                    "select version from supabase_migrations.schema_migrations"
+                )
+            }
+            if pushed and not ledger
+            else None
+        )
     files = sorted((sql_dir / "migrations").glob("*.sql"))
+    if cli_versions is not None and files:
+        yield cli_check(files, cli_versions, sql_dir.parent / "supabase" / "migrations")
+        return
     pending = [p.name for p in files if p.name not in done]
     changed = [p.name for p in files if p.name in done and done[p.name] != checksum(p)]
     if not files:
@@ -94,6 +111,25 @@ def check_database(settings: Settings, sql_dir: Path) -> Iterator[Check]:
         )
     else:
         yield Check("migrations", True, f"all {len(files)} applied")
+
+
+def cli_check(files: list[Path], versions: set[str], generated: Path) -> Check:
+    """Migrations of a database deployed with `supabase db push`: every migration's version, and
+    (from a checkout) every generated file's version, the repeatables included, is recorded in
+    the CLI's history. Checksums are not kept there, so edited files cannot be told apart."""
+    wanted = [p.name for p in files]
+    if generated.is_dir():
+        wanted += [p.name for p in sorted(generated.glob("*.sql")) if p.name not in wanted]
+    pending = [name for name in wanted if name.split("_", 1)[0] not in versions]
+    if pending:
+        shown = ", ".join(pending[:3]) + (" ..." if len(pending) > 3 else "")
+        return Check(
+            "migrations",
+            False,
+            f"{len(pending)} of {len(wanted)} not pushed by the Supabase CLI: {shown}",
+            "run `supabase db push` (this database's history is the CLI's, not nimbus migrate's)",
+        )
+    return Check("migrations", True, f"all {len(wanted)} applied (by the Supabase CLI)")
 
 
 def run(sql_dir: Path = SQL_DIR, echo: Callable[[str], None] = print) -> int:

@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from proxy.doctor import CLI_VERSIONS, cli_check
 from proxy.migrate import migrate
 from proxy.supabase_migrations import generate
 from tests.conftest import ADMIN_URL, ROOT, SQL_DIR
@@ -242,6 +243,15 @@ def test_db_push_and_nimbus_migrate_give_the_same_database(
     # A second push has nothing to do.
     again = _run(supabase_cli, "db", "push", "--db-url", _cli_url(pushed), "--yes", cwd=project)
     assert "up to date" in again.stdout + again.stderr
+
+    # `nimbus doctor` reads the CLI's history on a pushed database: nothing pending.
+    files = sorted((SQL_DIR / "migrations").glob("*.sql"))
+    with psycopg.connect(pushed) as conn:
+        versions = {v for (v,) in conn.execute(CLI_VERSIONS)}
+    check = cli_check(files, versions, project / "supabase" / "migrations")
+    assert check.ok, check
+    versions.discard(max(versions))
+    assert not cli_check(files, versions, project / "supabase" / "migrations").ok
 
 
 def test_config_hook_function_is_shipped() -> None:
