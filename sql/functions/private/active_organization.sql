@@ -2,7 +2,7 @@ create or replace function private.active_organization(requested uuid default nu
 returns uuid
 language plpgsql
 stable
-security definer
+security invoker
 set search_path = ''
 as $$
 declare
@@ -54,9 +54,9 @@ membership (else PT400 with hint organization_required when the caller has sever
 memberships, no_organization when none; the detail says what to do). Not authenticated: PT401
 unauthorized.
 
-Security definer because it reads public.memberships for the caller; it only answers about
-auth.uid(). Analytics and order functions call it so that RLS stays correct without the custom
-access token hook.';
+Security invoker: it reads only the caller''s own memberships, which RLS lets every user read
+(private.is_member, a definer lookup, checks a requested or claimed organization). Analytics and
+order functions call it so that RLS stays correct without the custom access token hook.';
 
 revoke all on function private.active_organization(uuid) from public, anon;
 
