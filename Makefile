@@ -48,8 +48,10 @@ test: lint deploy-tools
 # Side-by-side benchmark (not part of CI; up to ~20 minutes, the first run also seeds the large
 # data set). Needs Debian's wrk and nginx-light, installed here if missing.
 bench: install bench-tools
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/analytics.py
+	$(BIN)/python bench/forecast.py
 
 # Ten minutes of mixed load with RSS/fd sampling, 10,000 differential coherence operations, then
 # the slow fault tests (PostgreSQL crash).

@@ -14,7 +14,6 @@ declare
   as_of timestamptz := (select min(a.refreshed_at) from private.analytics_refreshes as a);
   last_day date := (as_of at time zone 'UTC')::date - 1;
   first_day date;
-  alpha double precision;
   demand double precision [];
   fit jsonb;
 begin
@@ -33,10 +32,6 @@ begin
       detail = demand_forecast.product_id::text,
       hint = 'not_found';
   end if;
-  select coalesce((s.value ->> 'forecast_alpha')::double precision, 0.2) into alpha
-  from (select 1) as one
-  left join public.settings as s on s.organization_id = org;
-
   -- Daily units: the organization's from private.location_daily_sales (a few rows a day), one
   -- product's from private.daily_sales (its own index range).
   -- Up to 365 days of history ending yesterday (as of the refresh), from the first sale.
@@ -77,8 +72,8 @@ begin
     group by d.day
   ) as t on g.day::date = t.day;
 
-  fit := private.forecast_series(demand, horizon_days, alpha, least(horizon_days, 28));
-  return fit || jsonb_build_object(
+  fit := private.forecast_demand(demand, horizon_days, 28);
+  return (fit - 'daily_units') || jsonb_build_object(
     'as_of', as_of,
     'organization_id', org,
     'product_id', demand_forecast.product_id,
@@ -87,9 +82,9 @@ begin
     'horizon_days', horizon_days,
     'forecast', (
       select jsonb_agg(
-        jsonb_build_object('day', last_day + i, 'units', fit -> 'daily_forecast') order by i
+        jsonb_build_object('day', last_day + u.i::integer, 'units', u.units) order by u.i
       )
-      from generate_series(1, horizon_days) as i
+      from jsonb_array_elements(fit -> 'daily_units') with ordinality as u (units, i)
     )
   );
 end
@@ -100,13 +95,17 @@ comment on function public.demand_forecast(uuid, integer, uuid) is
 
 History: fulfilled units per UTC day from private.daily_sales (one product) or
 private.location_daily_sales (the organization), from the first sale (at most 365 days back) to
-the day before as_of. Method: Croston''s when more than half of those days
-have no demand, simple exponential smoothing otherwise, alpha from settings forecast_alpha
-(default 0.2). Returns as_of, method, alpha, history_from/to, zero_demand_share,
-daily_forecast, horizon_total, forecast (one {day, units} per day of the horizon), and the
-error on a hold-out of the last min(horizon_days, 28) days: mae and mase (see
-private.forecast_series). horizon_days outside 1..365: PT400 validation_failed; a product of
-another organization: PT404. Security definer to read the view; filtered to
+the day before as_of. Model (private.forecast_demand): intermittent series (1.32 days or more
+between demand days on average) sba or tsb, others ses, holt_damped (damped trend), seasonal
+(weekly) or holt_winters_damped; parameters minimise the in-sample one-step squared error; the
+model is the one with the lowest error on the last 28 days when fitted without them, then
+refitted on all days (the settings key forecast_alpha is no longer read). Returns as_of,
+model (and method, the same), params and alpha, history_from/to, history_days,
+zero_demand_share, intermittent, forecast (one {day, units} per day of the horizon),
+daily_forecast (their mean), horizon_total, residual_sd, and the hold-out''s holdout_days, mae,
+rmse and mase with every candidate''s mase and mae
+(candidates). horizon_days outside 1..365: PT400 validation_failed; a product of another
+organization: PT404. Security definer to read the view; filtered to
 private.active_organization(organization_id).';
 
 revoke all on function public.demand_forecast(uuid, integer, uuid) from public, anon;

@@ -1,7 +1,7 @@
 create or replace function private.forecast_series(
   demand double precision[],
   horizon_days integer,
-  alpha double precision default 0.2,
+  alpha double precision default null,
   holdout_days integer default 28
 )
 returns jsonb
@@ -28,9 +28,13 @@ begin
       detail = coalesce(horizon_days::text, 'null'),
       hint = 'validation_failed';
   end if;
-  if alpha is null or alpha <= 0 or alpha > 1 then
+  if alpha is null then
+    -- No fixed constant: the fitted, selected model (issue 16).
+    return private.forecast_demand(demand, horizon_days, coalesce(holdout_days, 28));
+  end if;
+  if alpha <= 0 or alpha > 1 then
     raise sqlstate 'PT400' using
-      message = 'alpha must be in (0, 1]',
+      message = 'alpha must be in (0, 1] (or null: fitted)',
       detail = coalesce(alpha::text, 'null'),
       hint = 'validation_failed';
   end if;
@@ -70,13 +74,18 @@ $$;
 comment on function private.forecast_series(
   double precision[], integer, double precision, integer
 ) is
-'Forecast of a daily demand series: method, flat daily forecast and hold-out error (MASE).
+'Forecast of a daily demand series: method, daily forecast and hold-out error (MASE).
 
-Croston''s method when more than half of the days have zero demand (intermittent), simple
-exponential smoothing otherwise, both with smoothing constant alpha. The error is measured by
-refitting without the last holdout_days days (at most n - 2) and forecasting them: mae is
-their mean absolute error, mase that divided by the in-sample mean absolute day-to-day change
-(0 when both are 0, null when only the scale is 0 or there is no hold-out).';
+alpha null (the default): the model private.forecast_demand selects (sba or tsb for
+intermittent series, else ses, holt_damped, seasonal or holt_winters_damped, parameters fitted,
+chosen by its error on the last holdout_days days) and its answer: method (= model),
+daily_forecast (the mean of the horizon''s days), horizon_total, daily_units, mae, rmse and mase
+of the hold-out, params. A fixed alpha in (0, 1]: the former method, Croston''s when more than
+half of the days have zero demand (intermittent), simple exponential smoothing otherwise, with
+that smoothing constant and a flat forecast. The error is measured by refitting without the
+last holdout_days days (at most n - 2 with a fixed alpha, n - 14 fitted) and forecasting them:
+mae is their mean absolute error, mase that divided by the in-sample mean absolute day-to-day
+change (0 when both are 0, null when only the scale is 0 or there is no hold-out).';
 
 revoke all on function private.forecast_series(
   double precision[], integer, double precision, integer
