@@ -21,6 +21,8 @@ from proxy.dependencies import RPC
 from proxy.identity import Identity
 
 MANAGERS = "read: any member; write: manager and above"
+# Singular of each resource tag, for the routes' summaries ("Get one category").
+SINGULAR = {"categories": "category"}
 PRODUCT_LIST = "*,category:categories(id,name),supplier:suppliers(id,name)"
 PRODUCT_ONE = (
     PRODUCT_LIST
@@ -53,7 +55,7 @@ def crud(
 ) -> list[Route]:
     """The six routes of a catalog resource."""
     path, item = f"/{name}", f"/{name}/{{id}}"
-    what = tag.lower().rstrip("s")
+    what = SINGULAR.get(tag.lower(), tag.lower().removesuffix("s"))
     gone = "Archives" if delete == "archive" else "Deletes (409 when still referenced)"
     return [
         Route(

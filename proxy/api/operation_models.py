@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from proxy.api.fields import Body, Currency, delta, money, text
 
@@ -159,6 +159,9 @@ class CountLineIn(Body):
     lot_number: text(1, 100) | None = None
 
 
+SETTINGS_ROW = {"organization_id", "value", "updated_at"}  # the keys GET /settings answers
+
+
 class SettingsIn(Body):
     """The organization's settings document (missing keys take their defaults)."""
 
@@ -169,6 +172,17 @@ class SettingsIn(Body):
     forecast_alpha: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
     forecast_horizon_days: int | None = Field(None, ge=1, le=365)
     service_level: float | None = Field(None, gt=0.5, le=0.9999, allow_inf_nan=False)
+    costing_method: Literal["weighted_average", "fifo"] | None = None
+    over_receipt_tolerance: float | None = Field(None, ge=0, le=1, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def unwrap(cls, data: Any) -> Any:
+        """Accept back what `GET /settings` answers (`{organization_id, value, updated_at}`):
+        its `value` is the document."""
+        if isinstance(data, dict) and "value" in data and set(data) <= SETTINGS_ROW:
+            return data["value"]
+        return data
 
 
 class OrganizationIn(Body):

@@ -54,6 +54,23 @@ def test_settings(api) -> None:
     admin.put("/settings", json={})
 
 
+def test_settings_round_trip_and_costing_keys(api) -> None:
+    """What GET /settings answers can be PUT back unchanged; the costing keys are settable."""
+    admin = api.as_("admin")
+    put = admin.put("/settings", json={"costing_method": "fifo", "over_receipt_tolerance": 0.05})
+    assert put.status_code == 200, put.text
+    got = admin.get("/settings").json()["data"]
+    again = admin.put("/settings", json=got)
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["value"] == {
+        "costing_method": "fifo",
+        "over_receipt_tolerance": 0.05,
+    }
+    bad = admin.put("/settings", json={"costing_method": "lifo"})
+    assert bad.status_code == 422, bad.text
+    admin.put("/settings", json={})
+
+
 def test_auth_me_refresh_logout(api) -> None:
     """me shows memberships and the active organization; refresh is 501 without Supabase;
     logout revokes the session at once."""
