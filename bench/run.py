@@ -84,11 +84,24 @@ def fixtures(env: Stack) -> dict[str, Path]:
                 "reason": "bench stock",
             }
             client.post("/rpc/adjust_stock", json=body).raise_for_status()
+    with psycopg.connect(DB) as conn:
+        pairs_b = [
+            f"{p} {loc}"
+            for p, loc in conn.execute(
+                "select product_id, location_id from public.stock_levels where organization_id = %s"
+                " order by product_id, location_id limit 200",
+                (env.tenant_b["organization_id"],),
+            )
+        ]
     folder = Path(tempfile.mkdtemp(prefix="nimbus-bench-ids-"))
     (folder / "ids").write_text("\n".join(ids) + "\n")
     (folder / "pairs").write_text("\n".join(pairs[:200]) + "\n")
     (folder / "checker").write_text(pairs[200])
-    return {"ids": folder / "ids", "pairs": folder / "pairs", "checker": folder / "checker"}
+    (folder / "pairs_b").write_text("\n".join(pairs_b) + "\n")
+    (folder / "writer").write_text(env.token + "\n")  # S6t: organization A writes
+    (folder / "reader").write_text(env.token_b + "\n")  # S6t: organization B reads
+    names = ("ids", "pairs", "checker", "pairs_b", "writer", "reader")
+    return {name: folder / name for name in names}
 
 
 def measure(env: Stack, scenario, target: str, headers: dict, seconds: int, files) -> tuple:
@@ -98,7 +111,7 @@ def measure(env: Stack, scenario, target: str, headers: dict, seconds: int, file
     pids = {"postgrest": env.pids["PostgREST"], "proxy": env.pids.get(target)}
     before = {k: cpu_seconds(p) for k, p in pids.items() if p}
     checker = None
-    if scenario.kind == "mix":
+    if scenario.kind in ("mix", "tenants"):  # the writer (organization A) reads its writes
         product, location = files["checker"].read_text().split()
         checker = StaleChecker(base, headers, product, location)
         checker.start()
@@ -115,7 +128,7 @@ def main() -> None:
     """Run the chosen scenarios against their targets; print one table per scenario."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10)
-    parser.add_argument("--scenarios", default="S1,S1m,S2,S3,S4,S5,S6,S6w,S7,S7h")
+    parser.add_argument("--scenarios", default="S1,S1m,S2,S3,S4,S5,S6,S6t,S6w,S7,S7h")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--rounds", type=int, default=1)
     args = parser.parse_args()

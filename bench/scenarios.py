@@ -16,7 +16,8 @@ WRK = Path(__file__).resolve().parent / "wrk"
 @dataclass(frozen=True)
 class Scenario:
     """kind: get (one URL), pick (random id), unique (a URL no request repeats: every one a
-    cache miss), mix (90/10 reads/adjustments), orders."""
+    cache miss), mix (90/10 reads/adjustments), tenants (the mix split over two
+    organizations: B reads, A adjusts), orders."""
 
     name: str
     kind: str
@@ -58,6 +59,9 @@ SCENARIOS = {
         "S5", "api", "/products?page=1&limit=10", ("pass-through", "cache (L1)", "cache (L2 only)")
     ),
     "S6": Scenario("S6", "mix", "", ("direct PostgREST", "pass-through", "cache (L1)")),
+    # Two tenants: organization B's stock reads (90%) while organization A adjusts its own
+    # stock (10%); with generations per organization, A's writes leave B's entries current.
+    "S6t": Scenario("S6t", "tenants", "", ("direct PostgREST", "pass-through", "cache (L1)")),
     # The mix's floor: what the database gives stock adjustments alone (S6 does 10% of these).
     "S6w": Scenario("S6w", "mix", "", ("direct PostgREST",), "1"),
     "S7": Scenario("S7", "orders", "spread", ("direct PostgREST", "pass-through")),
@@ -73,6 +77,8 @@ def base_path(base: str) -> str:
 def wrk(scenario: Scenario, base: str, headers: dict, seconds: int, files: dict) -> dict:
     """One wrk run (2 threads, 32 connections); returns the reporter's JSON line."""
     cmd = ["wrk", "-t2", "-c32", f"-d{seconds}s"]
+    if scenario.kind == "tenants":  # organization B reads; A's token is in files["writer"]
+        headers = {**headers, "Authorization": "Bearer " + files["reader"].read_text().strip()}
     for k, v in headers.items():
         cmd += ["-H", f"{k}: {v}"]
     prefix = base_path(base)
@@ -88,6 +94,9 @@ def wrk(scenario: Scenario, base: str, headers: dict, seconds: int, files: dict)
     elif scenario.kind == "mix":
         cmd += ["-s", str(WRK / "mix.lua"), base, "--", str(files["pairs"]), prefix]
         cmd += [scenario.arg] if scenario.arg else []
+    elif scenario.kind == "tenants":
+        cmd += ["-s", str(WRK / "tenants.lua"), base, "--", str(files["pairs_b"]), prefix]
+        cmd += [scenario.arg or "10", str(files["pairs"]), str(files["writer"])]
     else:
         cmd += [
             "-s",

@@ -57,6 +57,18 @@ def largest_organization(database_url: str) -> dict:
     return {"user_id": row[0], "organization_id": row[1]}
 
 
+def organization(database_url: str, slug: str) -> dict:
+    """The owner and id of a seeded organization (the large scale's second: organization B)."""
+    query = (
+        "select m.user_id::text, o.id::text from public.organizations as o"
+        " join public.memberships as m on m.organization_id = o.id and m.role = 'owner'"
+        " where o.slug = %s"
+    )
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query, (slug,)).fetchone()
+    return {"user_id": row[0], "organization_id": row[1]}
+
+
 class Stack:
     """Everything one benchmark run needs; stopped (by PID) when the ExitStack closes."""
 
@@ -67,6 +79,14 @@ class Stack:
         self.secret = secrets.token_urlsafe(48)
         self.token = mint(
             self.secret, sub=self.demo["user_id"], org=self.demo["organization_id"], ttl=7200
+        )
+        # S6t's reader: another organization's owner (organization B; A is the demo one).
+        self.tenant_b = organization(DB, "freshco")
+        self.token_b = mint(
+            self.secret,
+            sub=self.tenant_b["user_id"],
+            org=self.tenant_b["organization_id"],
+            ttl=7200,
         )
         self.state = Path(tempfile.mkdtemp(prefix="nimbus-bench-"))
         stack.callback(shutil.rmtree, self.state, ignore_errors=True)

@@ -12,12 +12,13 @@ from proxy.cache import ResponseCache
 from proxy.clientip import parse_networks
 from proxy.denylist import Denylist
 from proxy.generations import Generations
-from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED
+from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, MEMBERS, SETTINGS, TRUSTED
 from proxy.leases import RateLimiter
 from proxy.listener import listen
 from proxy.metrics import DEPENDENCY_UP, REFRESH
 from proxy.redisconn import ClusterBus, RedisGuard, is_cluster, make_client
 from proxy.subscriber import Subscriber
+from proxy.tenants import MemberOrgs
 
 
 async def redis_context(app: web.Application) -> AsyncIterator[None]:
@@ -46,6 +47,7 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             cooldown_s=settings.redis_breaker_cooldown_s,
         )
     app[BUS] = generations
+    app[MEMBERS] = MemberOrgs(generations)
 
     def refresh_gauges() -> None:
         DEPENDENCY_UP.labels("redis").set(int(guard is not None and guard.available))

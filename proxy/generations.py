@@ -20,20 +20,38 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 
-from proxy.dependencies import ALL, ANY, SCOPED
+from proxy.dependencies import (
+    ALL,
+    ANY,
+    KNOWN_ORGS,
+    NO_ORG,
+    NO_PRODUCT,
+    ORG,
+    ORG_TABLES,
+    SCOPED,
+)
 from proxy.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 EPOCH = "~epoch"
 
 
-def _pair(name: str) -> tuple[str, str]:
-    """The two counters whose sum is name's generation (the second is "" when there is none:
-    never bumped, always 0)."""
-    table, at, _ = name.partition("@")
-    if table not in SCOPED:
-        return name, ""
-    return name, (table if at else name + ANY)
+def _parts(name: str) -> tuple[str, str, str]:
+    """The counters whose sum is name's generation ("" where there is none: always 0). A
+    reader of a whole table T adds T@any (every scoped write); of one product's or one
+    organization's rows, T (every unscoped write) and the counter of the writes that do not
+    know that dimension (proxy/dependencies.changed_names)."""
+    table, at, rest = name.partition("@")
+    if at and table in SCOPED:
+        if rest.endswith(KNOWN_ORGS):  # T#?<org> of the caller's organizations are deps too
+            return name[: -len(KNOWN_ORGS)], table, ""
+        return name, table, (table + NO_PRODUCT if rest != "any" else "")
+    table, mark, rest = name.partition(ORG)
+    if mark and table in ORG_TABLES and not rest.startswith("?"):
+        return name, table, (table + NO_ORG if table in SCOPED else "")
+    if name in SCOPED or name in ORG_TABLES:
+        return name, name + ANY, ""
+    return name, "", ""
 
 
 class Generations:
@@ -64,7 +82,7 @@ class Generations:
         self.connected = False  # the subscription's connection is up (maybe not resynced yet)
         self._ids = itertools.count(1)
         self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
-        self._pairs: dict[tuple[str, ...], tuple[tuple[str, str], ...]] = {}  # for vector()
+        self._parts: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}  # vector()
 
     @property
     def coherent(self) -> bool:
@@ -75,14 +93,17 @@ class Generations:
         return self.pubsub_up and self.listener_up
 
     def vector(self, deps: tuple[str, ...]) -> tuple[int, ...]:
-        """The current generations of deps, epoch first. A stock table's generation includes
-        its scoped writes, a product bucket's the table's unscoped ones (proxy/dependencies.py):
+        """The current generations of deps, epoch first. A scoped table's generation includes
+        its scoped writes, a product's or an organization's the table's unscoped ones (_parts):
         sums of counters that only grow, so each moves whenever one of its parts does."""
         gens = self.gens
-        pairs = self._pairs.get(deps)
-        if pairs is None:
-            pairs = self._pairs[deps] = tuple(_pair(name) for name in deps)
-        return (gens.get(EPOCH, 0), *[gens.get(a, 0) + gens.get(b, 0) for a, b in pairs])
+        parts = self._parts.get(deps)
+        if parts is None:
+            if len(self._parts) > 65536:  # per-organization names: keep the memo bounded
+                self._parts.clear()
+            parts = self._parts[deps] = tuple(_parts(name) for name in deps)
+        get = gens.get
+        return (get(EPOCH, 0), *[get(a, 0) + get(b, 0) + get(c, 0) for a, b, c in parts])
 
     def apply(self, updates: dict[str, int]) -> None:
         """Take newer counters (messages may arrive out of order; counters only grow)."""

@@ -11,6 +11,7 @@ from proxy.denylist import Denylist
 from proxy.generations import Generations
 from proxy.identity import Verifier
 from proxy.leases import RateLimiter
+from proxy.tenants import MemberOrgs
 from proxy.upstream_pool import UpstreamPool
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,6 +21,7 @@ AUTH_UPSTREAM = web.AppKey("auth_upstream", UpstreamPool)  # when NIMBUS_SUPABAS
 VERIFIER = web.AppKey("verifier", Verifier)
 CACHE = web.AppKey("cache", ResponseCache)
 BUS = web.AppKey("bus", Generations)
+MEMBERS = web.AppKey("members", MemberOrgs)  # each user's organizations (proxy/tenants.py)
 DENYLIST = web.AppKey("denylist", Denylist)
 LIMITER = web.AppKey("limiter", RateLimiter)
 TRUSTED = web.AppKey("trusted_proxies", tuple)

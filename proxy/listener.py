@@ -17,8 +17,10 @@ CHANNEL = "nimbus_changes"
 
 
 def names_of(payload: str) -> set[str]:
-    """The generation names a notification moves: {"table": ..., "products": [...]} (products
-    only from private.notify_stock_change), {"table": ...}, or a bare table name."""
+    """The generation names a notification moves: {"table": ..., "products": [...],
+    "organizations": [...]} (each optional: products from private.notify_stock_change,
+    organizations from tables with organization_id), or a bare table name. A list that is not
+    all strings counts as not given (the whole table)."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -26,10 +28,15 @@ def names_of(payload: str) -> set[str]:
         return changed_names(table, None) if table else set()
     if not isinstance(data, dict) or not isinstance(data.get("table"), str):
         return set()
-    products = data.get("products")
-    if not (isinstance(products, list) and all(isinstance(p, str) for p in products)):
-        products = None
-    return changed_names(data["table"], products)
+    return changed_names(
+        data["table"], _strings(data.get("products")), _strings(data.get("organizations"))
+    )
+
+
+def _strings(value) -> list[str] | None:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v.lower() for v in value]
+    return None
 
 
 async def listen(database_url: str, generations: Generations) -> None:

@@ -7,11 +7,11 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from proxy import cached, embedlimit, rootdoc
-from proxy.dependencies import product_of, read_order, write_names
+from proxy import cached, embedlimit, rootdoc, tenants
+from proxy.dependencies import product_of, read_order, write_names, write_targets
 from proxy.errors import REST_PREFIX, ProxyError, upstream_failure
 from proxy.gate import admit, admit_preflight, decorate
-from proxy.keys import CACHE, SETTINGS, UPSTREAM
+from proxy.keys import CACHE, MEMBERS, SETTINGS, UPSTREAM
 from proxy.readquery import first, parse_query, values
 from proxy.upstream import STREAM_THRESHOLD, forward
 from proxy.upstream_pool import Response
@@ -128,11 +128,18 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             return cached.bypass(await fetch())
         product = product_of(values(params, "product_id"))
         deps = read_order(resource, first(params, "select"), product)
+        # Per organization (proxy/tenants.py): no await may come between this lookup and
+        # cached.serve taking the generation vector (it checks the memberships generation).
+        org = tenants.one_org(values(params, "organization_id"))
+        orgs = await app[MEMBERS].of(request, identity, deps)
+        deps = tenants.read_names(deps, orgs, None if org is None else (resource, org))
         ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
     outcome = "unknown"  # "changed" once bumped, "unchanged" when provably nothing changed
+    orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
+    names = write_names(resource, body, tenants.narrowed(orgs, named_org(request, body)))
 
     async def settle(upstream: Response) -> None:
         # Once PostgREST has answered, before the client sees the answer (a large one is
@@ -144,7 +151,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             outcome = "unchanged"
             return
         outcome = "changed"
-        await cache.generations.bump(write_names(resource, body))
+        await cache.generations.bump(names)
 
     try:
         response = await fetch(before_relay=settle)
@@ -155,7 +162,24 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         # A 5xx, a timeout or a lost connection: the outcome is unknown, so bump (over-
         # invalidating is safe, missing one is not).
         if outcome == "unknown":
-            await cache.generations.bump(write_names(resource, body))
+            await cache.generations.bump(names)
+
+
+def named_org(request: web.Request, body: bytes | None) -> str | None:
+    """The one organization a table write certainly changes rows of: a PATCH/DELETE filtered
+    to `organization_id=eq.X` that does not set organization_id, or a plain insert (no upsert)
+    whose rows all carry the same one; None otherwise (RPCs included: a function may act on
+    any organization of the caller)."""
+    if resource_of(request).startswith("rpc/"):
+        return None
+    if request.method in ("PATCH", "DELETE"):
+        if body and (b"organization_id" in body or b"\\" in body):
+            return None  # it may move rows to another organization (an escape may spell it)
+        params = parse_query(request.rel_url.raw_query_string)
+        return None if params is None else tenants.one_org(values(params, "organization_id"))
+    if request.method == "POST" and "resolution" not in request.headers.get("Prefer", ""):
+        return tenants.named_by_body(body)
+    return None
 
 
 def changed_nothing(method: str, upstream: Response) -> bool:

@@ -12,7 +12,7 @@ from proxy.api import postgrest, tenancy
 from proxy.api.inputs import parse_body, parse_query
 from proxy.api.params import Query
 from proxy.api.reads import scoped
-from proxy.api.respond import bump, envelope, pagination, through_cache
+from proxy.api.respond import bump, envelope, pagination, through_cache, write_names
 from proxy.api.route import Route
 from proxy.gate import admit, decorate
 from proxy.notifications.stream import stream
@@ -148,7 +148,7 @@ async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
                 break
     finally:
         if marked:
-            await bump(request, route.targets())
+            await bump(request, await write_names(request, identity, route.targets()))
     return decorate(request, envelope({"marked": marked}))
 
 

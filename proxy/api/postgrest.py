@@ -13,7 +13,13 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.api.problems import from_postgrest
-from proxy.errors import ProxyError, UpstreamError, UpstreamTimeout, UpstreamUnavailable
+from proxy.errors import (
+    ProxyError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    database_connection_lost,
+)
 from proxy.identity import Identity
 from proxy.keys import SETTINGS, UPSTREAM
 from proxy.upstream_pool import Unavailable
@@ -95,4 +101,6 @@ def _error(status: int, body: bytes) -> ProxyError:
         parsed = {}
     if not isinstance(parsed, dict):
         parsed = {}
-    return from_postgrest(status, parsed)
+    # A 400 for a lost database connection is not the request's fault, and a write may have
+    # committed: a 503 (which also tells the caller's bump that the outcome is unknown).
+    return database_connection_lost(status, parsed) or from_postgrest(status, parsed)

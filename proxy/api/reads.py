@@ -28,6 +28,13 @@ def scoped(route: Route, org: str | None) -> list[tuple[str, str]]:
     return [("organization_id", f"eq.{org}")]
 
 
+def top_of(route: Route, org: str | None) -> tuple[str, str] | None:
+    """(table, organization) when the read of a table is filtered to one organization."""
+    if org is None or route.org != "filter" or is_rpc(route):
+        return None
+    return route.target, org
+
+
 def select_of(route: Route, listing: Listing) -> str:
     """The route's select plus the embeds its filters need."""
     return ",".join([route.select, *listing.embeds])
@@ -68,7 +75,9 @@ async def list_rows(request: web.Request, route: Route) -> web.StreamResponse:
     deps = route.dependencies(select)
     for spec, _value in listing.resolvers:
         deps = tuple(sorted({*deps, *spec.extra_deps}))
-    return await through_cache(request, identity, deps, fetch, rpc=is_rpc(route))
+    return await through_cache(
+        request, identity, deps, fetch, rpc=is_rpc(route), top=top_of(route, org)
+    )
 
 
 async def key_of(request: web.Request, route: Route, identity: Identity) -> str:
@@ -92,7 +101,9 @@ async def get_row(request: web.Request, route: Route) -> web.StreamResponse:
         )
         return envelope(reply.json())
 
-    return await through_cache(request, identity, route.dependencies(), fetch)
+    return await through_cache(
+        request, identity, route.dependencies(), fetch, top=top_of(route, org)
+    )
 
 
 async def read_document(request: web.Request, route: Route) -> web.StreamResponse:

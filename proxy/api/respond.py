@@ -8,11 +8,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy import cached
+from proxy import cached, tenants
 from proxy.api import tenancy
+from proxy.dependencies import target_names
 from proxy.gate import decorate
 from proxy.identity import Identity
-from proxy.keys import BUS, CACHE, SETTINGS
+from proxy.keys import BUS, CACHE, MEMBERS, SETTINGS
 
 JSON = "application/json"
 
@@ -48,17 +49,37 @@ async def through_cache(
     fetch: Callable[[], Awaitable[web.StreamResponse]],
     *,
     rpc: bool = False,
+    top: tuple[str, str] | None = None,
 ) -> web.StreamResponse:
-    """Serve a GET from the cache under the caller's scope (and chosen organization)."""
+    """Serve a GET from the cache under the caller's scope (and chosen organization). Its
+    generations are those of the caller's organizations (top: (table, organization) when the
+    read is filtered to one; proxy/tenants.py)."""
     cache = request.app.get(CACHE)
     if cache is None:
         return decorate(request, await fetch())
     settings = request.app[SETTINGS]
     scope = tenancy.cache_scope(identity, request.headers)
     ttl = settings.cache_rpc_ttl_s if rpc else settings.cache_ttl_s
+    orgs = await request.app[MEMBERS].of(request, identity, deps)
+    # No await between the memberships check above and serve() taking the vector.
+    deps = tenants.read_names(deps, orgs, top)
     return decorate(request, await cached.serve(request, cache, scope, deps, ttl, fetch))
 
 
-async def bump(request: web.Request, tables) -> None:
+async def write_names(
+    request: web.Request,
+    identity: Identity,
+    tables,
+    *,
+    named: str | None = None,
+    products: tuple[str, ...] | None = None,
+) -> set[str]:
+    """The generation names a write of tables moves: the caller's organizations' (only the
+    named one when the write certainly acts on it alone), the products' when known."""
+    orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
+    return target_names(tables, products, orgs)
+
+
+async def bump(request: web.Request, names) -> None:
     """Invalidate what a write may have changed, everywhere, before answering."""
-    await request.app[BUS].bump(tables)
+    await request.app[BUS].bump(names)

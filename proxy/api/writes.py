@@ -1,5 +1,7 @@
-"""The generic write handlers. Each bumps the generations of its targets before answering,
-also when the write failed (over-invalidating is safe, missing one is not)."""
+"""The generic write handlers. Each bumps the generations of its targets (its caller's
+organizations') before answering, unless PostgREST refused the write: a 4xx means the
+transaction rolled back and nothing moved. A 5xx, a timeout or a lost connection may have
+committed, so those bump (over-invalidating is safe, missing one is not)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ from proxy.api.inputs import parse_body, parse_query
 from proxy.api.postgrest import OBJECT, Reply
 from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
-from proxy.api.respond import bump, envelope
+from proxy.api.respond import bump, envelope, write_names
 from proxy.api.route import Route
+from proxy.dependencies import SCOPED_RPC, UUID
+from proxy.errors import ProxyError
 from proxy.gate import admit, decorate
 from proxy.identity import Identity
 
@@ -22,13 +26,27 @@ RETURN_ONE = {"Prefer": "return=representation", "Accept": OBJECT}
 
 
 async def write(
-    request: web.Request, identity: Identity, route: Route, method: str, **kw: Any
+    request: web.Request,
+    identity: Identity,
+    route: Route,
+    method: str,
+    *,
+    named: str | None = None,
+    products: tuple[str, ...] | None = None,
+    **kw: Any,
 ) -> Reply:
-    """One write upstream, then the invalidation of its targets whatever the outcome."""
+    """One write upstream, then the invalidation of its targets unless it was refused (named:
+    the one organization it certainly acts on; products: the only products it changes)."""
+    names = await write_names(request, identity, route.targets(), named=named, products=products)
+    refused = False
     try:
         return await postgrest.call(request, identity, method, route.target, **kw)
+    except ProxyError as exc:
+        refused = 400 <= exc.status < 500  # rolled back (a lost connection is a 503)
+        raise
     finally:
-        await bump(request, route.targets())
+        if not refused:
+            await bump(request, names)
 
 
 def row_json(route: Route, body, *, partial: bool) -> dict[str, Any]:
@@ -56,6 +74,7 @@ async def create(request: web.Request, route: Route) -> web.StreamResponse:
         params=[("select", route.select)],
         json=data,
         headers=RETURN_ONE,
+        named=org,
     )
     return decorate(request, envelope(reply.json(), status=201))
 
@@ -75,9 +94,18 @@ async def change(request: web.Request, route: Route) -> web.StreamResponse:
         method = "DELETE"
     org = tenancy.chosen(request, identity) if route.org == "filter" else None
     params = [(route.key, f"eq.{key}"), ("select", route.select), *scoped(route, org)]
+    # Filtered to the chosen organization and not moving rows out of it: that one alone.
+    named = org if data is None or "organization_id" not in data else None
     try:
         reply = await write(
-            request, identity, route, method, params=params, json=data, headers=RETURN_ONE
+            request,
+            identity,
+            route,
+            method,
+            params=params,
+            json=data,
+            headers=RETURN_ONE,
+            named=named,
         )
     except ApiError as exc:
         if exc.status == 404 and await visible(request, route, identity, key):
@@ -99,5 +127,9 @@ async def call(request: web.Request, route: Route) -> web.StreamResponse:
         org = tenancy.chosen(request, identity)
         if org is not None:
             args["organization_id"] = org
-    reply = await write(request, identity, route, "POST", json=args)
+    product = args.get("product_id") if route.target[4:] in SCOPED_RPC else None
+    products = (
+        (product.lower(),) if isinstance(product, str) and UUID.match(product.lower()) else None
+    )
+    reply = await write(request, identity, route, "POST", json=args, products=products)
     return decorate(request, envelope(reply.json(), status=route.status))

@@ -17,14 +17,14 @@ for each statement execute function private.notify_change();
 create or replace trigger locations_notify_insert
 after insert on public.locations
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger locations_notify_update
 after update on public.locations
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger locations_notify_delete
 after delete on public.locations
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');

@@ -25,17 +25,17 @@ for each statement execute function private.notify_change();
 create or replace trigger lots_notify_insert
 after insert on public.lots
 referencing new table as new_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');
 
 create or replace trigger lots_notify_update
 after update on public.lots
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');
 
 create or replace trigger lots_notify_delete
 after delete on public.lots
 referencing old table as old_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');
 
 -- A lot's stock, status or expiry moves the product's available stock there: re-judge low
 -- stock once the transaction's writes are done (see sql/triggers/stock_levels.sql).

@@ -9,14 +9,14 @@ for each statement execute function private.notify_change();
 create or replace trigger notifications_notify_insert
 after insert on public.notifications
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger notifications_notify_update
 after update on public.notifications
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger notifications_notify_delete
 after delete on public.notifications
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');

@@ -17,17 +17,17 @@ for each statement execute function private.notify_change();
 create or replace trigger products_notify_insert
 after insert on public.products
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger products_notify_update
 after update on public.products
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger products_notify_delete
 after delete on public.products
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 -- A new threshold, or the product (de)activated or archived: re-judge its stock levels.
 create or replace trigger products_low_stock_event

@@ -17,17 +17,17 @@ for each statement execute function private.notify_change();
 create or replace trigger settings_notify_insert
 after insert on public.settings
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger settings_notify_update
 after update on public.settings
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 create or replace trigger settings_notify_delete
 after delete on public.settings
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id');
 
 -- A new default threshold: re-judge the organization's stock levels (one statement).
 create or replace trigger settings_low_stock_event

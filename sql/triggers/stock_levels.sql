@@ -43,14 +43,14 @@ for each statement execute function private.notify_change();
 create or replace trigger stock_levels_notify_insert
 after insert on public.stock_levels
 referencing new table as new_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');
 
 create or replace trigger stock_levels_notify_update
 after update on public.stock_levels
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');
 
 create or replace trigger stock_levels_notify_delete
 after delete on public.stock_levels
 referencing old table as old_rows
-for each statement execute function private.notify_stock_change();
+for each statement execute function private.notify_stock_change('organization_id');

@@ -22,8 +22,9 @@ import psycopg
 import pytest
 import redis
 
+from proxy.dependencies import org_name
 from proxy.tokens import mint
-from tests.support.domain import World
+from tests.support.domain import Org, World
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -89,9 +90,8 @@ class Tally:
     stale: list = field(default_factory=list)
 
 
-def reads_of(world: World, rng: random.Random) -> str:
-    """One generated read (path and query under /rest/v1) over organization a's rows."""
-    org = world.a
+def reads_of(org: Org, rng: random.Random) -> str:
+    """One generated read (path and query under /rest/v1) over one organization's rows."""
     p = rng.choice([*org.products.values(), org.spare["products"]])
     wh, st = org.locations["WH1"], org.locations["ST1"]
     loc = rng.choice([wh, st])
@@ -131,8 +131,14 @@ def reads_of(world: World, rng: random.Random) -> str:
         f"&products.id=eq.{p}&order=id&products.stock_levels.order=location_id",
         f"rpc/low_stock_products?location_id={loc}&order=product_id,location_id",
         f"rpc/expiring_soon?days={rng.choice([30, 3650, 36500])}&order=lot_id",
-        f"rpc/lookup_product?code=a-P1&{sel}=id,sku,stock_levels(on_hand)"
+        f"rpc/lookup_product?code={org.slug[0]}-P1&{sel}=id,sku,stock_levels(on_hand)"
         "&stock_levels.order=location_id",
+        # Filtered to one organization: its own table per organization, embeds per caller.
+        f"products?organization_id=eq.{org.id}{amp}{sel}=id,sku,description,"
+        "stock_levels(on_hand)&order=sku&stock_levels.order=location_id",
+        f"stock_levels?organization_id=eq.{org.id}&{sel}=product_id,on_hand,products(sku)"
+        "&order=product_id,location_id",
+        f"orders?organization_id=eq.{org.id}&{sel}=id,status&order=created_at.desc,id&limit=3",
     ]
     return rng.choice(templates)
 
@@ -142,13 +148,31 @@ def test_cached_reads_equal_postgrest_under_writes(
 ) -> None:
     """OPS operations (80% reads, 17% writes through the proxy, 3% plain SQL): 0 stale."""
     rng = random.Random(SEED)
-    print(f"\ndifferential coherence: seed={SEED} ops={OPS}")
-    org = world.a
-    token = {role: mint(jwt_secret, sub=uid, ttl=3600) for role, uid in org.users.items()}
-    other = mint(jwt_secret, sub=world.b.users["viewer"], ttl=3600)
-    readers = [token["staff"], token["viewer"], other]
-    products = [*org.products.values(), org.spare["products"]]
-    wh, st = org.locations["WH1"], org.locations["ST1"]
+    print(f"\ndifferential coherence: seed={SEED} ops={OPS} organizations=2")
+    orgs = [world.a, world.b]
+    tokens = [
+        {role: mint(jwt_secret, sub=uid, ttl=3600) for role, uid in org.users.items()}
+        for org in orgs
+    ]
+    # A member of both organizations: its reads depend on both organizations' generations.
+    both = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)", (both, f"{both}@example.test")
+        )
+        for org in orgs:
+            conn.execute(
+                "insert into public.memberships (user_id, organization_id, role)"
+                " values (%s, %s, 'viewer')",
+                (both, org.id),
+            )
+    readers = [
+        tokens[0]["staff"],
+        tokens[0]["viewer"],
+        tokens[1]["staff"],
+        tokens[1]["viewer"],
+        mint(jwt_secret, sub=both, ttl=3600),
+    ]
     tally = Tally()
     gens = redis.Redis.from_url(REDIS_URL)
     sql = psycopg.connect(database_url, autocommit=True)
@@ -156,6 +180,10 @@ def test_cached_reads_equal_postgrest_under_writes(
     direct = httpx.Client(base_url=postgrest.url, timeout=30)
 
     def write(i: int) -> None:
+        which = rng.randrange(2)
+        org, token = orgs[which], tokens[which]
+        products = [*org.products.values(), org.spare["products"]]
+        wh, st = org.locations["WH1"], org.locations["ST1"]
         staff = {"Authorization": f"Bearer {token['staff']}"}
         admin = {"Authorization": f"Bearer {token['admin']}"}
         p = rng.choice(products)
@@ -163,6 +191,7 @@ def test_cached_reads_equal_postgrest_under_writes(
         kind = rng.randrange(9)
         if kind == 0:
             path, body, h = f"/rest/v1/products?id=eq.{p}", {"description": f"d{i}"}, admin
+            path += f"&organization_id=eq.{org.id}" if i % 2 else ""  # names its organization
         elif kind == 1:
             path, body, h = f"/rest/v1/products?id=eq.{uuid.uuid4()}", {"name": "x"}, admin
             h = {**h, "Prefer": "count=exact"}  # matches no row: moves nothing
@@ -193,19 +222,22 @@ def test_cached_reads_equal_postgrest_under_writes(
         tally.writes[f"{path.split('?')[0]} {response.status_code // 100}xx"] += 1
 
     def sql_write(i: int) -> None:
+        org = rng.choice(orgs)
         table, column = rng.choice(sorted(SQL_WRITES.items()))
         row = {
-            "products": rng.choice(products),
+            "products": rng.choice([*org.products.values(), org.spare["products"]]),
             "categories": org.spare["categories"],
             "suppliers": org.spare["suppliers"],
-            "locations": rng.choice([wh, st]),
+            "locations": rng.choice([org.locations["WH1"], org.locations["ST1"]]),
         }[table]
-        before = int(gens.hget(differential_prefix + ":gen", table) or 0)
+        # The NOTIFY names the organization: the generation of its rows of the table moves.
+        name = org_name(table, org.id)
+        before = int(gens.hget(differential_prefix + ":gen", name) or 0)
         sql.execute(f"update public.{table} set {column} = %s where id = %s", (f"sql{i}", row))
-        # Each process's listener bumps the table once for this statement's NOTIFY: once the
-        # shared counter shows all of them, every process has applied it (an event, no sleep).
+        # Each process's listener bumps it once for this statement's NOTIFY: once the shared
+        # counter shows all of them, every process has applied it (an event, no sleep).
         wait_until(
-            lambda: int(gens.hget(differential_prefix + ":gen", table) or 0) >= before + PROCESSES,
+            lambda: int(gens.hget(differential_prefix + ":gen", name) or 0) >= before + PROCESSES,
             timeout=5,
             what=f"the NOTIFY of {table}",
         )
@@ -215,7 +247,7 @@ def test_cached_reads_equal_postgrest_under_writes(
     # cached, and so to go stale if invalidation missed it.
     pool = []
     for _ in range(POOL):
-        path = "/" + reads_of(world, rng)
+        path = "/" + reads_of(rng.choice(orgs), rng)
         h = {"Authorization": f"Bearer {rng.choice(readers)}"}
         extra = rng.randrange(6)
         if extra == 0:
@@ -257,6 +289,7 @@ def test_cached_reads_equal_postgrest_under_writes(
     finally:
         for c in (*clients, direct):
             c.close()
+        sql.execute("delete from public.memberships where user_id = %s", (both,))
         sql.close()
         gens.close()
     print(f"  reads by X-Cache: {dict(tally.reads)}")

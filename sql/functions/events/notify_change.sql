@@ -4,10 +4,42 @@ language plpgsql
 security invoker
 set search_path = ''
 as $$
+declare
+  organizations uuid[];
 begin
   -- Declared with transition tables (argument 'rows'): a statement that changed no row (an
-  -- update or delete matching nothing) reports nothing, so it cools no cache.
-  if tg_nargs > 0 and tg_argv[0] = 'rows' then
+  -- update or delete matching nothing) reports nothing, so it cools no cache. With a second
+  -- argument 'organization_id' it names the organizations whose rows it changed (at most 20;
+  -- more are reported as a change of the whole table).
+  if tg_nargs > 1 and tg_argv[0] = 'rows' and tg_argv[1] = 'organization_id' then
+    if tg_op = 'INSERT' then
+      select array_agg(d.organization_id) into organizations
+      from (select distinct n.organization_id from new_rows as n limit 21) as d;
+    elsif tg_op = 'DELETE' then
+      select array_agg(d.organization_id) into organizations
+      from (select distinct o.organization_id from old_rows as o limit 21) as d;
+    else
+      select array_agg(d.organization_id) into organizations
+      from (
+        select o.organization_id from old_rows as o
+        union
+        select n.organization_id from new_rows as n
+        limit 21
+      ) as d;
+    end if;
+    if organizations is null then
+      return null;  -- the statement changed no row
+    end if;
+    if cardinality(organizations) <= 20 then
+      perform pg_notify(
+        'nimbus_changes',
+        json_build_object(
+          'table', tg_table_name, 'op', lower(tg_op), 'organizations', organizations
+        )::text
+      );
+      return null;
+    end if;
+  elsif tg_nargs > 0 and tg_argv[0] = 'rows' then
     if tg_op = 'DELETE' then
       perform from old_rows limit 1;
     elsif tg_op in ('INSERT', 'UPDATE') then
@@ -32,7 +64,11 @@ Statement-level trigger on every public table, so the proxy can drop cached read
 table. PostgreSQL delivers it at commit and folds identical payloads of one transaction.
 Declared per event with a transition table and the argument ''rows'' (new_rows for insert and
 update, old_rows for delete), it stays silent for a statement that changed no row; declared
-without them (truncate, or several events at once) it always notifies.';
+without them (truncate, or several events at once) it always notifies. With the arguments
+''rows'', ''organization_id'' (tables whose rows each belong to one organization) the payload
+adds "organizations": the distinct organization ids of the changed rows, so the proxy drops
+only those organizations'' cached reads (docs/ARCHITECTURE.md); more than 20 are reported
+without it, as a change of the whole table.';
 
 revoke all on function private.notify_change() from public, anon;
 

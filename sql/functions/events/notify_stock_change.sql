@@ -6,6 +6,8 @@ set search_path = ''
 as $$
 declare
   products uuid[];
+  organizations uuid[];
+  payload jsonb;
 begin
   -- At most 101 distinct products: more than 100 is reported as a change of the whole table.
   if tg_op = 'INSERT' then
@@ -26,17 +28,32 @@ begin
   if products is null then
     return null;  -- the statement changed no row
   end if;
-  if cardinality(products) > 100 then
-    perform pg_notify(
-      'nimbus_changes',
-      json_build_object('table', tg_table_name, 'op', lower(tg_op))::text
-    );
-  else
-    perform pg_notify(
-      'nimbus_changes',
-      json_build_object('table', tg_table_name, 'op', lower(tg_op), 'products', products)::text
-    );
+  payload := jsonb_build_object('table', tg_table_name, 'op', lower(tg_op));
+  if cardinality(products) <= 100 then
+    payload := payload || jsonb_build_object('products', products);
   end if;
+  -- With the argument 'organization_id': at most 20 organizations are named, more are not.
+  if tg_nargs > 0 and tg_argv[0] = 'organization_id' then
+    if tg_op = 'INSERT' then
+      select array_agg(d.organization_id) into organizations
+      from (select distinct n.organization_id from new_rows as n limit 21) as d;
+    elsif tg_op = 'DELETE' then
+      select array_agg(d.organization_id) into organizations
+      from (select distinct o.organization_id from old_rows as o limit 21) as d;
+    else
+      select array_agg(d.organization_id) into organizations
+      from (
+        select o.organization_id from old_rows as o
+        union
+        select n.organization_id from new_rows as n
+        limit 21
+      ) as d;
+    end if;
+    if cardinality(organizations) <= 20 then
+      payload := payload || jsonb_build_object('organizations', organizations);
+    end if;
+  end if;
+  perform pg_notify('nimbus_changes', payload::text);
   return null;
 end
 $$;
@@ -47,7 +64,9 @@ comment on function private.notify_stock_change() is
 Statement-level trigger with transition tables (new_rows, old_rows) on the stock tables, whose
 rows each belong to one product: the proxy then drops cached stock reads of those products
 only (proxy/dependencies.py). A statement touching more than 100 products is reported without
-"products", as a change of the whole table; one touching no row is not reported.';
+"products", as a change of the whole table; one touching no row is not reported. Declared with
+the argument ''organization_id'', the payload also names the organizations of the changed rows
+("organizations", at most 20; more are not named: the whole table).';
 
 revoke all on function private.notify_stock_change() from public, anon;
 

@@ -1,0 +1,170 @@
+"""Generations per organization: which organizations' generations a read depends on and a
+write through the proxy moves (the names themselves: proxy/dependencies.changed_names).
+
+RLS lets a caller read and write only the rows of the organizations it belongs to (every
+select policy of a table with organization_id says `organization_id = any(member
+organizations)`). So a read depends on, and a write may change, only those organizations'
+rows: `T#<org>` for each of them stands for `T`. The caller's organizations are looked up
+through PostgREST as the caller (`memberships?user_id=eq.<sub>`), memoised per user while the
+`memberships` generation (and the epoch) has not moved: every read depends on memberships, so
+an entry built under one set of organizations is dropped with it. A lookup the memberships
+generation moved under is not trusted. Without a user (anon, service_role), with no or too
+many memberships, or when the lookup fails: the whole table, as before.
+
+A read filtered to one organization (`organization_id=eq.X` on /rest/v1, the /api/v1
+organization scope) depends on X alone for its own table; its embedded tables, whose rows are
+reached through foreign keys, on every organization of the caller. A write that names its
+organization with certainty (a PATCH/DELETE filtered on organization_id that does not set it,
+a plain insert whose rows all carry it) moves that one, if the caller belongs to it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import orjson
+from aiohttp import web
+
+from proxy.dependencies import (
+    KNOWN_ORGS,
+    NO_PRODUCT,
+    ORG_TABLES,
+    SCOPED,
+    UUID,
+    org_name,
+)
+from proxy.errors import ProxyError
+from proxy.identity import Identity
+
+log = logging.getLogger(__name__)
+MAX_ORGS = 16  # more organizations than this: depend on (and move) the whole table
+MEMO = 10_000  # users whose organizations are memoised per process
+MEMBERSHIPS = ("memberships",)
+Orgs = frozenset[str] | None
+
+
+class MemberOrgs:
+    """The organizations of each user, memoised under the memberships generation."""
+
+    def __init__(self, generations) -> None:
+        self.generations = generations
+        self.memo: dict[str, tuple[tuple[int, ...], Orgs]] = {}
+        self.inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[Orgs]] = {}
+
+    async def of(self, request: web.Request, identity: Identity | None, tables) -> Orgs:
+        """The caller's organizations, when tables (names a read depends on or a write moves)
+        include an organization table; None when not needed or not known (the whole table)."""
+        if identity is None or identity.role != "authenticated" or not needs_orgs(tables):
+            return None
+        subject = identity.subject
+        if not isinstance(subject, str) or not UUID.match(subject):
+            return None
+        stamp = self.generations.vector(MEMBERSHIPS)
+        known = self.memo.get(subject)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        # Concurrent first requests of one user share one lookup.
+        waiting = self.inflight.get((subject, stamp))
+        if waiting is not None:
+            orgs = await asyncio.shield(waiting)
+        else:
+            future = self.inflight[subject, stamp] = asyncio.get_running_loop().create_future()
+            orgs = None
+            try:
+                orgs = await self._lookup(request, identity, subject)
+            finally:
+                del self.inflight[subject, stamp]
+                future.set_result(orgs)
+        if self.generations.vector(MEMBERSHIPS) != stamp:
+            return None  # memberships moved while looking: the answer may predate it
+        if len(self.memo) >= MEMO:
+            self.memo.clear()
+        self.memo[subject] = (stamp, orgs)
+        return orgs
+
+    async def _lookup(self, request: web.Request, identity: Identity, subject: str) -> Orgs:
+        from proxy.api import postgrest  # the /api/v1 client: one way to call PostgREST
+
+        try:
+            reply = await postgrest.call(
+                request,
+                identity,
+                "GET",
+                "memberships",
+                params=[("select", "organization_id"), ("user_id", f"eq.{subject}")],
+            )
+            rows = reply.json()
+        except (ProxyError, orjson.JSONDecodeError) as exc:
+            log.info("memberships lookup failed (%s): whole-table generations", type(exc).__name__)
+            return None
+        orgs = frozenset(str(r.get("organization_id")) for r in rows or () if isinstance(r, dict))
+        if not orgs or len(orgs) > MAX_ORGS or not all(UUID.match(o) for o in orgs):
+            return None
+        return orgs
+
+
+def read_names(
+    deps: tuple[str, ...], orgs: Orgs, top: tuple[str, str] | None = None
+) -> tuple[str, ...]:
+    """deps with each organization table T replaced by T#o for the caller's organizations o
+    (top = (table, org): a read filtered to one organization, for that table); sorted."""
+    if orgs is None and top is None:
+        return deps
+    names: set[str] = set()
+    for name in deps:
+        if top is not None and name == top[0] and name in ORG_TABLES:
+            names.add(org_name(name, top[1]))
+        elif orgs is not None and name in ORG_TABLES:
+            names.update(org_name(name, o) for o in orgs)
+        elif orgs is not None and _bucket_of_scoped(name):
+            # One product's rows, of one of the caller's organizations: writes that do not
+            # know their products move it only through T#?<org> of an organization it is in.
+            table = name.partition("@")[0]
+            names.add(name + KNOWN_ORGS)
+            names.update(table + NO_PRODUCT + o for o in orgs)
+        else:
+            names.add(name)  # global tables, product buckets, ALL
+    return tuple(sorted(names))
+
+
+def needs_orgs(names) -> bool:
+    """Whether any of these names would be scoped by the caller's organizations."""
+    return any(name in ORG_TABLES or _bucket_of_scoped(name) for name in names)
+
+
+def _bucket_of_scoped(name: str) -> bool:
+    table, at, rest = name.partition("@")
+    return bool(at) and table in SCOPED and rest.isdigit()
+
+
+def one_org(values: list[str]) -> str | None:
+    """The organization an `organization_id` query parameter filters to: exactly one
+    `eq.<uuid>` (lower-cased); None otherwise."""
+    if len(values) != 1 or not values[0].startswith("eq."):
+        return None
+    org = values[0][3:].lower()
+    return org if UUID.match(org) else None
+
+
+def named_by_body(body: bytes | None) -> str | None:
+    """The one organization every row of an insert's JSON body carries; None when any row
+    lacks it or they differ (or the body is not plain JSON rows)."""
+    if not body or b"\\" in body:  # no escapes: every JSON parser reads the same keys
+        return None
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    rows = data if isinstance(data, list) else [data]
+    found = {r.get("organization_id") for r in rows if isinstance(r, dict)}
+    if len(rows) == 0 or len(found) != 1 or len(rows) != sum(isinstance(r, dict) for r in rows):
+        return None
+    org = found.pop()
+    return org.lower() if isinstance(org, str) and UUID.match(org.lower()) else None
+
+
+def narrowed(orgs: Orgs, named: str | None) -> Orgs:
+    """The named organization when the caller belongs to it, else all of the caller's."""
+    if orgs is not None and named is not None and named in orgs:
+        return frozenset({named})
+    return orgs

@@ -1,0 +1,30 @@
+-- Triggers on public.supplier_products; re-applied by every `nimbus migrate` (create or replace).
+
+create or replace trigger supplier_products_set_updated_at
+before update on public.supplier_products
+for each row execute function private.set_updated_at();
+
+create or replace trigger supplier_products_audit
+after insert or update or delete on public.supplier_products
+for each row execute function private.audit_row('id');
+
+-- Row changes are reported only when the statement changed a row (a trigger with a transition
+-- table takes one event); truncate always.
+create or replace trigger supplier_products_notify_change
+after truncate on public.supplier_products
+for each statement execute function private.notify_change();
+
+create or replace trigger supplier_products_notify_insert
+after insert on public.supplier_products
+referencing new table as new_rows
+for each statement execute function private.notify_change('rows', 'organization_id');
+
+create or replace trigger supplier_products_notify_update
+after update on public.supplier_products
+referencing old table as old_rows new table as new_rows
+for each statement execute function private.notify_change('rows', 'organization_id');
+
+create or replace trigger supplier_products_notify_delete
+after delete on public.supplier_products
+referencing old table as old_rows
+for each statement execute function private.notify_change('rows', 'organization_id');

@@ -1,0 +1,269 @@
+"""Invalidation per organization (issue 13, point 3): one organization's writes, through
+/rest/v1, /api/v1, RPCs or plain SQL, never turn another organization's cached reads into
+misses, while they do drop the writer's own; a write refused with a 4xx moves nothing, on
+/api/v1 too."""
+
+from __future__ import annotations
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from proxy.dependencies import ORG_TABLES, bucket, changed_names, org_name
+from proxy.generations import Generations
+from proxy.tenants import read_names
+from tests.support.domain import build_world, call
+from tests.support.process import start_proxies
+from tests.support.redis_server import own_prefix
+from tests.support.wait import wait_until
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+A, B = "0a" * 4 + "-0000-4000-8000-" + "0a" * 6, "0b" * 4 + "-0000-4000-8000-" + "0b" * 6
+ORG_OF = {"p1": A, "p2": B}  # each product belongs to one organization
+
+
+async def test_no_reader_misses_a_write_of_rows_it_can_see() -> None:
+    """Every kind of stock reader (whole table, one organization, one product with its
+    caller's organizations known or not) moves with every write that knows any combination of
+    its products and organizations and changed rows the reader can see; a reader of b does not
+    move with a write of a's rows it knows are a's (proxy/dependencies.changed_names)."""
+    table = "stock_levels"
+    readers = {
+        "whole": ((table,), None, None),
+        "org a": ((org_name(table, A),), A, None),
+        "org b": ((org_name(table, B),), B, None),
+        "p1": ((bucket(table, "p1"),), None, "p1"),
+        "p2 of b's member": (read_names((bucket(table, "p2"),), frozenset({B})), B, "p2"),
+        "p1 of a's member": (read_names((bucket(table, "p1"),), frozenset({A})), A, "p1"),
+    }
+    generations = Generations(None, "unit")
+    for products in (None, ["p1"], ["p2"], ["p1", "p2"]):
+        for orgs in (None, [A], [B], [A, B]):
+            if products and orgs and not {ORG_OF[p] for p in products} <= set(orgs):
+                continue  # a write's organizations include those of every row it changed
+            for name, (deps, org, product) in readers.items():
+                before = generations.vector(deps)
+                await generations.bump(changed_names(table, products, orgs))
+                moved = generations.vector(deps) != before
+                sees = (orgs is None or org is None or org in orgs) and (
+                    products is None or product is None or product in products
+                )
+                assert moved or not sees, (name, products, orgs)
+                if orgs is not None and org is not None and org not in orgs:
+                    assert not moved, (name, products, orgs)
+
+
+def test_organization_tables_show_only_their_members_rows(database_url) -> None:
+    """Every table whose generations are per organization has organization_id, and each of its
+    select policies (any role) limits rows to the caller's organizations: a read then depends
+    only on those organizations' generations, a write changes only theirs."""
+    member = "organization_id = ANY (ARRAY( SELECT private."
+    with psycopg.connect(database_url) as conn:
+        columns = {
+            r[0]
+            for r in conn.execute(
+                "select table_name from information_schema.columns where table_schema = 'public'"
+                " and column_name = 'organization_id'"
+            )
+        }
+        policies = conn.execute(
+            "select tablename, qual, permissive from pg_policies where schemaname = 'public'"
+            " and cmd in ('SELECT', 'ALL') and tablename = any(%s)",
+            (sorted(ORG_TABLES),),
+        ).fetchall()
+    assert ORG_TABLES <= columns
+    assert {t for t, _, _ in policies} == ORG_TABLES
+    for table, qual, permissive in policies:
+        assert permissive == "RESTRICTIVE" or member in qual, (table, qual)
+
+
+def coherent(base: str) -> bool:
+    """The proxy says its cache can be trusted (subscribed and listening)."""
+    try:
+        body = httpx.get(base + "/ready", timeout=2).json()
+    except httpx.HTTPError:
+        return False
+    return bool(body["checks"].get("cache", {}).get("coherent"))
+
+
+@pytest.fixture(scope="module")
+def prefix():
+    """A Redis key prefix of this module's own; its keys are deleted afterwards."""
+    with own_prefix("tenants") as value:
+        yield value
+
+
+@pytest.fixture(scope="module")
+def proxies(upstream_env, prefix, tmp_path_factory):
+    """Two proxy processes sharing one Redis prefix."""
+    procs = start_proxies(
+        tmp_path_factory,
+        "tenants-proxy",
+        2,
+        **upstream_env,
+        NIMBUS_REDIS_URL=REDIS_URL,
+        NIMBUS_REDIS_PREFIX=prefix,
+    )
+    urls = [proc.url for proc in procs]
+    for url in urls:
+        wait_until(lambda u=url: coherent(u), what="cache coherence")
+    yield urls
+    for proc in procs:
+        proc.stop()
+
+
+@pytest.fixture(scope="module")
+def world(database_url):
+    """Organizations a and b (tests/support/domain.py)."""
+    return build_world(database_url)
+
+
+def generation(prefix: str, name: str) -> int:
+    """The shared counter of one generation name in Redis."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return int(client.hget(prefix + ":gen", name) or 0)
+    finally:
+        client.close()
+
+
+def settled(prefix: str, database_url: str) -> None:
+    """Every NOTIFY sent so far has been applied by both processes: a marker statement's
+    (delivered in commit order, after them) has moved its generation twice."""
+    marker = generation(prefix, "test_items")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("update public.test_items set qty = qty where name = 'item-001'")
+    wait_until(lambda: generation(prefix, "test_items") >= marker + 2, what="the marker")
+
+
+def auth(token_for, uid: str) -> dict[str, str]:
+    """The Authorization header of a user."""
+    return {"Authorization": f"Bearer {token_for(uid)}"}
+
+
+def reads_of(org) -> list[str]:
+    """Reads of one organization's data: whole tables (every organization of the caller), one
+    organization's rows, one product's stock, embeds, an RPC and /api/v1 routes."""
+    p1, wh = org.products["P1"], org.locations["WH1"]
+    return [
+        "/rest/v1/products?select=id,sku,description&order=sku",
+        "/rest/v1/stock_levels?select=product_id,location_id,on_hand&order=product_id,location_id",
+        f"/rest/v1/products?organization_id=eq.{org.id}&select=sku,stock_levels(on_hand)&order=sku",
+        f"/rest/v1/stock_levels?product_id=eq.{p1}&location_id=eq.{wh}&select=on_hand",
+        "/rest/v1/orders?select=id,status,order_items(quantity)&order=id",
+        "/rest/v1/stock_movements?select=id,quantity&order=id.desc&limit=5",
+        f"/rest/v1/rpc/low_stock_products?location_id={wh}&order=product_id",
+        "/api/v1/products?page=1&limit=10",
+        "/api/v1/stock/movements?page=1&limit=10",
+    ]
+
+
+def states(proxies, headers, paths) -> dict[tuple[int, str], str]:
+    """X-Cache of each read on each process."""
+    found = {}
+    for i, base in enumerate(proxies):
+        for path in paths:
+            response = httpx.get(base + path, headers=headers)
+            assert response.status_code == 200, (path, response.text)
+            found[i, path] = response.headers["x-cache"]
+    return found
+
+
+def primed(proxies, headers, paths) -> None:
+    """Every read cached on both processes (a hit the second time)."""
+    states(proxies, headers, paths)
+    seen = states(proxies, headers, paths)
+    assert set(seen.values()) == {"HIT"}, seen
+
+
+def test_one_organizations_writes_keep_the_others_hits(
+    proxies, prefix, world, token_for, database_url
+) -> None:
+    """Writes of organization a through /rest/v1 (table, RPC), /api/v1 and plain SQL drop a's
+    cached reads and none of b's; b's own write then drops b's."""
+    a, b = world.a, world.b
+    a_staff, a_admin = auth(token_for, a.users["staff"]), auth(token_for, a.users["admin"])
+    b_viewer = auth(token_for, b.users["viewer"])
+    a_reads, b_reads = reads_of(a), reads_of(b)
+    p1, p2, wh, st = a.products["P1"], a.products["P2"], a.locations["WH1"], a.locations["ST1"]
+    adjust = {"product_id": p1, "location_id": wh, "quantity_delta": 1, "reason": "count"}
+    transfer = {"product_id": p1, "from_location_id": wh, "to_location_id": st, "quantity": 1}
+    order = {"kind": "sales", "location_id": wh, "items": [{"product_id": p2, "quantity": 1}]}
+    writes = [
+        ("PATCH", f"/rest/v1/products?id=eq.{p1}", {"description": "rest"}, a_admin),
+        ("POST", "/rest/v1/rpc/adjust_stock", adjust, a_staff),
+        ("POST", "/rest/v1/rpc/create_order", order, a_staff),
+        ("POST", "/rest/v1/rpc/transfer_stock", transfer, a_staff),
+        ("POST", "/api/v1/stock/adjustments", {**adjust, "reason": "api"}, a_staff),
+        ("PATCH", f"/api/v1/products/{p2}", {"description": "api"}, a_admin),
+    ]
+    for method, path, body, headers in writes:
+        primed(proxies, b_viewer, b_reads)
+        primed(proxies, a_staff, a_reads[:3])
+        response = httpx.request(method, proxies[1] + path, json=body, headers=headers)
+        assert response.status_code < 300, (path, response.text)
+        settled(prefix, database_url)  # the triggers' NOTIFYs too
+        missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+        assert not missed, (path, missed)
+        assert "MISS" in states(proxies, a_staff, a_reads[:3]).values(), path
+
+    # Plain SQL: the NOTIFY names organization a; once both listeners applied it, b still hits.
+    for table, statement, params in (
+        ("products", "update public.products set description = 'sql' where id = %s", (p1,)),
+        ("stock_levels", "select public.adjust_stock(%s, %s, 1, 'count')", (p2, wh)),
+    ):
+        primed(proxies, b_viewer, b_reads)
+        before = generation(prefix, org_name(table, a.id))
+        with psycopg.connect(database_url) as conn:
+            call(conn, a.users["owner"], statement, params)
+        wait_until(
+            lambda t=table, n=before: generation(prefix, org_name(t, a.id)) >= n + 2,
+            what=f"the NOTIFY of {table}",
+        )
+        settled(prefix, database_url)
+        missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+        assert not missed, (table, missed)
+
+    # b's own write drops b's reads of that table.
+    primed(proxies, b_viewer, b_reads)
+    b_admin = auth(token_for, b.users["admin"])
+    response = httpx.patch(
+        proxies[0] + f"/rest/v1/products?id=eq.{b.products['P1']}",
+        json={"description": "b"},
+        headers=b_admin,
+    )
+    assert response.status_code == 204, response.text
+    after = states(proxies, b_viewer, b_reads)
+    assert after[0, b_reads[0]] == after[0, b_reads[2]] == "MISS"  # process 1 may then hit L2
+
+
+def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, database_url) -> None:
+    """A write /api/v1 answers with a 4xx (invalid, forbidden, not found) moves no generation:
+    hits of the same organization stay hits."""
+    a = world.a
+    staff, viewer = auth(token_for, a.users["staff"]), auth(token_for, a.users["viewer"])
+    reads = reads_of(a)
+    wh = a.locations["WH1"]
+    nobody = "00000000-0000-4000-8000-000000000000"
+    attempts = [
+        ("POST", "/api/v1/stock/adjustments", {"product_id": a.products["P1"]}, staff),  # 422
+        (
+            "POST",
+            "/api/v1/stock/adjustments",
+            {"product_id": nobody, "location_id": wh, "quantity_delta": 1, "reason": "x"},
+            staff,
+        ),
+        ("PATCH", f"/api/v1/products/{nobody}", {"description": "x"}, staff),  # 404
+        ("PATCH", f"/api/v1/products/{a.products['P1']}", {"description": "x"}, viewer),  # 403
+    ]
+    primed(proxies, staff, reads)
+    before = generation(prefix, "*")
+    for method, path, body, headers in attempts:
+        response = httpx.request(method, proxies[0] + path, json=body, headers=headers)
+        assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+    settled(prefix, database_url)
+    assert generation(prefix, "*") == before + 2  # the marker's, nothing else
+    assert set(states(proxies, staff, reads).values()) == {"HIT"}
