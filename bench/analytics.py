@@ -1,6 +1,7 @@
 """Analytics benchmark: each analytics RPC warm, against the same figure from the base tables.
 
 Usage: .venv/bin/python bench/analytics.py [--database-url URL] [--runs 20] [--seed-scale large]
+       [--case NAME]  (only the cases whose name contains NAME)
 Creates (once) the database nimbus_bench_large, migrates it and runs `nimbus seed --scale large`
 into it when it has no data, then times every RPC as the owner of the largest organization
 (claims set the way PostgREST sets them) and the equivalent base-table query as the superuser.
@@ -22,8 +23,8 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from proxy.migrate import ensure_database, migrate  # noqa: E402
-from proxy.seeding import seed_scale  # noqa: E402
+from proxy.local.migrate import ensure_database, migrate  # noqa: E402
+from proxy.local.seeding import seed_scale  # noqa: E402
 
 DB = "postgresql://postgres@127.0.0.1:5432/nimbus_bench_large"
 
@@ -89,15 +90,16 @@ CASES = {
     ),
     "reorder_suggestions()": (
         "select public.reorder_suggestions()",
-        # Its inputs from the base tables: 90-day demand sums and stock per product.
-        """select d.product_id, d.s1, d.s2, s.on_hand, s.reserved
-           from (select i.product_id, sum(i.quantity) as s1, sum(i.quantity * i.quantity) as s2
+        # Its inputs from the base tables: 90-day demand sums and stock per product and location.
+        """select d.product_id, d.location_id, d.s1, d.s2, s.on_hand, s.reserved
+           from (select i.product_id, o.location_id, sum(i.quantity) as s1,
+             sum(i.quantity * i.quantity) as s2
              from public.orders as o join public.order_items as i on i.order_id = o.id
              where o.organization_id = %(o)s and o.kind = 'sales' and o.status = 'fulfilled'
-             and o.completed_at >= current_date - 90 group by 1) as d
-           full join (select l.product_id, sum(l.on_hand) as on_hand, sum(l.reserved) as reserved
-             from public.stock_levels as l where l.organization_id = %(o)s group by 1) as s
-           on s.product_id = d.product_id""",
+             and o.completed_at >= current_date - 90 group by 1, 2) as d
+           full join (select l.product_id, l.location_id, l.on_hand, l.reserved
+             from public.stock_levels as l where l.organization_id = %(o)s) as s
+           on s.product_id = d.product_id and s.location_id = d.location_id""",
     ),
     "stock_valuation(weighted_average)": (
         "select public.stock_valuation('weighted_average')",
@@ -142,6 +144,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=DB)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed-scale", default="large", choices=["demo", "large"])
+    parser.add_argument("--case", default="", help="only the cases whose name contains this")
     args = parser.parse_args()
     if ensure_database(args.database_url):
         migrate(args.database_url, echo=lambda _line: None)
@@ -165,6 +168,8 @@ def main() -> None:
             (json.dumps({"sub": str(owner), "role": "authenticated"}),),
         )
         for name, (rpc, base) in CASES.items():
+            if args.case not in name:
+                continue
             conn.execute("set role authenticated")
             rpc_ms = timed(conn, rpc, {}, args.runs)
             conn.execute("reset role")

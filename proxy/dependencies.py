@@ -16,6 +16,10 @@ depends on `T@<bucket>` instead, seen as T + T@<bucket>: it moves with writes of
 (or its bucket) and with every write whose products are not known — unless its select embeds a
 SCOPED table at any depth (junctions included), which reads other products' rows.
 
+Tables with organization_id are also scoped by organization (`T#<org>`, ORG_TABLES; which
+organizations a read or a write has: proxy/tenants.py). changed_names says what a write moves
+for what it knows; Generations.vector what each kind of reader adds up.
+
 `select` here is the value PostgREST reads (proxy/readquery.py): every table an embed reaches,
 at any depth, through hints and many-to-many junctions (REFS), is a dependency."""
 
@@ -52,6 +56,8 @@ TABLES = frozenset(
         "audit_log",
         "stock_counts",
         "stock_count_lines",
+        "supplier_products",
+        "reorder_rules",
     }
 )
 ALWAYS = frozenset({"memberships"})
@@ -60,6 +66,7 @@ SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
 STOCK = frozenset({"stock_levels", "lots", "stock_movements"})
 ORDERS = frozenset({"orders", "order_items", "idempotency_keys"})
 CATALOG = frozenset({"products", "categories", "suppliers", "locations", "settings"})
+REPLENISHMENT = frozenset({"supplier_products", "reorder_rules"})
 COUNTS = frozenset({"stock_counts", "stock_count_lines"})
 # Not a table: the materialized views analytics read; refreshing them notifies this name.
 VIEWS = frozenset({"analytics_views"})
@@ -86,7 +93,8 @@ RPC: dict[str, frozenset[str]] = {
     "sales_analytics": ORDERS | STOCK | CATALOG | VIEWS,
     "inventory_turnover": ORDERS | STOCK | CATALOG | VIEWS,
     "demand_forecast": ORDERS | STOCK | CATALOG | VIEWS,
-    "reorder_suggestions": ORDERS | STOCK | CATALOG | VIEWS,
+    "reorder_suggestions": ORDERS | STOCK | CATALOG | REPLENISHMENT | VIEWS,
+    "create_replenishment_orders": ORDERS | SIDE_EFFECTS,
     "stock_valuation": STOCK | CATALOG | VIEWS,
     "set_lot_status": STOCK | SIDE_EFFECTS,
     "refresh_analytics": frozenset({ALL}),
@@ -126,6 +134,8 @@ REFS: dict[str, frozenset[str]] = {
     "notification_reads": frozenset({"notifications"}),
     "stock_counts": frozenset({"locations", "organizations"}),
     "stock_count_lines": frozenset({"lots", "organizations", "products", "stock_counts"}),
+    "supplier_products": frozenset({"organizations", "products", "suppliers"}),
+    "reorder_rules": frozenset({"locations", "organizations", "products"}),
 }
 
 
@@ -225,24 +235,87 @@ def read_order(resource: str, select: str | None, product: str | None = None) ->
     return tuple(sorted(names))
 
 
-def changed_names(table: str, products: Iterable[str] | None) -> set[str]:
-    """The names a write of table moves: with its products known (SCOPED tables only), theirs
-    and the table's ANY; otherwise the table's own."""
-    if table not in SCOPED or products is None:
+# Tables whose rows each belong to one organization (column organization_id, every select
+# policy `organization_id = any(member organizations)`): their generations are per
+# organization (proxy/tenants.py). Listed, not derived: a table added later stays global until
+# someone checks that this holds. memberships (read by every RLS policy), organizations and
+# notification_reads stay global.
+ORG_TABLES = frozenset(
+    {
+        "locations",
+        "categories",
+        "suppliers",
+        "products",
+        "stock_levels",
+        "lots",
+        "stock_movements",
+        "orders",
+        "order_items",
+        "idempotency_keys",
+        "settings",
+        "notifications",
+        "audit_log",
+        "stock_counts",
+        "stock_count_lines",
+    }
+)
+ORG = "#"  # T#<organization id>: moved by writes of that organization's rows of T
+# Moved by a write of a SCOPED table whose products are known but organizations not (readers
+# of one organization add it), and by one whose organizations are known but products not
+# (readers of one product add it; T#?<org> for one organization's such writes).
+NO_ORG = "@?"
+NO_PRODUCT = "#?"
+KNOWN_ORGS = "+"  # suffix of a product bucket read by a caller whose organizations are known
+
+
+def org_name(table: str, org: str) -> str:
+    """The generation name of one organization's rows of an ORG_TABLES table."""
+    return f"{table}{ORG}{org}"
+
+
+def changed_names(
+    table: str, products: Iterable[str] | None, orgs: Iterable[str] | None = None
+) -> set[str]:
+    """The names a write of table moves. What it knows (its products, SCOPED tables only; its
+    organizations, ORG_TABLES only) it names, plus the table's ANY (which every reader of the
+    whole table adds); each dimension it does not know it reports to the readers scoped on
+    that dimension (NO_ORG, NO_PRODUCT); knowing nothing, the table's own name, which every
+    reader adds (Generations.vector)."""
+    products = products if table in SCOPED else None
+    orgs = orgs if table in ORG_TABLES else None
+    if products is None and orgs is None:
         return {table}
-    return {table + ANY, *(bucket(table, p) for p in products)}
+    names = {table + ANY}
+    if orgs is not None:
+        names.update(org_name(table, o) for o in orgs)
+    else:
+        names.add(table + NO_ORG)
+    if products is not None:
+        names.update(bucket(table, p) for p in products)
+    elif table in SCOPED:
+        names.add(table + NO_PRODUCT)
+        if orgs is not None:  # for the readers of one product who know their organizations
+            names.update(table + NO_PRODUCT + o for o in orgs)
+    return names
 
 
-def write_names(resource: str, body: bytes | None) -> set[str]:
+def write_names(resource: str, body: bytes | None, orgs: Iterable[str] | None = None) -> set[str]:
     """The generation names a write to /resource with this body may move (write_targets, with
-    stock scoped to the product an adjust_stock or transfer_stock names)."""
+    stock scoped to the product an adjust_stock or transfer_stock names, and every table to
+    orgs when the caller's organizations are known)."""
     product = None
     if resource.startswith("rpc/") and resource[4:] in SCOPED_RPC and body:
         product = _product_argument(body)
-    products = None if product is None else (product,)
+    return target_names(write_targets(resource), None if product is None else (product,), orgs)
+
+
+def target_names(
+    tables: Iterable[str], products: Iterable[str] | None, orgs: Iterable[str] | None
+) -> set[str]:
+    """changed_names of each table."""
     names: set[str] = set()
-    for table in write_targets(resource):
-        names |= changed_names(table, products)
+    for table in tables:
+        names |= changed_names(table, products, orgs)
     return names
 
 

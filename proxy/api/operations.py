@@ -61,6 +61,16 @@ def order_args(body, request: web.Request) -> dict[str, Any]:
     return args
 
 
+def replenishment_args(_body, request: web.Request) -> dict[str, Any]:
+    """create_replenishment_orders' arguments: the Idempotency-Key header, if any."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        return {}
+    if not 1 <= len(key) <= IDEMPOTENCY_MAX:
+        raise validation([{"field": "Idempotency-Key", "message": "1 to 255 characters"}])
+    return {"idempotency_key": key}
+
+
 def status_args(body, request: web.Request) -> dict[str, Any]:
     """update_order_status's arguments: the path's order id and the body."""
     return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
@@ -106,6 +116,11 @@ def analytics(path: str, fn: str, summary: str, *query: Query) -> Route:
 
 
 SPAN = (arg("from", "from", "date"), arg("to", "to", "date"))
+REORDER = (
+    arg("location", "location_id", "uuid"),
+    arg("supplier", "supplier_id", "uuid"),
+    arg("limit", "line_limit", "integer", minimum=1, maximum=10000),
+)
 
 ROUTES: list[Route] = [
     Route(
@@ -397,7 +412,29 @@ ROUTES: list[Route] = [
         arg("product", "product_id", "uuid"),
         arg("horizon_days", "horizon_days", "integer", minimum=1, maximum=365),
     ),
-    analytics("reorder-suggestions", "reorder_suggestions", "What to reorder, how much"),
+    analytics("reorder-suggestions", "reorder_suggestions", "What to reorder, how much", *REORDER),
+    Route(
+        "GET",
+        "/replenishment/suggestions",
+        "read",
+        "rpc/reorder_suggestions",
+        "What to reorder, how much, per supplier and location",
+        "Replenishment",
+        query=REORDER,
+        org="arg",
+    ),
+    Route(
+        "POST",
+        "/replenishment/orders",
+        "call",
+        "rpc/create_replenishment_orders",
+        "Turn the reorder suggestions into draft purchase orders",
+        "Replenishment",
+        org="arg",
+        args=replenishment_args,
+        status=201,
+        roles="manager and above",
+    ),
     analytics(
         "valuation",
         "stock_valuation",

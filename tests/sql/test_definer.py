@@ -38,6 +38,8 @@ EXPOSED_DEFINER = {
     "public.post_stock_count": f"{LEDGER} (stock_movements, stock_levels) nor the count",
     "public.create_order": "writes orders, order_items, idempotency_keys and reservations in"
     " stock_levels, which clients may not write",
+    "public.create_replenishment_orders": "writes orders, order_items and idempotency_keys (through"
+    " create_order), which clients may not write, from the suggestions' materialized view",
     "public.update_draft_order": "writes orders and order_items, which clients may not write",
     "public.update_order_status": "writes orders, reservations and (fulfil, receive) the ledger,"
     " which clients may not write",

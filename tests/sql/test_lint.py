@@ -31,6 +31,7 @@ EXPOSED = {
     "record_stock_count": "count_id uuid, product_id uuid, counted numeric, lot_number text",
     "post_stock_count": "count_id uuid",
     "cancel_stock_count": "count_id uuid",
+    "create_replenishment_orders": "organization_id uuid, idempotency_key text",
 }
 # The analytics functions (sql/functions/analytics, issue 3) are owned by another change; their
 # names are pinned here, their signatures by that change's tests.

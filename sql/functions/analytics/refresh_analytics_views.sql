@@ -19,6 +19,10 @@ begin
     'private.stock_by_group'
   ] loop
     started := clock_timestamp();
+    if v = 'private.reorder_inputs' then
+      -- Its forecasts per product and location, fitted once per demand day (issue 16).
+      perform private.refresh_demand_forecasts();
+    end if;
     if concurrent then
       execute format('refresh materialized view concurrently %s', v);
     else
@@ -54,7 +58,8 @@ comment on function private.refresh_analytics_views(boolean) is
 concurrent = true (the default, for pg_cron, `nimbus refresh` and the refresh_analytics RPC)
 keeps the views readable during the refresh; false is faster and is for bulk loads. Returns
 one object per view: view, refreshed_at (when its refresh started, i.e. the data''s as_of)
-and duration_ms (refresh and ANALYZE, which keeps the readers'' plans right). Then runs private.scan_expiring_lots() (lot_expiring notifications for lots
+and duration_ms (refresh and ANALYZE, which keeps the readers'' plans right). Before private.reorder_inputs it runs private.refresh_demand_forecasts (its forecasts, fitted
+once per demand day; counted in its duration_ms). Then runs private.scan_expiring_lots() (lot_expiring notifications for lots
 that entered their expiry window as days passed) and notifies nimbus_changes with the
 pseudo-table analytics_views, which cached analytics answers depend on. Internal: run by the table owner, pg_cron or
 public.refresh_analytics.';

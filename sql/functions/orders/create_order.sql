@@ -77,6 +77,8 @@ begin
     where k.organization_id = org and k.key = create_order.idempotency_key;
     if found then
       if stored.request_hash = request_hash and stored.user_id = auth.uid() then
+        -- A replay says so (as Stripe's Idempotent-Replayed): PostgREST sends this header.
+        perform set_config('response.headers', '[{"Idempotent-Replayed": "true"}]', true);
         return stored.response;
       end if;
       raise sqlstate 'PT422' using
@@ -159,7 +161,8 @@ stock) or draft. organization_id defaults to the caller''s active organization. 
 staff, purchases manager. Stock rows are locked in (product_id, location_id) order, so
 concurrent orders cannot deadlock; a sales order that any line cannot meet fails with PT409
 insufficient_stock naming the products, and writes nothing. Under an idempotency_key the
-first result is stored in the same transaction; the same key and request returns it again,
+first result is stored in the same transaction; the same key and request returns it again (with the
+response header Idempotent-Replayed: true),
 the same key with a different request fails with PT422 idempotency_conflict. Other errors:
 PT403 forbidden, PT404 not_found (location, supplier, product of another organization),
 PT422 validation_failed. Security definer because clients may not write orders, stock or
