@@ -40,6 +40,7 @@ run: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/sqlfluff lint sql --processes 2 --disable-progress-bar
 
 test: lint deploy-tools

@@ -2,7 +2,7 @@
 
 sql/ at the repository root stays the source (one object per file, what sqlfluff, the Supabase
 CLI generator and the tests read). A build copies it into the package as `proxy/sql/`, where
-`proxy.migrate.SQL_DIR` finds it with importlib.resources once installed. An editable install
+`proxy.local.migrate.SQL_DIR` finds it with importlib.resources once installed. An editable install
 copies nothing: there SQL_DIR is the checkout's own sql/.
 """
 

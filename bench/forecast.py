@@ -40,7 +40,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from proxy.migrate import migrate  # noqa: E402
+from proxy.local.migrate import migrate  # noqa: E402
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 HISTORY = 365

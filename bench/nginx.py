@@ -9,7 +9,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 
 CONF = """
 worker_processes 1;

@@ -18,10 +18,10 @@ sys.path.insert(0, str(ROOT))
 
 from nginx import Nginx  # noqa: E402
 
-from proxy.localstack import start_postgrest  # noqa: E402
-from proxy.migrate import ensure_database, migrate  # noqa: E402
-from proxy.seeding import seed_scale  # noqa: E402
-from proxy.tokens import mint  # noqa: E402
+from proxy.gate.tokens import mint  # noqa: E402
+from proxy.local.localstack import start_postgrest  # noqa: E402
+from proxy.local.migrate import ensure_database, migrate  # noqa: E402
+from proxy.local.seeding import seed_scale  # noqa: E402
 from tests.support.process import start_proxy  # noqa: E402
 
 # The large scale (100k products, 1.1M order items); seeded on first use (about 3 minutes).

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy import api, health, index, metrics, rest
-from proxy.coherence import redis_context
+from proxy import api
+from proxy.api import postgrest
+from proxy.cache.coherence import cache_status, redis_context
 from proxy.config import Settings
-from proxy.fairshare import FairShare
-from proxy.identity import Verifier
-from proxy.jwks import JWKS
-from proxy.keys import AUTH_UPSTREAM, SESSION, SETTINGS, UPSTREAM, VERIFIER
-from proxy.middlewares import error_middleware
+from proxy.edge.middlewares import error_middleware
+from proxy.gate.identity import Verifier
+from proxy.gate.jwks import JWKS
+from proxy.gate.keys import VERIFIER
+from proxy.gate.tokens import probe_token
 from proxy.notifications import listener as events
-from proxy.observe import observe_middleware
-from proxy.upstream import open_session
-from proxy.upstream_pool import UpstreamPool
+from proxy.ops import health, index, metrics
+from proxy.ops.keys import SETTINGS
+from proxy.ops.observe import observe_middleware
+from proxy.rest import routes as rest
+from proxy.upstream.exchange import open_session
+from proxy.upstream.fairshare import FairShare
+from proxy.upstream.keys import AUTH_UPSTREAM, SESSION, UPSTREAM
+from proxy.upstream.pool import UpstreamPool
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -32,9 +39,14 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.append(_upstream)
-    app.cleanup_ctx.append(redis_context)
+    app.cleanup_ctx.append(functools.partial(redis_context, call=postgrest.call))
     events.setup(app)  # LISTEN nimbus_events -> live notification streams
-    health.setup(app)
+    health.setup(
+        app,
+        session_of=lambda app: app[SESSION],
+        anon_token=probe_token,
+        cache_check=cache_status,
+    )
     index.setup(app)
     metrics.setup(app)
     rest.setup(app)
@@ -57,7 +69,8 @@ async def _upstream(app: web.Application) -> AsyncIterator[None]:
         await jwks.refresh()
     app[SESSION] = session
     pools = []
-    # Each tenant's share of PostgREST (proxy/fairshare.py); Supabase Auth is not shared out.
+    # Each tenant's share of PostgREST (proxy/upstream/fairshare.py); Supabase Auth is not
+    # shared out.
     fair = None
     if settings.tenant_max_inflight:
         fair = FairShare(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import math
 import secrets
 import sys
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from proxy.ratelimit import Policy
-from proxy.redisurl import parse as parse_redis_url
+from proxy.ops.redisurl import parse as parse_redis_url
 
 ALLOWED_ROLES = ("anon", "authenticated")
 
@@ -26,6 +28,46 @@ def local_secret(state_dir: Path) -> str:
     path.write_text(value + "\n")
     path.chmod(0o600)
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """`limit` requests per `window_s`, at most `burst` at once (default: the whole limit): a
+    NIMBUS_RATE_LIMIT_* setting, parsed here so that settings import nothing above them; the gate
+    applies it (proxy/gate/ratelimit.py)."""
+
+    name: str
+    limit: int
+    window_s: float
+    burst: int
+
+    @classmethod
+    def parse(cls, name: str, text: str) -> Policy:
+        """ "600/60" or "600/60/100" (limit/window seconds[/burst])."""
+        parts = text.split("/")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"rate limit {text!r} is not limit/window[/burst]")
+        limit, window = int(parts[0]), float(parts[1])
+        burst = int(parts[2]) if len(parts) == 3 else limit
+        if limit < 1 or window <= 0 or burst < 1:
+            raise ValueError(f"rate limit {text!r} must be positive")
+        return cls(name, limit, window, burst)
+
+    @property
+    def interval_ms(self) -> float:
+        """Time between two requests at the sustained rate."""
+        return self.window_s * 1000 / self.limit
+
+    @property
+    def header(self) -> str:
+        """The RateLimit-Policy header value (the same for every decision)."""
+        return policy_header(self)
+
+
+@functools.lru_cache(maxsize=64)
+def policy_header(policy: Policy) -> str:
+    """Policy.header, formatted once per policy."""
+    return f'"{policy.name}";q={policy.limit};w={math.ceil(policy.window_s)}'
 
 
 class Settings(BaseSettings):
@@ -69,8 +111,8 @@ class Settings(BaseSettings):
     # docs/PERFORMANCE.md): 32 MiB keeps a process under 150 MB.
     cache_l1_bytes: int = Field(32 * 1024 * 1024, ge=0)
     cache_max_bytes: int = Field(1024 * 1024, ge=1)
-    # Answer L1 hits (proxy/hitpath.py) and, without a cache, relay GETs (proxy/relaypath.py)
-    # from the protocol handler.
+    # Answer L1 hits (proxy/edge/hitpath.py) and, without a cache, relay GETs
+    # (proxy/edge/relaypath.py) from the protocol handler.
     hit_path: bool = True
     coherence_wait_ms: int = Field(250, ge=0)  # how long a write waits for peers' acks
     listen_enabled: bool = True

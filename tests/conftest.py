@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.localstack import start_postgrest
-from proxy.migrate import migrate
+from proxy.local.localstack import start_postgrest
+from proxy.local.migrate import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 ADMIN_URL = os.environ.get("NIMBUS_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -127,7 +127,7 @@ def proxy_url(upstream_env, tmp_path_factory):
 @pytest.fixture(scope="session")
 def anon_key(jwt_secret: str) -> str:
     """An anon key like Supabase's (role anon, no sub, no aud)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     return mint(jwt_secret, role="anon", ttl=86400)
 
@@ -135,7 +135,7 @@ def anon_key(jwt_secret: str) -> str:
 @pytest.fixture
 def token_for(jwt_secret: str):
     """Mint a user token: token_for(sub, **claims)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     def make(sub: str, **kw) -> str:
         return mint(jwt_secret, sub=sub, **kw)

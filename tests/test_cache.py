@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from proxy.dependencies import bucket
+from proxy.cache.dependencies import bucket
 from tests.support.domain import build_world, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix

@@ -6,9 +6,8 @@ import asyncio
 import time
 import tracemalloc
 
-from proxy.cache import ENTRY_OVERHEAD, L1, Entry, ResponseCache
-from proxy.cachekey import normalise_query
-from proxy.dependencies import (
+from proxy.cache.cachekey import normalise_query
+from proxy.cache.dependencies import (
     ALL,
     REFS,
     TABLES,
@@ -17,9 +16,10 @@ from proxy.dependencies import (
     read_order,
     write_targets,
 )
-from proxy.generations import Generations
-from proxy.metrics import CACHE_STORES_DROPPED
-from proxy.readquery import first, parse_query, values
+from proxy.cache.generations import Generations
+from proxy.cache.readquery import first, parse_query, values
+from proxy.cache.store import ENTRY_OVERHEAD, L1, Entry, ResponseCache
+from proxy.ops.metrics import CACHE_STORES_DROPPED
 
 
 def test_l1_counts_an_overhead_per_entry() -> None:
@@ -127,7 +127,7 @@ def big_entry(i: int, size: int) -> tuple[tuple[str, ...], Entry]:
 def test_l1_counts_keys_headers_and_what_it_renders() -> None:
     """The footprint covers the key's strings, the stored headers and the hit path's rendered
     head; measured with tracemalloc, what the L1 holds never exceeds what it counts."""
-    from proxy.hitpath import head_of, not_modified_head
+    from proxy.edge.hitpath import head_of, not_modified_head
 
     l1 = L1(max_bytes=1 << 40)
     tracemalloc.start()

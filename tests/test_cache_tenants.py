@@ -10,9 +10,9 @@ import psycopg
 import pytest
 import redis
 
-from proxy.dependencies import ORG_TABLES, bucket, changed_names, org_name
-from proxy.generations import Generations
-from proxy.tenants import read_names
+from proxy.cache.dependencies import ORG_TABLES, bucket, changed_names, org_name
+from proxy.cache.generations import Generations
+from proxy.cache.tenants import read_names
 from tests.support.domain import build_world, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix

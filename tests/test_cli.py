@@ -9,14 +9,14 @@ import sys
 import jwt
 from click.testing import CliRunner
 
-from proxy.cli import main
+from proxy.local.cli import main
 from tests.conftest import SQL_DIR
 
 
 def run_nimbus(*args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run `python -m proxy.cli` with extra environment."""
+    """Run `python -m proxy.local.cli` with extra environment."""
     return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", *args],
+        [sys.executable, "-m", "proxy.local.cli", *args],
         env={**os.environ, **env},
         capture_output=True,
         text=True,

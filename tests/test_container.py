@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from proxy.config import Settings
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 from tests.conftest import SQL_DIR
 
 
@@ -16,7 +16,7 @@ def doctor(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProces
     """Run `nimbus doctor` in an empty directory (no .env) with exactly these NIMBUS_* values."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("NIMBUS_")}
     return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "doctor", *args],
+        [sys.executable, "-m", "proxy.local.cli", "doctor", *args],
         env={**clean, "NIMBUS_STATE_DIR": str(tmp_path), **env},
         cwd=tmp_path,
         capture_output=True,

@@ -8,7 +8,7 @@ import threading
 import httpx
 import pytest
 
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 from tests.support.process import start_proxy
 
 

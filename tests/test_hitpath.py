@@ -1,5 +1,6 @@
-"""The hit path (proxy/hitpath.py, proxy/protocol.py): L1 hits answered by the protocol handler
-must be the answers the full aiohttp path gives, in order, and only when every check says yes.
+"""The hit path (proxy/edge/hitpath.py, proxy/edge/protocol.py): L1 hits answered by the protocol
+handler must be the answers the full aiohttp path gives, in order, and only when every check says
+yes.
 
 Two proxy processes on the same PostgREST and Redis: one with the hit path, one without
 (NIMBUS_HIT_PATH=false). Keep-alive clients throughout."""
@@ -110,7 +111,7 @@ def test_hits_answer_like_the_full_path(pair, auth) -> None:
 def test_api_hits_answer_like_the_full_path(pair, database_url, jwt_secret) -> None:
     """/api/v1 GETs (a list, one row, an analytics document), and with the organization header:
     hits from the hit path equal the full path's; HEAD (no /api/v1 route has one) stays a 405."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
     from tests.support.domain import build_world
 
     org = build_world(database_url).a
@@ -140,7 +141,7 @@ def test_requests_the_full_path_refuses_are_never_hits(pair, database_url, jwt_s
     """With the entry in L1 and a warm connection, what the full path answers differently still
     goes there: an unknown expectation (417), an empty organization header (422, not the
     answer cached for no header), a memoised token once it expired (401; no JWT leeway here)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
     from tests.support.domain import build_world
 
     org = build_world(database_url).b
@@ -235,7 +236,7 @@ def test_pipelined_requests_keep_their_order(pair, auth) -> None:
 def test_hits_stop_at_once_on_a_write_and_a_revocation(pair, jwt_secret, new_user) -> None:
     """After a write through the proxy the next read on a warm connection is a MISS with the new
     row; after logout the same token on a warm connection is 401 (never an L1 hit)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     uid = new_user()
     token = mint(jwt_secret, sub=uid)  # with a session_id, which logout revokes

@@ -12,7 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from proxy.localstack import start_postgrest
+from proxy.local.localstack import start_postgrest
 from tests.conftest import ROOT
 from tests.support.jwks_server import KeySet, serve_jwks
 from tests.support.process import start_proxy

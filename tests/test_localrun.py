@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 from tests.conftest import ROOT
 from tests.support.wait import wait_until
 
@@ -43,7 +43,7 @@ def test_up_without_postgres_or_redis(state_dir: Path) -> None:
     }
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "proxy.cli", "up"], env=env, stdout=out, stderr=out
+            [sys.executable, "-m", "proxy.local.cli", "up"], env=env, stdout=out, stderr=out
         )
     try:
         wait_until(lambda: "demo token:" in log.read_text(), timeout=120, what="the banner")

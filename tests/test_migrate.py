@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.migrate import MigrationError, migrate
+from proxy.local.migrate import MigrationError, migrate
 from tests.conftest import ADMIN_URL, SQL_DIR
 
 
@@ -70,7 +70,7 @@ def test_failing_migration_names_file_and_rolls_back(database_url: str, tmp_path
 def test_renamed_migration_is_not_applied_twice(tmp_path) -> None:
     """A database migrated when a file had its former name (RENAMED) is not migrated again:
     its ledger row takes the new name, and `nimbus doctor`'s reading of the ledger agrees."""
-    from proxy.migrate import RENAMED, recorded
+    from proxy.local.migrate import RENAMED, recorded
 
     old_tree = tmp_path / "sql"
     shutil.copytree(SQL_DIR, old_tree)
@@ -101,7 +101,7 @@ def test_renamed_migration_is_not_applied_twice(tmp_path) -> None:
 def test_no_sql_at_all_is_an_error(database_url: str, tmp_path) -> None:
     """A tree without migrations fails migrate and doctor, never "0 applied" as success."""
     from proxy.config import Settings
-    from proxy.doctor import check_database
+    from proxy.local.doctor import check_database
 
     (tmp_path / "migrations").mkdir()
     with pytest.raises(MigrationError, match="no migrations found"):

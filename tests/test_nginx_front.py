@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from proxy.localstack import free_port, stop_process
+from proxy.local.localstack import free_port, stop_process
 from tests.support.process import start_proxy
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -18,7 +18,7 @@ import orjson
 import psycopg
 import pytest
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.domain import World, build_world, call, items
 from tests.support.process import start_proxy
 

@@ -52,7 +52,7 @@ def test_request_id_from_trusted_proxy_is_kept(observed, token_for) -> None:
 
 def test_access_log_is_json_and_never_holds_a_token(observed, jwt_secret) -> None:
     """Every request logs one JSON line; tokens (valid or forged) never appear in the log."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     proc, url = observed
     token = mint(jwt_secret, sub=str(uuid.uuid4()))
@@ -136,8 +136,8 @@ def _owner(pids: list[int], proxy_port: int, client_port: int) -> int:
 
 def test_dead_worker_leaves_metrics(jwt_secret, tmp_path) -> None:
     """`serve --workers 2`: a killed worker's in-flight requests leave the live gauge at once."""
-    from proxy.localstack import free_port, stop_process
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
+    from proxy.local.localstack import free_port, stop_process
 
     hole = socket.create_server(("127.0.0.1", 0))  # an upstream that accepts, never answers
     held: list[socket.socket] = []
@@ -164,7 +164,7 @@ def test_dead_worker_leaves_metrics(jwt_secret, tmp_path) -> None:
     }
     with (tmp_path / "serve.log").open("ab") as log:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "proxy.cli", "serve", "--workers", "2"],
+            [sys.executable, "-m", "proxy.local.cli", "serve", "--workers", "2"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.localstack import free_port, start_postgrest, stop_process
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
+from proxy.local.localstack import free_port, start_postgrest, stop_process
 from tests.conftest import ADMIN_URL, ROOT
 
 SOURCES = ("proxy", "sql", "pyproject.toml", "setup.py", "MANIFEST.in", "README.md")
@@ -120,7 +120,7 @@ def test_installed_package_migrates_and_serves(venv, fresh_database, jwt_secret,
     where = _run(
         venv / "bin" / "python",
         "-c",
-        "from proxy.migrate import SQL_DIR; print(SQL_DIR)",
+        "from proxy.local.migrate import SQL_DIR; print(SQL_DIR)",
         cwd=tmp_path,
     )
     assert Path(where.stdout.strip()).is_relative_to(venv), where

@@ -9,9 +9,9 @@ import aiohttp
 import httpx
 import pytest
 
-from proxy.leases import RateLimiter
-from proxy.ratelimit import Policy
-from proxy.redisconn import RedisGuard, make_client
+from proxy.gate.leases import RateLimiter
+from proxy.gate.ratelimit import Policy
+from proxy.ops.redisconn import RedisGuard, make_client
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -77,7 +77,7 @@ async def test_exactly_the_limit_across_two_processes(limited, token_for) -> Non
 
 def test_forged_tokens_do_not_spend_the_victims_budget(limited, token_for, jwt_secret) -> None:
     """Tokens forged with a victim's sub are 401s charged to the sender's address."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     victim = str(uuid.uuid4())
     forged = mint("not-the-secret-" + "x" * 40, sub=victim)

@@ -12,8 +12,8 @@ import aiohttp
 import httpx
 import pytest
 
-from proxy.localstack import free_port
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
+from proxy.local.localstack import free_port
 from tests.support.process import start_proxy
 from tests.support.redis_server import RedisCluster
 from tests.support.wait import wait_until
@@ -100,7 +100,7 @@ def test_revocation_on_cluster(pair, cluster, jwt_secret) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     assert httpx.get(pair[0] + PATH, headers=headers).status_code == 200
     done = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "revoke", "--session", session_id],
+        [sys.executable, "-m", "proxy.local.cli", "revoke", "--session", session_id],
         env={
             **os.environ,
             "NIMBUS_REDIS_URL": seeds(cluster, [-1, 1]),
@@ -122,8 +122,8 @@ def test_revocation_on_cluster(pair, cluster, jwt_secret) -> None:
 
 async def test_every_seed_list_finds_the_same_pubsub_node(cluster) -> None:
     """Seeds in any order, some down, lead to one pub/sub node; doctor accepts such a URL."""
-    from proxy.doctor_services import check_redis
-    from proxy.redisconn import locate_pubsub
+    from proxy.local.doctor_services import check_redis
+    from proxy.ops.redisconn import locate_pubsub
 
     found = {
         await locate_pubsub(seeds(cluster, order), "cl:events", 0.5)

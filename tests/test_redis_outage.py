@@ -55,7 +55,16 @@ def pair(own_redis, relay, postgrest, database_url, jwt_secret, tmp_path_factory
 def revoke(redis_url: str, jwt_secret: str, session_id: str) -> str:
     """Run `nimbus revoke` as an operator would."""
     result = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "revoke", "--session", session_id, "--ttl", "600"],
+        [
+            sys.executable,
+            "-m",
+            "proxy.local.cli",
+            "revoke",
+            "--session",
+            session_id,
+            "--ttl",
+            "600",
+        ],
         env={
             **os.environ,
             "NIMBUS_REDIS_URL": redis_url,
@@ -72,7 +81,7 @@ def revoke(redis_url: str, jwt_secret: str, session_id: str) -> str:
 
 def test_revoked_session_is_refused_everywhere(pair, own_redis, jwt_secret) -> None:
     """After `nimbus revoke`, every token of that session is a 401 on both processes."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     sub, session_id = str(uuid.uuid4()), str(uuid.uuid4())
     tokens = [
@@ -98,7 +107,7 @@ def test_revoked_session_is_refused_everywhere(pair, own_redis, jwt_secret) -> N
 
 def test_known_revocations_hold_while_redis_is_down(pair, own_redis, jwt_secret) -> None:
     """Redis stopped: revoked stays revoked, valid tokens still work (uncached, no 5xx)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     session_id = secrets.token_hex(8)
     revoked = mint(jwt_secret, sub=str(uuid.uuid4()), extra={"session_id": session_id})
@@ -132,7 +141,7 @@ def test_outage_serves_uncached_and_never_stale_after(
     restart: the pre-outage entry is never served again."""
     import psycopg
 
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     headers = {"Authorization": f"Bearer {mint(jwt_secret, sub=str(uuid.uuid4()))}"}
     url = "/rest/v1/test_items?select=qty&name=eq.item-011"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.config import Settings
-from proxy.redisurl import RedisUrlError, parse
+from proxy.ops.redisurl import RedisUrlError, parse
 
 
 def test_cluster_seed_list() -> None:

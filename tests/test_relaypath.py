@@ -1,5 +1,5 @@
-"""The relay path (proxy/relaypath.py, proxy/protocol.py): on a proxy without a response cache,
-GETs relayed to PostgREST by the protocol handler must be the answers the full aiohttp path
+"""The relay path (proxy/edge/relaypath.py, proxy/edge/protocol.py): on a proxy without a response
+cache, GETs relayed to PostgREST by the protocol handler must be the answers the full aiohttp path
 gives, errors included, and in the order they were asked.
 
 Two proxy processes without a cache on the same PostgREST: one with the fast paths, one without

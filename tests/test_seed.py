@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.migrate import migrate
-from proxy.seeding import OrgSpec, ensure_user, load_organization, seed_demo_org, stable_uuid
+from proxy.local.migrate import migrate
+from proxy.local.seeding import OrgSpec, ensure_user, load_organization, seed_demo_org, stable_uuid
 from tests.conftest import SQL_DIR
 from tests.support.invariant import inventory_violations
 
@@ -120,7 +120,7 @@ def test_nimbus_seed_keeps_the_full_invariant(second_database: str) -> None:
     ledger, lots, reservations, cost layers, average costs, no NaN."""
     from click.testing import CliRunner
 
-    from proxy.datacli import seed
+    from proxy.local.datacli import seed
 
     result = CliRunner().invoke(seed, ["--scale", "demo", "--database-url", second_database])
     assert result.exit_code == 0, result.output

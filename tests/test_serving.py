@@ -46,7 +46,7 @@ async def test_sigterm_finishes_started_requests(
 ):
     """SIGTERM while 40 slow requests run: every one of them completes with 200; exit 0. With
     the caller's token already verified, the 40 are relayed by the protocol handler
-    (proxy/relaypath.py) rather than taken by aiohttp's request loop: the same holds."""
+    (proxy/edge/relaypath.py) rather than taken by aiohttp's request loop: the same holds."""
     proc, url = start_proxy(
         tmp_path,
         NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",

@@ -19,9 +19,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.doctor import CLI_VERSIONS, cli_check
-from proxy.migrate import migrate
-from proxy.supabase_migrations import generate
+from proxy.local.doctor import CLI_VERSIONS, cli_check
+from proxy.local.migrate import migrate
+from proxy.local.supabase_migrations import generate
 from tests.conftest import ADMIN_URL, ROOT, SQL_DIR
 
 pytestmark = pytest.mark.supabase

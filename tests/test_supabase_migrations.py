@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from proxy.cli import main
-from proxy.supabase_migrations import GenerationError, generate, plan, repeatables_text
+from proxy.local.cli import main
+from proxy.local.supabase_migrations import GenerationError, generate, plan, repeatables_text
 from tests.conftest import ROOT
 
 CHECKED_IN = ROOT / "supabase" / "migrations"

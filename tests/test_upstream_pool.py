@@ -1,4 +1,4 @@
-"""proxy/upstream_pool.py at the edges of HTTP/1.1 that a healthy PostgREST rarely shows: answers
+"""proxy/upstream/pool.py at the edges of HTTP/1.1 that a healthy PostgREST rarely shows: answers
 cut into single bytes, keep-alive connections closed while idle, a stalled or dropped answer,
 HEAD with chunked headers, a full pool. The far end is a scripted asyncio server on 127.0.0.1
 (each test says what it answers) — PostgREST cannot be made to misbehave on cue; the pool's
@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from proxy.upstream_pool import HIGH_WATER, Unavailable, UpstreamPool
+from proxy.upstream.pool import HIGH_WATER, Unavailable, UpstreamPool
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, "Upstream"], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

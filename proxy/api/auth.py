@@ -14,10 +14,12 @@ from proxy.api.inputs import parse_body
 from proxy.api.problems import ApiError
 from proxy.api.respond import envelope
 from proxy.api.route import Route
-from proxy.denylist import revocation_id
-from proxy.gate import admit, decorate
-from proxy.keys import AUTH_UPSTREAM, DENYLIST, SESSION, SETTINGS
-from proxy.upstream import forward
+from proxy.gate.denylist import revocation_id
+from proxy.gate.gate import admit, decorate
+from proxy.gate.keys import DENYLIST
+from proxy.ops.keys import SETTINGS
+from proxy.upstream.exchange import forward
+from proxy.upstream.keys import AUTH_UPSTREAM, SESSION
 
 log = logging.getLogger(__name__)
 HIDDEN_CLAIMS = frozenset({"session_id", "jti"})
@@ -150,6 +152,7 @@ async def auth_forward(request: web.Request) -> web.StreamResponse:
         body=body,
         retry_after=settings.retry_after_s,
         apikey=settings.upstream_apikey,
+        before_prepare=decorate,
     )
     if not response.prepared:
         response.headers["Cache-Control"] = "no-store"

@@ -16,7 +16,7 @@ from proxy.api.inputs import field_errors
 from proxy.api.problems import ApiError, validation
 from proxy.api.route import Route
 from proxy.api.writes import write
-from proxy.identity import Identity
+from proxy.gate.identity import Identity
 
 FUNCTION = "rpc/bulk_upsert_products"
 

@@ -15,7 +15,7 @@ from proxy.api.problems import ApiError
 from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.api.settings import api_settings
-from proxy.gate import admit, decorate
+from proxy.gate.gate import admit, decorate
 
 MANAGERS = "manager and above"
 # route path + method -> (row model, SQL mode, partial rows)

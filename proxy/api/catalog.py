@@ -17,8 +17,8 @@ from proxy.api.catalog_models import (
 )
 from proxy.api.params import Query, arg, eq, search
 from proxy.api.route import Route
-from proxy.dependencies import RPC
-from proxy.identity import Identity
+from proxy.cache.dependencies import RPC
+from proxy.gate.identity import Identity
 
 MANAGERS = "read: any member; write: manager and above"
 # Singular of each resource tag, for the routes' summaries ("Get one category").

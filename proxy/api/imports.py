@@ -30,8 +30,8 @@ from proxy.api.problems import ApiError, validation
 from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.api.settings import api_settings
-from proxy.gate import admit, decorate
-from proxy.identity import Identity
+from proxy.gate.gate import admit, decorate
+from proxy.gate.identity import Identity
 
 COLUMNS = (
     "sku,name,description,barcode,unit,price,unit_cost,low_stock_threshold,reorder_point,"

@@ -18,7 +18,7 @@ from proxy.api.fields import Body
 from proxy.api.inputs import path_id
 from proxy.api.params import Query, eq
 from proxy.api.route import Route
-from proxy.identity import Identity
+from proxy.gate.identity import Identity
 
 STATUSES = ("available", "quarantined", "expired")
 LOT_SELECT = "*,product:products(id,sku,name,unit),location:locations(id,code,name)"

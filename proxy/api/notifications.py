@@ -14,7 +14,7 @@ from proxy.api.params import Query
 from proxy.api.reads import scoped
 from proxy.api.respond import bump, envelope, pagination, through_cache, write_names
 from proxy.api.route import Route
-from proxy.gate import admit, decorate
+from proxy.gate.gate import admit, decorate
 from proxy.notifications.stream import stream
 
 KINDS = ("low_stock", "order_status", "lot_expiring")

@@ -13,16 +13,17 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from proxy.api.problems import from_postgrest
-from proxy.errors import (
+from proxy.gate.identity import Identity
+from proxy.ops.errors import (
     ProxyError,
     UpstreamError,
     UpstreamTimeout,
     UpstreamUnavailable,
     database_connection_lost,
 )
-from proxy.identity import Identity
-from proxy.keys import SETTINGS, UPSTREAM
-from proxy.upstream_pool import Unavailable
+from proxy.ops.keys import SETTINGS
+from proxy.upstream.keys import UPSTREAM
+from proxy.upstream.pool import Unavailable
 
 log = logging.getLogger(__name__)
 OBJECT = "application/vnd.pgrst.object+json"

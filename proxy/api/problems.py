@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from proxy.errors import ProxyError, database_connection_lost
+from proxy.ops.errors import ProxyError, database_connection_lost
 
 CODE = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 BY_STATUS = {

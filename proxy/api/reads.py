@@ -10,8 +10,8 @@ from proxy.api.postgrest import OBJECT
 from proxy.api.problems import ApiError
 from proxy.api.respond import envelope, pagination, through_cache
 from proxy.api.route import Route
-from proxy.gate import admit
-from proxy.identity import Identity
+from proxy.gate.gate import admit
+from proxy.gate.identity import Identity
 
 
 def is_rpc(route: Route) -> bool:

@@ -8,12 +8,13 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from proxy import cached, tenants
 from proxy.api import tenancy
-from proxy.dependencies import target_names
-from proxy.gate import decorate
-from proxy.identity import Identity
-from proxy.keys import BUS, CACHE, MEMBERS, SETTINGS
+from proxy.cache import cached, tenants
+from proxy.cache.dependencies import target_names
+from proxy.cache.keys import BUS, CACHE, MEMBERS
+from proxy.gate.gate import decorate
+from proxy.gate.identity import Identity
+from proxy.ops.keys import SETTINGS
 
 JSON = "application/json"
 
@@ -53,7 +54,7 @@ async def through_cache(
 ) -> web.StreamResponse:
     """Serve a GET from the cache under the caller's scope (and chosen organization). Its
     generations are those of the caller's organizations (top: (table, organization) when the
-    read is filtered to one; proxy/tenants.py)."""
+    read is filtered to one; proxy/cache/tenants.py)."""
     cache = request.app.get(CACHE)
     if cache is None:
         return decorate(request, await fetch())

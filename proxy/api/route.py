@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from proxy.api.params import Query
-from proxy.dependencies import read_dependencies, write_targets
+from proxy.cache.dependencies import read_dependencies, write_targets
 
 # action -> what the route does upstream
 #   list     GET table or set-returning RPC, paginated, counted

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proxy.api import postgrest
 from proxy.api.problems import ApiError, validation
-from proxy.identity import Identity
+from proxy.gate.identity import Identity
 
 HEADER = "X-Organization-Id"
 

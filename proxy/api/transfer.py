@@ -30,9 +30,9 @@ from proxy.api.inputs import parse_query
 from proxy.api.params import quoted
 from proxy.api.reads import scoped
 from proxy.api.route import Route
-from proxy.errors import ProxyError
-from proxy.gate import admit, decorate
-from proxy.identity import Identity
+from proxy.gate.gate import admit, decorate
+from proxy.gate.identity import Identity
+from proxy.ops.errors import ProxyError
 
 log = logging.getLogger(__name__)
 PAGE = 1000  # rows per upstream request (PostgREST's default max-rows)

@@ -17,10 +17,10 @@ from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
 from proxy.api.respond import bump, envelope, write_names
 from proxy.api.route import Route
-from proxy.dependencies import SCOPED_RPC, UUID
-from proxy.errors import ProxyError
-from proxy.gate import admit, decorate
-from proxy.identity import Identity
+from proxy.cache.dependencies import SCOPED_RPC, UUID
+from proxy.gate.gate import admit, decorate
+from proxy.gate.identity import Identity
+from proxy.ops.errors import ProxyError
 
 RETURN_ONE = {"Prefer": "return=representation", "Accept": OBJECT}
 

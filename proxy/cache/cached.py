@@ -9,10 +9,10 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from proxy.cache import Entry, ResponseCache
-from proxy.cachekey import cache_key
-from proxy.metrics import CACHE_RESULTS, child
-from proxy.observe import route_of
+from proxy.cache.cachekey import cache_key
+from proxy.cache.store import Entry, ResponseCache
+from proxy.ops.metrics import CACHE_RESULTS, child
+from proxy.ops.observe import route_of
 
 CACHEABLE_STATUS = frozenset({200, 206})
 Fetch = Callable[[], Awaitable[web.StreamResponse]]

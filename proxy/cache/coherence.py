@@ -8,21 +8,24 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from proxy.cache import ResponseCache
-from proxy.clientip import parse_networks
-from proxy.denylist import Denylist
-from proxy.generations import Generations
-from proxy.keys import BUS, CACHE, DENYLIST, LIMITER, MEMBERS, SETTINGS, TRUSTED
-from proxy.leases import RateLimiter
-from proxy.listener import listen
-from proxy.metrics import DEPENDENCY_UP, REFRESH
-from proxy.redisconn import ClusterBus, RedisGuard, is_cluster, make_client
-from proxy.subscriber import Subscriber
-from proxy.tenants import MemberOrgs
+from proxy.cache.generations import Generations
+from proxy.cache.keys import BUS, CACHE, MEMBERS
+from proxy.cache.listener import listen
+from proxy.cache.store import ResponseCache
+from proxy.cache.subscriber import Subscriber
+from proxy.cache.tenants import MemberOrgs
+from proxy.gate.clientip import parse_networks
+from proxy.gate.denylist import Denylist
+from proxy.gate.keys import DENYLIST, LIMITER
+from proxy.gate.leases import RateLimiter
+from proxy.ops.keys import SETTINGS, TRUSTED
+from proxy.ops.metrics import DEPENDENCY_UP, REFRESH
+from proxy.ops.redisconn import ClusterBus, RedisGuard, is_cluster, make_client
 
 
-async def redis_context(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: everything that talks to Redis or LISTENs, opened and closed together."""
+async def redis_context(app: web.Application, *, call) -> AsyncIterator[None]:
+    """cleanup_ctx (bound to call, how to ask PostgREST as the caller, by create_app):
+    everything that talks to Redis or LISTENs, opened and closed together."""
     settings = app[SETTINGS]
     timeout = settings.redis_timeout_ms / 1000
 
@@ -47,7 +50,7 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
             cooldown_s=settings.redis_breaker_cooldown_s,
         )
     app[BUS] = generations
-    app[MEMBERS] = MemberOrgs(generations)
+    app[MEMBERS] = MemberOrgs(generations, call)
 
     def refresh_gauges() -> None:
         DEPENDENCY_UP.labels("redis").set(int(guard is not None and guard.available))
@@ -93,3 +96,18 @@ async def redis_context(app: web.Application) -> AsyncIterator[None]:
     await asyncio.gather(*tasks, return_exceptions=True)
     for g in {id(x): x for x in (guard, cache_guard, bus) if x is not None}.values():
         await g.close()
+
+
+def cache_status(app: web.Application) -> dict | None:
+    """The cache's part of /ready (informational), None on a proxy without a cache."""
+    cache = app.get(CACHE)
+    if cache is None:
+        return None
+    gens = cache.generations
+    return {
+        "ok": True,
+        "coherent": gens.coherent,
+        "pubsub": gens.pubsub_up,
+        "listener": gens.listener_up,
+        "redis": None if gens.guard is None else gens.guard.available,
+    }

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import orjson
 
-from proxy.dependencies import (
+from proxy.cache.dependencies import (
     ALL,
     ANY,
     KNOWN_ORGS,
@@ -30,7 +30,7 @@ from proxy.dependencies import (
     ORG_TABLES,
     SCOPED,
 )
-from proxy.redisconn import RedisDown, RedisGuard
+from proxy.ops.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 EPOCH = "~epoch"

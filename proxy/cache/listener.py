@@ -8,9 +8,9 @@ import logging
 
 import orjson
 
-from proxy.dependencies import changed_names
-from proxy.generations import Generations
-from proxy.pglisten import listen_forever
+from proxy.cache.dependencies import changed_names
+from proxy.cache.generations import Generations
+from proxy.ops.pglisten import listen_forever
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_changes"

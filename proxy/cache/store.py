@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from proxy.cachekey import Key, redis_key
-from proxy.generations import Generations
-from proxy.metrics import CACHE_STORES_DROPPED
-from proxy.redisconn import RedisDown, RedisGuard
+from proxy.cache.cachekey import Key, redis_key
+from proxy.cache.generations import Generations
+from proxy.ops.metrics import CACHE_STORES_DROPPED
+from proxy.ops.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 UNSAFE = re.compile(r"[\r\n\x00]")
@@ -35,9 +35,9 @@ class Entry:
     body: bytes
     etag: str
     expires: float
-    # Known in this process only (not stored in Redis), for the hit path (proxy/hitpath.py): the
-    # tables the entry depends on, the route label it is counted under, and the status line and
-    # fixed headers of a hit and of a 304, rendered once.
+    # Known in this process only (not stored in Redis), for the hit path (proxy/edge/hitpath.py):
+    # the tables the entry depends on, the route label it is counted under, and the status line
+    # and fixed headers of a hit and of a 304, rendered once.
     deps: tuple[str, ...] = field(default=(), compare=False, repr=False)
     route: str = field(default="", compare=False, repr=False)
     wire: bytes | None = field(default=None, compare=False, repr=False)

@@ -13,10 +13,10 @@ import logging
 import socket
 from collections.abc import Callable
 
-from proxy.redisconn import UNAVAILABLE, locate_pubsub
-from proxy.redisurl import parse
-from proxy.resp import RespError, command
-from proxy.resp import parse as parse_resp
+from proxy.cache.resp import RespError, command
+from proxy.cache.resp import parse as parse_resp
+from proxy.ops.redisconn import UNAVAILABLE, locate_pubsub
+from proxy.ops.redisurl import parse
 
 log = logging.getLogger(__name__)
 KEEPALIVE = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))

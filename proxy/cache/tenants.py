@@ -25,7 +25,7 @@ import logging
 import orjson
 from aiohttp import web
 
-from proxy.dependencies import (
+from proxy.cache.dependencies import (
     KNOWN_ORGS,
     NO_PRODUCT,
     ORG_TABLES,
@@ -33,8 +33,8 @@ from proxy.dependencies import (
     UUID,
     org_name,
 )
-from proxy.errors import ProxyError
-from proxy.identity import Identity
+from proxy.gate.identity import Identity
+from proxy.ops.errors import ProxyError
 
 log = logging.getLogger(__name__)
 MAX_ORGS = 16  # more organizations than this: depend on (and move) the whole table
@@ -46,8 +46,11 @@ Orgs = frozenset[str] | None
 class MemberOrgs:
     """The organizations of each user, memoised under the memberships generation."""
 
-    def __init__(self, generations) -> None:
+    def __init__(self, generations, call) -> None:
+        # call: how to ask PostgREST as the caller (the /api/v1 client, proxy.api.postgrest.call,
+        # given at create_app: one way to call PostgREST, and the cache imports nothing above it).
         self.generations = generations
+        self.call = call
         self.memo: dict[str, tuple[tuple[int, ...], Orgs]] = {}
         self.inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[Orgs]] = {}
 
@@ -83,10 +86,8 @@ class MemberOrgs:
         return orgs
 
     async def _lookup(self, request: web.Request, identity: Identity, subject: str) -> Orgs:
-        from proxy.api import postgrest  # the /api/v1 client: one way to call PostgREST
-
         try:
-            reply = await postgrest.call(
+            reply = await self.call(
                 request,
                 identity,
                 "GET",

@@ -1,6 +1,6 @@
 """The hit path: a GET/HEAD on /rest/v1 or a GET on /api/v1 whose answer sits in this process's
-L1 is answered by the protocol handler (proxy/protocol.py) as prepared bytes, without an aiohttp
-request, task, middleware chain or response object. The entry itself says which tables it
+L1 is answered by the protocol handler (proxy/edge/protocol.py) as prepared bytes, without an
+aiohttp request, task, middleware chain or response object. The entry itself says which tables it
 depends on and which route it is counted under (noted when it entered L1), so an identical
 request needs no routing, parsing or validation: the full path did all that for this very key.
 
@@ -23,15 +23,17 @@ from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
 
 from proxy.api import PREFIX as API_PREFIX
 from proxy.api.tenancy import cache_scope
-from proxy.cache import Entry, ResponseCache
-from proxy.cached import etag_matches
-from proxy.cachekey import cache_key
-from proxy.errors import REST_PREFIX
-from proxy.gate import identity_now, limit_now
-from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, VERIFIER
-from proxy.metrics import CACHE_RESULTS, HIT_PATH, child
-from proxy.middlewares import request_id_for
-from proxy.observe import record
+from proxy.cache.cached import etag_matches
+from proxy.cache.cachekey import cache_key
+from proxy.cache.keys import CACHE
+from proxy.cache.store import Entry, ResponseCache
+from proxy.gate.gate import identity_now, limit_now
+from proxy.gate.keys import DENYLIST, LIMITER, VERIFIER
+from proxy.ops.errors import REST_PREFIX
+from proxy.ops.keys import SETTINGS, TRUSTED
+from proxy.ops.metrics import CACHE_RESULTS, HIT_PATH, child
+from proxy.ops.observe import record
+from proxy.ops.requestid import request_id_for
 
 READS = frozenset({"GET", "HEAD"})
 REST = REST_PREFIX + "/"
@@ -120,7 +122,8 @@ class HitPath:
         if not generations.coherent or "no-cache" in headers.get("Cache-Control", ""):
             return None
         url = message.url
-        # The scope each surface's full path caches under (proxy/rest.py, proxy/api/respond.py).
+        # The scope each surface's full path caches under (proxy/rest/routes.py,
+        # proxy/api/respond.py).
         scope = identity.scope if url.raw_path.startswith(REST) else cache_scope(identity, headers)
         key = cache_key(scope, method, url.raw_path, url.raw_query_string, headers)
         # An entry carries the tables it depends on: an identical request (same key) has the

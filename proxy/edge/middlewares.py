@@ -1,25 +1,16 @@
-"""Request ids and error rendering. The chain is observe (request id, timing, log, metrics:
-proxy/observe.py) then error rendering, so every failure becomes one JSON shape that names its
-request."""
+"""Error rendering. The chain is observe (request id, timing, log, metrics: proxy/ops/observe.py,
+ids: proxy/ops/requestid.py) then error rendering, so every failure becomes one JSON shape that
+names its request."""
 
 from __future__ import annotations
 
-import ipaddress
-import itertools
 import logging
-import re
-import uuid
 
 from aiohttp import web
 
-from proxy.errors import ProxyError, StreamCut, UpstreamError, bad_target, error_response
-from proxy.keys import TRUSTED
+from proxy.ops.errors import ProxyError, StreamCut, UpstreamError, bad_target, error_response
 
 log = logging.getLogger(__name__)
-# Generated ids: random per process, then a counter (unique, and cheaper than uuid4 per request).
-PROCESS_ID = uuid.uuid4().hex[:12]
-COUNTER = itertools.count(1)
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -27,30 +18,6 @@ HTTP_CODES = {
     413: "payload_too_large",
     431: "headers_too_large",
 }
-
-
-def _from_trusted(peer: str | None, trusted) -> bool:
-    try:
-        address = ipaddress.ip_address(peer or "")
-    except ValueError:
-        return False
-    return any(address in net for net in trusted)
-
-
-def request_id_for(incoming: str | None, peer: str | None, trusted) -> str:
-    """A well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES), else a new one."""
-    if incoming and REQUEST_ID.match(incoming) and _from_trusted(peer, trusted):
-        return incoming
-    return f"{PROCESS_ID}-{next(COUNTER):x}"
-
-
-def assign_request_id(request: web.Request) -> str:
-    """The request's id, stored on it (errors, logs and the upstream request carry it)."""
-    request_id = request_id_for(
-        request.headers.get("X-Request-Id"), request.remote, request.app.get(TRUSTED) or ()
-    )
-    request["request_id"] = request_id
-    return request_id
 
 
 def error_middleware() -> web.middleware:

@@ -1,10 +1,10 @@
 """The proxy's HTTP protocol handler: aiohttp's RequestHandler with two changes.
 
-1. L1 hits are answered where requests are parsed (proxy/hitpath.py): when the connection is
+1. L1 hits are answered where requests are parsed (proxy/edge/hitpath.py): when the connection is
    idle, each parsed request the hit path can answer is written back at once, in order; the
    first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
    On a proxy without a cache, that first one may instead be relayed to PostgREST from here
-   (proxy/relaypath.py); until its answer is written, requests arriving behind it are held
+   (proxy/edge/relaypath.py); until its answer is written, requests arriving behind it are held
    back from aiohttp's request loop, so answers keep the order of requests.
 2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
    proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
@@ -27,11 +27,11 @@ from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
 from aiohttp.web_protocol import RequestHandler
 
-from proxy.errors import ProxyError, error_response
-from proxy.hitpath import HitPath
-from proxy.keys import ON_DISCONNECT
-from proxy.middlewares import request_id_for
-from proxy.relaypath import Relay, RelayPath
+from proxy.edge.hitpath import HitPath
+from proxy.edge.relaypath import Relay, RelayPath
+from proxy.ops.errors import ProxyError, error_response
+from proxy.ops.keys import ON_DISCONNECT
+from proxy.ops.requestid import request_id_for
 
 log = logging.getLogger("nimbus.protocol")
 # Answer no more from the hit path while this much is still waiting to be sent to the client
@@ -66,7 +66,7 @@ class ProxyHandler(RequestHandler):
     _taken = 0
     _done = 0
     _closing = False
-    # A relay in flight (proxy/relaypath.py) and the requests parsed behind it meanwhile.
+    # A relay in flight (proxy/edge/relaypath.py) and the requests parsed behind it meanwhile.
     _relay: asyncio.Task | None = None
     _held: collections.deque | None = None
 
@@ -240,7 +240,7 @@ class ProxyHandler(RequestHandler):
     ) -> web.StreamResponse:
         error = describe(status, exc)
         if isinstance(exc, ConnectionError):
-            # Logged once where it surfaced (proxy/middlewares.py: a client gone is INFO, an
+            # Logged once where it surfaced (proxy/edge/middlewares.py: a client gone is INFO, an
             # upstream cut a WARNING); there is nobody to answer.
             log.debug("connection ended during a request (%s)", type(exc).__name__)
         elif isinstance(exc, BadHttpMessage):

@@ -1,9 +1,9 @@
 """The relay path: on a proxy without a response cache, a GET on /rest/v1 from a caller whose
 token the verifier already knows is relayed to PostgREST by the protocol handler
-(proxy/protocol.py) — the request's allow-listed headers out on a pooled connection, PostgREST's
-answer back as one prepared write — without an aiohttp request, task hop, middleware chain or
-response object. Those cost more CPU than the relay itself, and on a machine PostgREST keeps
-busy every CPU second the proxy spends is one PostgREST does not get (docs/PERFORMANCE.md).
+(proxy/edge/protocol.py) — the request's allow-listed headers out on a pooled connection,
+PostgREST's answer back as one prepared write — without an aiohttp request, task hop, middleware
+chain or response object. Those cost more CPU than the relay itself, and on a machine PostgREST
+keeps busy every CPU second the proxy spends is one PostgREST does not get (docs/PERFORMANCE.md).
 
 Like the hit path, it only says yes: `accept()` runs the full path's checks synchronously — token
 from the verifier's memo, session not revoked, path without dot segments, one request from a
@@ -23,8 +23,13 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 
-from proxy import embedlimit, rootdoc
-from proxy.errors import (
+from proxy.cache.keys import CACHE
+from proxy.edge.hitpath import SERVER, Clock
+from proxy.gate import embedlimit
+from proxy.gate.gate import identity_now, limit_now, tenant_of
+from proxy.gate.identity import Identity
+from proxy.gate.keys import DENYLIST, LIMITER, VERIFIER
+from proxy.ops.errors import (
     REST_PREFIX,
     ProxyError,
     UpstreamError,
@@ -33,23 +38,22 @@ from proxy.errors import (
     target_fault,
     upstream_failure,
 )
-from proxy.fairshare import TenantBusy, tenant_of
-from proxy.gate import identity_now, limit_now
-from proxy.hitpath import SERVER, Clock
-from proxy.identity import Identity
-from proxy.keys import CACHE, DENYLIST, LIMITER, SETTINGS, TRUSTED, UPSTREAM, VERIFIER
-from proxy.metrics import IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
-from proxy.middlewares import request_id_for
-from proxy.observe import record, rest_route
-from proxy.rest import has_dot_segments
-from proxy.upstream import (
+from proxy.ops.keys import SETTINGS, TRUSTED
+from proxy.ops.metrics import IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
+from proxy.ops.observe import record, rest_route
+from proxy.ops.requestid import request_id_for
+from proxy.rest import rootdoc
+from proxy.rest.routes import has_dot_segments
+from proxy.upstream.exchange import (
     STREAM_THRESHOLD,
     collect,
     request_headers,
     response_headers,
     unavailable,
 )
-from proxy.upstream_pool import Unavailable
+from proxy.upstream.fairshare import TenantBusy
+from proxy.upstream.keys import UPSTREAM
+from proxy.upstream.pool import Unavailable
 
 log = logging.getLogger(__name__)
 REST = REST_PREFIX + "/"

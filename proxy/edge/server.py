@@ -14,9 +14,9 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.config import Settings
-from proxy.metrics import WORKER_RESTARTS
-from proxy.protocol import ProxyRunner
-from proxy.workers import RESTARTED
+from proxy.edge.protocol import ProxyRunner
+from proxy.edge.workers import RESTARTED
+from proxy.ops.metrics import WORKER_RESTARTS
 
 # How long an idle keep-alive connection is kept (what web.run_app sets; aiohttp's own default,
 # an hour, would hold idle clients' descriptors far too long).

@@ -24,7 +24,7 @@ def supervise(workers: int, extra_args: list[str]) -> int:
     """Run the workers until SIGTERM/SIGINT, restarting any that dies; returns the exit code."""
     metrics_dir = tempfile.mkdtemp(prefix="nimbus-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "NIMBUS_WORKERS": str(workers)}
-    command = [sys.executable, "-m", "proxy.cli", "serve", "--workers", "1", *extra_args]
+    command = [sys.executable, "-m", "proxy.local.cli", "serve", "--workers", "1", *extra_args]
     children: dict[int, subprocess.Popen] = {}
     stopping = False
 

@@ -8,9 +8,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from proxy.generations import Generations
-from proxy.identity import Identity
-from proxy.redisconn import RedisDown, RedisGuard
+from proxy.cache.generations import Generations
+from proxy.gate.identity import Identity
+from proxy.ops.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 

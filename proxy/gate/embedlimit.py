@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from urllib.parse import unquote_plus
 
-from proxy.errors import ProxyError
+from proxy.ops.errors import ProxyError
 
 # The aggregate PostgREST 12 accepts without a column (`select=count()`).
 BARE_AGGREGATES = frozenset({"count"})

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from proxy.clientip import client_ip
-from proxy.errors import ProxyError, Unauthorized
-from proxy.fairshare import TENANT, tenant_of
-from proxy.identity import Identity, bearer_token
-from proxy.keys import DENYLIST, LIMITER, TRUSTED, VERIFIER
-from proxy.metrics import JWT_REJECTIONS, RATE_LIMIT, child
-from proxy.ratelimit import Decision
+from proxy.gate.clientip import client_ip
+from proxy.gate.identity import Identity, bearer_token
+from proxy.gate.keys import DENYLIST, LIMITER, VERIFIER
+from proxy.gate.ratelimit import Decision
+from proxy.ops.errors import ProxyError, Unauthorized
+from proxy.ops.keys import TRUSTED
+from proxy.ops.metrics import JWT_REJECTIONS, RATE_LIMIT, child
+from proxy.upstream.fairshare import TENANT
 
 READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -21,6 +22,16 @@ class RateLimited(ProxyError):
 
     status = 429
     code = "rate_limited"
+
+
+def tenant_of(identity: Identity, peer: str | None, forwarded_for, trusted) -> str:
+    """Whose share a request spends: the token's organization, else the user, else the client."""
+    organization = identity.claims.get("organization_id")
+    if isinstance(organization, str) and organization:
+        return "o:" + organization
+    if identity.subject:
+        return "u:" + identity.subject
+    return "ip:" + client_ip(peer, forwarded_for, trusted)
 
 
 def _ip(request: web.Request) -> str:
@@ -91,7 +102,7 @@ async def admit_preflight(request: web.Request) -> None:
 def identity_now(headers, verifier, denylist) -> Identity | None:
     """The caller as the verifier already knows it, unrevoked; None when only admit() can tell
     (no token, a token not seen yet or expired, a revoked session). For the protocol handler's
-    fast paths (proxy/hitpath.py, proxy/relaypath.py), which cannot wait."""
+    fast paths (proxy/edge/hitpath.py, proxy/edge/relaypath.py), which cannot wait."""
     try:
         token = bearer_token(headers.getall("Authorization", ()), headers.getall("apikey", ()))
     except Unauthorized:

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 import jwt
 import orjson
 
-from proxy.errors import Unauthorized
-from proxy.jwks import JWKS
+from proxy.gate.jwks import JWKS
+from proxy.ops.errors import Unauthorized
 
 ASYMMETRIC = frozenset({"ES256", "RS256"})
 # Claims that change with every token of the same session; the cache scope leaves them out.

@@ -16,8 +16,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from proxy.ratelimit import GCRA, Decision, LocalGCRA, Policy
-from proxy.redisconn import RedisDown, RedisGuard
+from proxy.gate.ratelimit import GCRA, Decision, LocalGCRA, Policy
+from proxy.ops.redisconn import RedisDown, RedisGuard
 
 # Leases this large are topped up before they run out; smaller ones (a budget nearly spent,
 # where exactness matters more than a round trip) are not.

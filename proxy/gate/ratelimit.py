@@ -1,12 +1,14 @@
-"""GCRA rate limiting: the policy, the decision, the Lua script that Redis runs atomically (one key
-per subject, Redis's clock), and the same algorithm in-process for when Redis is unavailable."""
+"""GCRA rate limiting: the decision, the Lua script that Redis runs atomically (one key per
+subject, Redis's clock), and the same algorithm in-process for when Redis is unavailable. The
+policy is a setting (proxy.config.Policy)."""
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass
+
+from proxy.config import Policy
 
 # KEYS[1] = subject key; ARGV = emission interval (ms), burst, tokens wanted, tokens refunded.
 # Grants up to `wanted` requests at once (a lease), after first returning `refunded` unused ones.
@@ -32,44 +34,6 @@ if granted < 1 and wanted > 0 then
 end
 return {granted, available - granted, 0, math.ceil(new_tat - now)}
 """
-
-
-@dataclass(frozen=True, slots=True)
-class Policy:
-    """`limit` requests per `window_s`, at most `burst` at once (default: the whole limit)."""
-
-    name: str
-    limit: int
-    window_s: float
-    burst: int
-
-    @classmethod
-    def parse(cls, name: str, text: str) -> Policy:
-        """ "600/60" or "600/60/100" (limit/window seconds[/burst])."""
-        parts = text.split("/")
-        if len(parts) not in (2, 3):
-            raise ValueError(f"rate limit {text!r} is not limit/window[/burst]")
-        limit, window = int(parts[0]), float(parts[1])
-        burst = int(parts[2]) if len(parts) == 3 else limit
-        if limit < 1 or window <= 0 or burst < 1:
-            raise ValueError(f"rate limit {text!r} must be positive")
-        return cls(name, limit, window, burst)
-
-    @property
-    def interval_ms(self) -> float:
-        """Time between two requests at the sustained rate."""
-        return self.window_s * 1000 / self.limit
-
-    @property
-    def header(self) -> str:
-        """The RateLimit-Policy header value (the same for every decision)."""
-        return policy_header(self)
-
-
-@functools.lru_cache(maxsize=64)
-def policy_header(policy: Policy) -> str:
-    """Policy.header, formatted once per policy."""
-    return f'"{policy.name}";q={policy.limit};w={math.ceil(policy.window_s)}'
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,3 +38,8 @@ def mint(
         claims["organization_id"] = org
     claims.update(extra or {})
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def probe_token(settings) -> str | None:
+    """A short-lived anon token for the proxy's own readiness probe (None without a JWT secret)."""
+    return mint(settings.secret, role="anon", ttl=60) if settings.jwt_secret else None

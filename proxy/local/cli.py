@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from proxy.config import load_settings
-from proxy.datacli import refresh, seed
+from proxy.local.datacli import refresh, seed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -31,7 +31,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     settings = load_settings(**overrides)
     count = workers or settings.workers
     if count > 1:
-        from proxy.workers import supervise
+        from proxy.edge.workers import supervise
 
         args = [
             arg
@@ -40,7 +40,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
             for arg in (opt, str(val))
         ]
         sys.exit(supervise(count, args))
-    from proxy.server import serve as run
+    from proxy.edge.server import serve as run
 
     run(settings)
 
@@ -48,8 +48,8 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @main.command()
 def up() -> None:
     """Run the local stack: database, migrations, demo data, PostgREST and the proxy."""
-    from proxy.datacli import seed_demo
-    from proxy.localrun import up as run
+    from proxy.local.datacli import seed_demo
+    from proxy.local.localrun import up as run
 
     run(load_settings(), seed_demo=seed_demo)
 
@@ -64,8 +64,8 @@ def up() -> None:
 )
 def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> None:
     """Apply sql/local (plain PostgreSQL only), new migrations, functions and policies."""
-    from proxy.migrate import SQL_DIR, MigrationError, ensure_database
-    from proxy.migrate import migrate as run
+    from proxy.local.migrate import SQL_DIR, MigrationError, ensure_database
+    from proxy.local.migrate import migrate as run
 
     url = database_url or load_settings().database_url
     try:
@@ -90,7 +90,7 @@ def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> Non
 @click.option("--email", help="Email claim.")
 def token(sub, role: str, org: str | None, ttl: int, email: str | None) -> None:
     """Mint a token signed with the configured secret (local use and tests)."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     click.echo(
         mint(
@@ -117,7 +117,7 @@ def revoke(session_id: str, ttl: int) -> None:
     """Revoke a session on every proxy process at once (a leaked or stolen token)."""
     import asyncio
 
-    from proxy.revoke import revoke_session
+    from proxy.local.revoke import revoke_session
 
     settings = load_settings()
     if not settings.redis_url:
@@ -134,8 +134,8 @@ def revoke(session_id: str, ttl: int) -> None:
 )
 def doctor(sql_dir: Path | None) -> None:
     """Check configuration, connectivity and versions; say exactly what to fix (exit 1 if any)."""
-    from proxy.doctor import run
-    from proxy.migrate import SQL_DIR
+    from proxy.local.doctor import run
+    from proxy.local.migrate import SQL_DIR
 
     sys.exit(run(sql_dir or SQL_DIR, echo=click.echo))
 
@@ -156,8 +156,8 @@ def doctor(sql_dir: Path | None) -> None:
 )
 def supabase_migrations(check: bool, sql_dir: Path | None, out: Path | None) -> None:
     """Write supabase/migrations (what `supabase db push` applies) from sql/."""
-    from proxy.migrate import SQL_DIR
-    from proxy.supabase_migrations import GenerationError, generate
+    from proxy.local.migrate import SQL_DIR
+    from proxy.local.supabase_migrations import GenerationError, generate
 
     source = sql_dir or SQL_DIR
     try:

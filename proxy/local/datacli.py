@@ -19,7 +19,7 @@ DATABASE_URL_HELP = "PostgreSQL URL (default: NIMBUS_DATABASE_URL)."
 @click.option("--database-url", help=DATABASE_URL_HELP)
 def seed(scale: str, seed_value: int, database_url: str | None) -> None:
     """Load a deterministic data set: several organizations with two years of history (large)."""
-    from proxy.seeding import SCALES, STEPS, seed_scale
+    from proxy.local.seeding import SCALES, STEPS, seed_scale
 
     url = database_url or load_settings().database_url
     total = len(SCALES[scale]) * len(STEPS) + 1
@@ -56,6 +56,6 @@ def refresh(database_url: str | None, concurrent: bool) -> None:
 
 def seed_demo(database_url: str) -> dict:
     """Make sure the demo user, its organization (as owner) and the demo data exist."""
-    from proxy.seeding import seed_demo_org
+    from proxy.local.seeding import seed_demo_org
 
     return seed_demo_org(database_url)

@@ -10,8 +10,8 @@ import psycopg
 from pydantic import ValidationError
 
 from proxy.config import Settings
-from proxy.doctor_services import Check, check_jwt, check_postgrest, check_redis
-from proxy.migrate import SQL_DIR, checksum, recorded
+from proxy.local.doctor_services import Check, check_jwt, check_postgrest, check_redis
+from proxy.local.migrate import SQL_DIR, checksum, recorded
 
 TIMEOUT_S = 3
 CLI_VERSIONS = "select version from supabase_migrations.schema_migrations"

@@ -49,7 +49,7 @@ def local_secret(settings: Settings) -> str:
 
 def check_postgrest(settings: Settings) -> Check:
     """PostgREST answers at NIMBUS_POSTGREST_URL; its version from the Server header."""
-    from proxy.tokens import mint
+    from proxy.gate.tokens import mint
 
     secret = local_secret(settings)
     headers = {"Authorization": "Bearer " + mint(secret, role="anon", ttl=60)} if secret else {}
@@ -91,7 +91,7 @@ def check_redis(url: str, name: str) -> Check:
     from redis.cluster import ClusterNode, RedisCluster
     from redis.exceptions import RedisClusterException, RedisError
 
-    from proxy.redisurl import RedisUrlError, parse
+    from proxy.ops.redisurl import RedisUrlError, parse
 
     shown = url.split("@")[-1]
     try:

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import redis
 
-from proxy.localstack import free_port
-from proxy.redisurl import parse as parse_redis_url
+from proxy.local.localstack import free_port
+from proxy.ops.redisurl import parse as parse_redis_url
 
 
 def postgres_answers(database_url: str) -> bool:

@@ -9,12 +9,12 @@ import click
 from yarl import URL
 
 from proxy.config import Settings
-from proxy.doctor import where
-from proxy.embedded import postgres_answers, redis_answers, start_private_cluster
-from proxy.localstack import start_postgrest
-from proxy.migrate import ensure_database, migrate
-from proxy.server import serve
-from proxy.tokens import mint
+from proxy.edge.server import serve
+from proxy.gate.tokens import mint
+from proxy.local.doctor import where
+from proxy.local.embedded import postgres_answers, redis_answers, start_private_cluster
+from proxy.local.localstack import start_postgrest
+from proxy.local.migrate import ensure_database, migrate
 
 NO_REDIS = "none (cache and limits per process)"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}

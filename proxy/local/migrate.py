@@ -19,7 +19,7 @@ def _sql_dir() -> Path:
     packaged = resources.files("proxy") / "sql"
     if packaged.is_dir():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "sql"
+    return Path(__file__).resolve().parents[2] / "sql"
 
 
 SQL_DIR = _sql_dir()

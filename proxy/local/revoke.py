@@ -7,7 +7,7 @@ import time
 import orjson
 
 from proxy.config import Settings
-from proxy.redisconn import ClusterBus, is_cluster, make_client
+from proxy.ops.redisconn import ClusterBus, is_cluster, make_client
 
 
 async def revoke_session(settings: Settings, session_id: str, ttl: int) -> int:

@@ -1,6 +1,6 @@
 """SQL that generates one organization's data set, step by step, entirely in the database.
 
-Every statement takes the named parameters of `OrgSpec` (see proxy.seeding). Randomness is a
+Every statement takes the named parameters of `OrgSpec` (see proxy.local.seeding). Randomness is a
 seeded hash of a key (`pg_temp.rnd(seed, key)` in [0, 1)), and ids are md5 uuids of the seed
 and a key, so the same seed gives the same rows. Dates are days before `until` (UTC).
 Run inside one transaction with session_replication_role = replica: the bulk load writes the

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from proxy.migrate import REPEATABLE, _files
+from proxy.local.migrate import REPEATABLE, _files
 
 NAME = re.compile(r"^(\d+)_[A-Za-z0-9_.-]+\.sql$")
 REPEATABLES = re.compile(r"^(\d+)_nimbus_repeatables\.sql$")

@@ -10,13 +10,14 @@ from collections.abc import AsyncIterator
 import orjson
 from aiohttp import web
 
-from proxy.keys import DENYLIST, SETTINGS
-from proxy.metrics import DEPENDENCY_UP
+from proxy.gate.keys import DENYLIST
 from proxy.notifications.hub import Event, Hub, frame_of
 from proxy.notifications.members import CHANNEL as CHANGES
 from proxy.notifications.members import MembershipWatch
 from proxy.notifications.slots import StreamSlots
-from proxy.pglisten import listen_forever
+from proxy.ops.keys import SETTINGS
+from proxy.ops.metrics import DEPENDENCY_UP
+from proxy.ops.pglisten import listen_forever
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_events"

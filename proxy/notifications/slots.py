@@ -16,7 +16,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from proxy.redisconn import RedisDown, RedisGuard
+from proxy.ops.redisconn import RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 TTL_S = 30

@@ -21,14 +21,15 @@ from proxy.api import postgrest
 from proxy.api.inputs import parse_query
 from proxy.api.problems import ApiError
 from proxy.api.route import Route
-from proxy.denylist import revocation_id
-from proxy.errors import ProxyError
-from proxy.gate import admit, decorate, subject_of
-from proxy.identity import Identity
-from proxy.keys import DENYLIST, ON_DISCONNECT, SETTINGS, TRUSTED
+from proxy.gate.denylist import revocation_id
+from proxy.gate.gate import admit, decorate, subject_of
+from proxy.gate.identity import Identity
+from proxy.gate.keys import DENYLIST
 from proxy.notifications.hub import CLOSED, Closed, Hub, Subscription, frame_of
 from proxy.notifications.listener import HUB, SLOTS
 from proxy.notifications.slots import CapReached
+from proxy.ops.errors import ProxyError
+from proxy.ops.keys import ON_DISCONNECT, SETTINGS, TRUSTED
 
 log = logging.getLogger(__name__)
 PAGE = 500

@@ -1,15 +1,24 @@
-"""`/health` (the process answers; no I/O) and `/ready` (PostgREST and its database answer)."""
+"""`/health` (the process answers; no I/O) and `/ready` (PostgREST and its database answer).
+
+What /ready asks of the layers above (the aiohttp session, an anon token for PostgREST, the
+cache's state) is handed to `setup` by create_app, so this module imports nothing above ops."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import aiohttp
 import orjson
 from aiohttp import web
 
-from proxy.keys import CACHE, SESSION, SETTINGS
-from proxy.tokens import mint
+from proxy.config import Settings
+from proxy.ops.keys import SETTINGS
+
+# What create_app hands to setup (see the module docstring).
+Session = Callable[[web.Application], aiohttp.ClientSession]
+AnonToken = Callable[[Settings], str | None]
+CacheCheck = Callable[[web.Application], dict | None]
 
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2)
 
@@ -32,28 +41,23 @@ async def _probe(session: aiohttp.ClientSession, method: str, url: str, headers:
     return result
 
 
-async def ready(request: web.Request) -> web.Response:
+async def ready(
+    request: web.Request, session_of: Session, anon_token: AnonToken, cache_check: CacheCheck
+) -> web.Response:
     """Readiness: PostgREST reachable with its schema cache loaded from the database."""
     settings = request.app[SETTINGS]
-    session = request.app[SESSION]
+    session = session_of(request.app)
     if settings.postgrest_admin_url:
         check = await _probe(session, "GET", settings.postgrest_admin_url + "/ready", {})
     else:
-        anon = mint(settings.secret, role="anon", ttl=60) if settings.jwt_secret else None
+        anon = anon_token(settings)
         headers = {"Authorization": f"Bearer {anon}"} if anon else {}
         check = await _probe(session, "HEAD", settings.postgrest_url + "/", headers)
     checks = {"postgrest": check}
-    cache = request.app.get(CACHE)
+    cache = cache_check(request.app)
     if cache is not None:
         # Informational: without Redis or LISTEN the proxy serves uncached, it is still ready.
-        gens = cache.generations
-        checks["cache"] = {
-            "ok": True,
-            "coherent": gens.coherent,
-            "pubsub": gens.pubsub_up,
-            "listener": gens.listener_up,
-            "redis": None if gens.guard is None else gens.guard.available,
-        }
+        checks["cache"] = cache
     ok = all(c["ok"] for c in checks.values())
     body = {"status": "ready" if ok else "not_ready", "checks": checks}
     return web.Response(
@@ -64,7 +68,13 @@ async def ready(request: web.Request) -> web.Response:
     )
 
 
-def setup(app: web.Application) -> None:
-    """Mount the probes."""
+def setup(
+    app: web.Application, *, session_of: Session, anon_token: AnonToken, cache_check: CacheCheck
+) -> None:
+    """Mount the probes; /ready gets the session, anon token and cache state it reports on."""
+
+    async def ready_probe(request: web.Request) -> web.Response:
+        return await ready(request, session_of, anon_token, cache_check)
+
     app.router.add_get("/health", health)
-    app.router.add_get("/ready", ready)
+    app.router.add_get("/ready", ready_probe)

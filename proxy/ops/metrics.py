@@ -1,6 +1,7 @@
 """Prometheus collectors and `/metrics` (multi-process aware when PROMETHEUS_MULTIPROC_DIR is set,
 which `nimbus serve --workers N` does). Every gauge takes a `live*` multiprocess mode: the
-supervisor marks an exited worker dead (proxy/workers.py) and only live modes drop its values."""
+supervisor marks an exited worker dead (proxy/edge/workers.py) and only live modes drop its
+values."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ HIT_PATH = Counter(
 RELAY_PATH = Counter(
     "nimbus_relay_path_responses_total",
     "Requests taken by the protocol handler to relay to PostgREST without an aiohttp request "
-    "(a proxy without a response cache; proxy/relaypath.py).",
+    "(a proxy without a response cache; proxy/edge/relaypath.py).",
 )
 RATE_LIMIT = Counter(
     "nimbus_ratelimit_decisions_total",
@@ -65,7 +66,7 @@ JWT_REJECTIONS = Counter(
 FAIR_SHARE = Counter(
     "nimbus_fair_share_total",
     "Requests that found their tenant's share of PostgREST in use: queued, then refused (429) "
-    "when none came free in time (proxy/fairshare.py).",
+    "when none came free in time (proxy/upstream/fairshare.py).",
     ["outcome"],
 )
 WORKER_RESTARTS = Counter(

@@ -11,10 +11,10 @@ import time
 import orjson
 from aiohttp import web
 
-from proxy.dependencies import RPC, TABLES
-from proxy.errors import REST_PREFIX
-from proxy.metrics import IN_FLIGHT, REQUEST_SECONDS, child
-from proxy.middlewares import assign_request_id
+from proxy.cache.dependencies import RPC, TABLES
+from proxy.ops.errors import REST_PREFIX
+from proxy.ops.metrics import IN_FLIGHT, REQUEST_SECONDS, child
+from proxy.ops.requestid import assign_request_id
 
 access = logging.getLogger("nimbus.access")
 

@@ -16,7 +16,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
 from redis.retry import Retry
 
-from proxy.redisurl import parse
+from proxy.ops.redisurl import parse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

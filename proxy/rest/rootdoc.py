@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import orjson
 
-from proxy.errors import REST_PREFIX
+from proxy.ops.errors import REST_PREFIX
 
 # The document is held whole to be rewritten (a large schema's runs to a few hundred KiB).
 MAX_BYTES = 16 * 1024 * 1024

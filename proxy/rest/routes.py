@@ -7,14 +7,18 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from proxy import cached, embedlimit, rootdoc, tenants
-from proxy.dependencies import product_of, read_order, write_names, write_targets
-from proxy.errors import REST_PREFIX, ProxyError, upstream_failure
-from proxy.gate import admit, admit_preflight, decorate
-from proxy.keys import CACHE, MEMBERS, SETTINGS, UPSTREAM
-from proxy.readquery import first, parse_query, values
-from proxy.upstream import STREAM_THRESHOLD, forward
-from proxy.upstream_pool import Response
+from proxy.cache import cached, tenants
+from proxy.cache.dependencies import product_of, read_order, write_names, write_targets
+from proxy.cache.keys import CACHE, MEMBERS
+from proxy.cache.readquery import first, parse_query, values
+from proxy.gate import embedlimit
+from proxy.gate.gate import admit, admit_preflight, decorate
+from proxy.ops.errors import REST_PREFIX, ProxyError, upstream_failure
+from proxy.ops.keys import SETTINGS
+from proxy.rest import rootdoc
+from proxy.upstream.exchange import STREAM_THRESHOLD, forward
+from proxy.upstream.keys import UPSTREAM
+from proxy.upstream.pool import Response
 
 READS = frozenset({"GET", "HEAD"})
 # PATCH/DELETE must name the rows they touch; these query parameters select, order or page but
@@ -105,6 +109,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             retry_after=settings.retry_after_s,
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
+            before_prepare=decorate,
             hold_up_to=rootdoc.MAX_BYTES if root else STREAM_THRESHOLD,
         )
         if isinstance(response, web.Response):
@@ -128,7 +133,7 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             return cached.bypass(await fetch())
         product = product_of(values(params, "product_id"))
         deps = read_order(resource, first(params, "select"), product)
-        # Per organization (proxy/tenants.py): no await may come between this lookup and
+        # Per organization (proxy/cache/tenants.py): no await may come between this lookup and
         # cached.serve taking the generation vector (it checks the memberships generation).
         org = tenants.one_org(values(params, "organization_id"))
         orgs = await app[MEMBERS].of(request, identity, deps)

@@ -1,5 +1,5 @@
 """Forwarding to PostgREST (and Supabase Auth): pooled keep-alive connections
-(proxy/upstream_pool.py), header hygiene, bounded timeouts, errors in the JSON shape."""
+(proxy/upstream/pool.py), header hygiene, bounded timeouts, errors in the JSON shape."""
 
 from __future__ import annotations
 
@@ -11,10 +11,9 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable
-from proxy.gate import decorate
-from proxy.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
-from proxy.upstream_pool import Response, Unavailable, UpstreamPool
+from proxy.ops.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable
+from proxy.ops.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
+from proxy.upstream.pool import Response, Unavailable, UpstreamPool
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +58,7 @@ def open_session(
 ) -> aiohttp.ClientSession:
     """The aiohttp session for the proxy's own upstream calls — Auth sign-in, JWKS, health
     probes, CSV streams — (created at start-up, closed at shutdown); requests relayed on a
-    caller's behalf go through proxy/upstream_pool.py."""
+    caller's behalf go through proxy/upstream/pool.py."""
     return aiohttp.ClientSession(
         connector=aiohttp.TCPConnector(limit=limit, ttl_dns_cache=300, keepalive_timeout=30),
         # connect = waiting for a pooled connection plus connecting; sock_connect = the TCP part.
@@ -98,12 +97,15 @@ async def forward(
     retry_after: int,
     apikey: str = "",
     before_relay: Callable[[Response], Awaitable[None]] | None = None,
+    before_prepare: Callable[[web.Request, web.StreamResponse], object] | None = None,
     hold_up_to: int = STREAM_THRESHOLD,
 ) -> web.StreamResponse:
     """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay(answer) runs once PostgREST has answered (status and headers, body unread)
     and before the client sees anything. Bodies up to hold_up_to bytes come back whole (a
-    web.Response the caller may still change)."""
+    web.Response the caller may still change); a streamed answer's head is sent here, after
+    before_prepare(request, response) (the gate's RateLimit headers: given by the caller, so
+    the way upstream imports nothing above it)."""
     method = request.method
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     start = time.perf_counter()
@@ -116,7 +118,7 @@ async def forward(
             )
             if before_relay is not None:
                 await before_relay(upstream)
-            return await _relay(request, upstream, hold_up_to)
+            return await _relay(request, upstream, hold_up_to, before_prepare)
     except Unavailable as exc:
         raise unavailable(exc, retry_after) from None
     except TimeoutError:
@@ -155,7 +157,12 @@ async def collect(upstream: Response, limit: int) -> tuple[list[bytes], bool]:
     return parts, True
 
 
-async def _relay(request: web.Request, upstream: Response, hold_up_to: int) -> web.StreamResponse:
+async def _relay(
+    request: web.Request,
+    upstream: Response,
+    hold_up_to: int,
+    before_prepare: Callable[[web.Request, web.StreamResponse], object] | None,
+) -> web.StreamResponse:
     headers = CIMultiDict(response_headers(upstream))
     headers["X-Request-Id"] = request["request_id"]
     if request.method == "HEAD" or upstream.status in (204, 304):
@@ -168,7 +175,8 @@ async def _relay(request: web.Request, upstream: Response, hold_up_to: int) -> w
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
-    decorate(request, response)  # the RateLimit headers, before the head is sent
+    if before_prepare is not None:
+        before_prepare(request, response)  # the RateLimit headers, before the head is sent
     await response.prepare(request)
     try:
         await response.write(b"".join(parts))

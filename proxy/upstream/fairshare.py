@@ -9,10 +9,11 @@ added by a custom access token hook), else the user (`sub`), else — anonymous 
 client address (IPv6 by /64). The `X-Organization-Id` header is not used: anyone may send any
 organization's id in it, and a member of A naming B would spend B's share.
 
-The slot is taken around the upstream exchange only (proxy/upstream_pool.py), so cache hits and
-coalesced followers never count; the tenant travels in a context variable set by the gate
-(proxy/gate.py) — each aiohttp request runs in its own task, so it is the request's own — or is
-passed explicitly by the relay path, which runs outside aiohttp's request loop.
+The slot is taken around the upstream exchange only (proxy/upstream/pool.py), so cache hits and
+coalesced followers never count; the tenant (proxy.gate.gate.tenant_of) travels in a context
+variable set by the gate (proxy/gate/gate.py) — each aiohttp request runs in its own task, so it
+is the request's own — or is passed explicitly by the relay path, which runs outside aiohttp's
+request loop.
 """
 
 from __future__ import annotations
@@ -20,14 +21,9 @@ from __future__ import annotations
 import asyncio
 import collections
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
 
-from proxy.clientip import client_ip
-from proxy.errors import ProxyError
-from proxy.metrics import FAIR_SHARE
-
-if TYPE_CHECKING:
-    from proxy.identity import Identity
+from proxy.ops.errors import ProxyError
+from proxy.ops.metrics import FAIR_SHARE
 
 # The tenant the current request spends PostgREST's share of (None: not counted).
 TENANT: ContextVar[str | None] = ContextVar("nimbus_tenant", default=None)
@@ -38,16 +34,6 @@ class TenantBusy(ProxyError):
 
     status = 429
     code = "too_many_concurrent_requests"
-
-
-def tenant_of(identity: Identity, peer: str | None, forwarded_for, trusted) -> str:
-    """Whose share a request spends: the token's organization, else the user, else the client."""
-    organization = identity.claims.get("organization_id")
-    if isinstance(organization, str) and organization:
-        return "o:" + organization
-    if identity.subject:
-        return "u:" + identity.subject
-    return "ip:" + client_ip(peer, forwarded_for, trusted)
 
 
 class _Tenant:

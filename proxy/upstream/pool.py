@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import httptools
 
-from proxy.fairshare import TENANT, FairShare
+from proxy.upstream.fairshare import TENANT, FairShare
 
 # Answers larger than this are not buffered further until the reader has taken some.
 HIGH_WATER = 1 << 20
@@ -251,7 +251,7 @@ class _Connection(asyncio.Protocol):
 class Exchange:
     """`async with pool.request(...) as response`: the connection goes back to the pool (or is
     closed, if the answer was not read to its end) when the block ends. With a fair share
-    (proxy/fairshare.py), one of the tenant's slots is held for as long, taken before a
+    (proxy/upstream/fairshare.py), one of the tenant's slots is held for as long, taken before a
     connection so that a tenant waiting for its turn holds none."""
 
     __slots__ = ("args", "conn", "held", "pool", "tenant")
@@ -292,7 +292,7 @@ class UpstreamPool:
     in it prefixes every target). Timeouts: connect_timeout for TCP (and TLS), read_timeout
     between two pieces of an answer, acquire_timeout (default: read_timeout) for a connection
     to come free when all `limit` are busy. fair: the per-tenant share every request is
-    counted against (proxy/fairshare.py), None for none."""
+    counted against (proxy/upstream/fairshare.py), None for none."""
 
     def __init__(
         self,

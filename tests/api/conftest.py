@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.domain import World, build_world
 
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.contract import CONFIG, DOCUMENT, STREAM
 from tests.support.domain import build_world
 

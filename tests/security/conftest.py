@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.domain import World, build_world
 from tests.support.process import Proc, start_proxy
 from tests.support.relay import CountingRelay

@@ -14,7 +14,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from proxy.localstack import (
+from proxy.local.localstack import (
     PostgREST,
     authenticator_uri,
     free_port,

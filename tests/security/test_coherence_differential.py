@@ -22,8 +22,8 @@ import psycopg
 import pytest
 import redis
 
-from proxy.dependencies import org_name
-from proxy.tokens import mint
+from proxy.cache.dependencies import org_name
+from proxy.gate.tokens import mint
 from tests.support.domain import Org, World
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
@@ -301,10 +301,10 @@ def test_cached_reads_equal_postgrest_under_writes(
 
 
 def test_junctions_and_tables_match_the_schema(database_url) -> None:
-    """proxy/dependencies.py knows every public table and every foreign key between them (a
+    """proxy/cache/dependencies.py knows every public table and every foreign key between them (a
     many-to-many embed reads the junction without naming it), and no function sets
     `response.status` (a 4xx from PostgREST then always means the transaction rolled back)."""
-    from proxy.dependencies import REFS, TABLES
+    from proxy.cache.dependencies import REFS, TABLES
 
     with psycopg.connect(database_url) as conn:
         tables = {

@@ -25,8 +25,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from proxy.api.csvsafe import FORMULA, guard, unguard
-from proxy.localstack import free_port
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
+from proxy.local.localstack import free_port
 from tests.support.domain import World, acting, build_world
 from tests.support.process import start_proxy
 

@@ -19,8 +19,8 @@ import httpx
 import psycopg
 import pytest
 
-from proxy.embedlimit import shape
-from proxy.tokens import mint
+from proxy.gate.embedlimit import shape
+from proxy.gate.tokens import mint
 from tests.support.process import start_proxy
 from tests.support.relay import CountingRelay
 
@@ -420,7 +420,7 @@ async def test_fair_share_hands_slots_on_in_order_and_survives_races() -> None:
     comes back and no tenant is left behind."""
     import asyncio
 
-    from proxy.fairshare import FairShare, TenantBusy
+    from proxy.upstream.fairshare import FairShare, TenantBusy
 
     fair = FairShare(limit=2, queue_s=0.2, retry_after=1)
     order: list[int] = []

@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.process import Proc, start_proxy
 from tests.support.wait import wait_until
 

@@ -13,7 +13,7 @@ import httpx
 import psycopg
 import pytest
 
-from proxy.migrate import migrate
+from proxy.local.migrate import migrate
 from tests.conftest import SQL_DIR
 from tests.security.faults import DelayRelay, PrivateCluster, RestartablePostgREST
 from tests.support.domain import build_world, ledger_mismatches, stock
@@ -177,7 +177,7 @@ def test_postgres_crash_under_order_load_loses_nothing(jwt_secret, tmp_path) -> 
             NIMBUS_JWT_SECRET=jwt_secret,
             NIMBUS_UPSTREAM_TIMEOUT_S="10",
         )
-        from proxy.tokens import mint
+        from proxy.gate.tokens import mint
 
         token = mint(jwt_secret, sub=world.a.users["staff"])
         outcomes: list[tuple[str, int]] = []

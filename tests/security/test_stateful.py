@@ -54,7 +54,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from proxy.api import PREFIX
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.security.conftest import Stack, markers
 from tests.support.contract import CONFIG, DOCUMENT, STREAM
 from tests.support.domain import Org, World, build_world

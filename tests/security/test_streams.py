@@ -17,7 +17,7 @@ import orjson
 import psycopg
 import pytest
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.domain import World, build_world
 from tests.support.process import start_proxies
 from tests.support.redis_server import SHARED_REDIS, own_prefix

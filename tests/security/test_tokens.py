@@ -14,7 +14,7 @@ import jwt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 
 PATHS = ("/rest/v1/products?select=id&limit=1", "/api/v1/products", "/rest/v1/rpc/dashboard")
 TOKENS_TRIED = 10_000

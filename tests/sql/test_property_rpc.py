@@ -36,7 +36,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from proxy.tokens import mint
+from proxy.gate.tokens import mint
 from tests.support.domain import call, make_product, new_user
 from tests.support.invariant import inventory_violations
 

@@ -10,7 +10,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from proxy.localstack import free_port, stop_process
+from proxy.local.localstack import free_port, stop_process
 
 
 @dataclass
@@ -48,7 +48,7 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
     }
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "proxy.cli", "serve"],
+            [sys.executable, "-m", "proxy.local.cli", "serve"],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,

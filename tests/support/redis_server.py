@@ -12,7 +12,7 @@ from pathlib import Path
 
 import redis
 
-from proxy.localstack import free_port
+from proxy.local.localstack import free_port
 
 SHARED_REDIS = "redis://127.0.0.1:6379/0"
 

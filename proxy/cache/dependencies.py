@@ -20,7 +20,7 @@ Tables with organization_id are also scoped by organization (`T#<org>`, ORG_TABL
 organizations a read or a write has: proxy/tenants.py). changed_names says what a write moves
 for what it knows; Generations.vector what each kind of reader adds up.
 
-`select` here is the value PostgREST reads (proxy/readquery.py): every table an embed reaches,
+`select` here is the value PostgREST reads (proxy/cache/readquery.py): every table an embed reaches,
 at any depth, through hints and many-to-many junctions (REFS), is a dependency."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from collections.abc import Iterable
 
 import orjson
 
-from proxy import readquery
+from proxy.cache import readquery
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
 

@@ -1,7 +1,7 @@
 """A query string read as PostgREST 12 reads it, for the cache: the parameters (split on `&`
 and `;`, as Haskell's HTTP query parser does; names and values percent-decoded, `+` a space)
 and the embeds of a `select`. Whatever this module cannot read exactly as PostgREST would is
-None: such a request is not cached (proxy/rest.py), or depends on every table (`select`)."""
+None: such a request is not cached (proxy/rest/routes.py), or depends on every table (`select`)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""Development and operations tools, not the runtime: the `nimbus` command, the local stack,
+migrate, seed, doctor, revoke."""
