@@ -114,6 +114,9 @@ async def change(request: web.Request, route: Route) -> web.StreamResponse:
     return decorate(request, envelope(reply.json()))
 
 
+REPLAYED = "Idempotent-Replayed"
+
+
 async def call(request: web.Request, route: Route) -> web.StreamResponse:
     """POST an RPC with arguments from the validated body (and the chosen organization)."""
     identity = await admit(request)
@@ -132,4 +135,8 @@ async def call(request: web.Request, route: Route) -> web.StreamResponse:
         (product.lower(),) if isinstance(product, str) and UUID.match(product.lower()) else None
     )
     reply = await write(request, identity, route, "POST", json=args, products=products)
-    return decorate(request, envelope(reply.json(), status=route.status))
+    response = envelope(reply.json(), status=route.status)
+    replayed = reply.headers.get(REPLAYED)
+    if replayed:  # create_order answering an Idempotency-Key it has seen says so
+        response.headers[REPLAYED] = replayed
+    return decorate(request, response)

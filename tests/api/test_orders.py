@@ -43,6 +43,8 @@ def test_idempotency_key(api, database_url) -> None:
     key = "k-" + uuid.uuid4().hex
     first = staff.post("/orders", json=sale(api), headers={"Idempotency-Key": key})
     second = staff.post("/orders", json=sale(api), headers={"Idempotency-Key": key})
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.headers.get("Idempotent-Replayed") == "true"
     assert first.status_code == second.status_code == 201, second.text
     assert first.json() == second.json()
     with psycopg.connect(database_url) as conn:
