@@ -39,11 +39,7 @@ begin
     'remaining', i.quantity - i.done_quantity
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where t.total > i.quantity - i.done_quantity;
   if over is not null then
@@ -119,23 +115,10 @@ begin
       from public.stock_movements as m
       where m.order_id = ord.id and m.product_id = i.product_id and m.kind = 'sale'
     ), i.unit_cost)
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
 
-  update public.orders as o
-  set
-    status = case when done.all_done then 'fulfilled' else 'partially_fulfilled' end,
-    completed_at = case when done.all_done then now() end
-  from (
-    select bool_and(i.done_quantity >= i.quantity) as all_done
-    from public.order_items as i
-    where i.order_id = ord.id
-  ) as done
-  where o.id = ord.id;
+  perform private.settle_order(ord.id, 'fulfilled', 'partially_fulfilled');
 end
 $$;
 

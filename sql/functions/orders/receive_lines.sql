@@ -50,11 +50,7 @@ begin
     'allowed', greatest(i.quantity * (1 + tolerance) - i.done_quantity, 0)
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where i.done_quantity + t.total > i.quantity * (1 + tolerance);
   if over is not null then
@@ -100,23 +96,10 @@ begin
       from public.stock_movements as m
       where m.order_id = ord.id and m.product_id = i.product_id and m.kind = 'receipt'
     ), i.unit_cost)
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
 
-  update public.orders as o
-  set
-    status = case when done.all_done then 'received' else 'partially_received' end,
-    completed_at = case when done.all_done then now() end
-  from (
-    select bool_and(i.done_quantity >= i.quantity) as all_done
-    from public.order_items as i
-    where i.order_id = ord.id
-  ) as done
-  where o.id = ord.id;
+  perform private.settle_order(ord.id, 'received', 'partially_received');
 end
 $$;
 

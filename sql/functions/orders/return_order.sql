@@ -42,11 +42,7 @@ begin
     'returnable', i.done_quantity - i.returned_quantity
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where t.total > i.done_quantity - i.returned_quantity;
   if over is not null then
@@ -148,11 +144,7 @@ begin
 
   update public.order_items as i
   set returned_quantity = i.returned_quantity + t.total
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
   return private.order_json(ord.id);
 end
