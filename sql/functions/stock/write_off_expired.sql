@@ -38,9 +38,28 @@ begin
       hint = 'forbidden';
   end if;
 
-  -- Expired lots with stock (by date, or marked expired by the scan), stock rows locked in
-  -- (product_id, location_id) order and each lot after its stock row. Across the organization,
-  -- inactive locations (which refuse every movement) are left alone.
+  -- Every stock row the run touches is locked first, in (product_id, location_id) order, as
+  -- every stock function does: apply_movement then locks the product's cost row, and taking a
+  -- second location's row after that would deadlock with a movement there.
+  perform
+  from public.stock_levels as s
+  where (s.product_id, s.location_id) in (
+    select l.product_id, l.location_id
+    from public.lots as l
+    inner join public.locations as loc on l.location_id = loc.id
+    where
+      l.organization_id = org
+      and (write_off_expired.location_id is null or l.location_id = write_off_expired.location_id)
+      and (loc.active or write_off_expired.location_id is not null)
+      and l.quantity > 0
+      and (l.status = 'expired' or l.expiry_date < current_date)
+  )
+  order by s.product_id, s.location_id
+  for update;
+
+  -- Expired lots with stock (by date, or marked expired by the scan), each lot after its stock
+  -- row. Across the organization, inactive locations (which refuse every movement) are left
+  -- alone.
   for lot in
     select l.id, l.product_id, l.location_id, l.lot_number, l.expiry_date
     from public.lots as l
