@@ -20,6 +20,7 @@ from proxy.notifications import listener as events
 from proxy.ops import health, index, metrics
 from proxy.ops.keys import SETTINGS
 from proxy.ops.observe import observe_middleware
+from proxy.ops.refresher import refresher_context
 from proxy.rest import routes as rest
 from proxy.upstream.exchange import open_session
 from proxy.upstream.fairshare import FairShare
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(functools.partial(redis_context, call=postgrest.call))
     events.setup(app)  # LISTEN nimbus_events -> live notification streams
+    app.cleanup_ctx.append(refresher_context)  # analytics views, where pg_cron does not
     health.setup(
         app,
         session_of=lambda app: app[SESSION],

@@ -150,6 +150,12 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(2_000, ge=0)  # the `retry:` the client waits before reconnecting
     sse_write_timeout_s: float = Field(30.0, gt=0)  # a client that takes no data this long is cut
 
+    # Analytics views where pg_cron does not refresh them (proxy/ops/refresher.py): every
+    # analytics_refresh_s (0: never, by the proxy), and analytics_debounce_s after the first stock
+    # or order change since the last refresh; one process of all at a time (advisory lock).
+    analytics_refresh_s: float = Field(300.0, ge=0)
+    analytics_debounce_s: float = Field(5.0, ge=0)
+
     log_level: str = "INFO"
     access_log: bool = True  # one JSON line per request
 

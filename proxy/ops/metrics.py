@@ -73,6 +73,12 @@ WORKER_RESTARTS = Counter(
     "nimbus_worker_restarts_total",
     "Workers started by `nimbus serve --workers N` in place of one that died (0 at each start).",
 )
+ANALYTICS_REFRESHES = Counter(
+    "nimbus_analytics_refreshes_total",
+    "The proxy's own analytics refresh attempts (proxy/ops/refresher.py), by outcome: refreshed, "
+    "busy (another process held the advisory lock), failed.",
+    ["outcome"],
+)
 DEPENDENCY_UP = Gauge(
     "nimbus_dependency_up",
     "1 while a dependency is usable: redis, pubsub, listener.",
