@@ -109,6 +109,9 @@ def upstream_env(relay, postgrest, database_url: str, jwt_secret: str) -> dict[s
         "NIMBUS_POSTGREST_ADMIN_URL": postgrest.admin_url,
         "NIMBUS_DATABASE_URL": database_url,
         "NIMBUS_JWT_SECRET": jwt_secret,
+        # The analytics refresher has its own tests (test_refresher.py); elsewhere a refresh
+        # running between two reads would move the analytics generation under a cache test.
+        "NIMBUS_ANALYTICS_REFRESH_S": "0",
     }
 
 

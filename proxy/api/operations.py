@@ -8,6 +8,7 @@ from aiohttp import web
 
 from proxy.api.inputs import path_id
 from proxy.api.lots import ROUTES as LOT_ROUTES
+from proxy.api.members import ROUTES as MEMBER_ROUTES
 from proxy.api.operation_models import (
     AdjustmentIn,
     CloseIn,
@@ -370,6 +371,7 @@ ROUTES: list[Route] = [
         responses=(409,),
     ),
     *LOT_ROUTES,
+    *MEMBER_ROUTES,
     Route(
         "POST",
         "/stock/write-offs",

@@ -102,6 +102,10 @@ RPC: dict[str, frozenset[str]] = {
     "record_stock_count": COUNTS | SIDE_EFFECTS,
     "post_stock_count": COUNTS | STOCK | SIDE_EFFECTS,
     "cancel_stock_count": COUNTS | SIDE_EFFECTS,
+    "members": frozenset({"memberships"}),
+    "invite_member": frozenset({"memberships"}) | SIDE_EFFECTS,
+    "change_member_role": frozenset({"memberships"}) | SIDE_EFFECTS,
+    "remove_member": frozenset({"memberships"}) | SIDE_EFFECTS,
 }
 
 # Tables whose rows all belong to one product (column product_id), and the RPCs whose writes

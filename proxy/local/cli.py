@@ -1,4 +1,4 @@
-"""The `nimbus` command: serve, up, migrate, token, seed, refresh."""
+"""The `nimbus` command: serve, up, migrate, token, seed, refresh, user."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import click
 
 from proxy.config import load_settings
 from proxy.local.datacli import refresh, seed
+from proxy.local.usercli import user
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -174,6 +175,7 @@ def supabase_migrations(check: bool, sql_dir: Path | None, out: Path | None) -> 
 
 main.add_command(seed)
 main.add_command(refresh)
+main.add_command(user)
 
 
 if __name__ == "__main__":

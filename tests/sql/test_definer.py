@@ -52,6 +52,12 @@ EXPOSED_DEFINER = {
     "public.transfer_stock": f"{LEDGER} (stock_movements, stock_levels, lots)",
     "public.write_off_stock": f"{LEDGER} (stock_movements, stock_levels, lots)",
     "public.write_off_expired": f"{LEDGER} (stock_movements, stock_levels, lots)",
+    "public.members": "reads the members' e-mail addresses in auth.users, which clients cannot"
+    " read; only for an organization the caller belongs to",
+    "public.invite_member": "reads auth.users (and, locally, creates the invited user there),"
+    " which clients cannot access; it checks the caller's role first",
+    "public.remove_member": "a member may remove their own membership, which RLS reserves to"
+    " admins; private.guard_member_change checks every rule first",
     "public.custom_access_token_hook": "Supabase Auth runs it as supabase_auth_admin, which has no"
     " access to memberships; no PostgREST role may execute it; answers only for the event's user",
     # sql/functions/analytics (owned by the analytics change): they read materialized views in

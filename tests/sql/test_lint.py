@@ -32,6 +32,10 @@ EXPOSED = {
     "post_stock_count": "count_id uuid",
     "cancel_stock_count": "count_id uuid",
     "create_replenishment_orders": "organization_id uuid, idempotency_key text",
+    "members": "organization_id uuid",
+    "invite_member": "email text, role text, organization_id uuid",
+    "change_member_role": "user_id uuid, role text, organization_id uuid",
+    "remove_member": "user_id uuid, organization_id uuid",
 }
 # The analytics functions (sql/functions/analytics, issue 3) are owned by another change; their
 # names are pinned here, their signatures by that change's tests.
