@@ -34,9 +34,8 @@ def test_a_sale_reaches_the_dashboard_without_a_manual_refresh(
     debounce, the views refreshed by the proxy alone (the interval is far longer)."""
     world = build_world(database_url)
     org = world.a
-    proc, url = start_proxy(
-        tmp_path, **upstream_env, NIMBUS_ANALYTICS_REFRESH_S="60", NIMBUS_ANALYTICS_DEBOUNCE_S="1"
-    )
+    env = {**upstream_env, "NIMBUS_ANALYTICS_REFRESH_S": "60", "NIMBUS_ANALYTICS_DEBOUNCE_S": "1"}
+    proc, url = start_proxy(tmp_path, **env)
     try:
         headers = {"Authorization": f"Bearer {token_for(org.users['staff'])}"}
 
