@@ -28,3 +28,7 @@ create or replace trigger memberships_notify_delete
 after delete on public.memberships
 referencing old table as old_rows
 for each statement execute function private.notify_change('rows');
+
+create or replace trigger memberships_keep_an_owner
+after update or delete on public.memberships
+for each row execute function private.keep_an_owner();

@@ -93,6 +93,8 @@ PRIVATE_DEFINER = {
     "private.order_status_event": "trigger: writes notifications, which clients may not write",
     "private.low_stock_event": "trigger: writes notifications and private.low_stock_states",
     "private.lot_expiring_event": "trigger: writes notifications and lots",
+    "private.keep_an_owner": "trigger: counts every owner of the organization, also after the"
+    " caller removed its own membership (RLS would then hide the rest)",
 }
 
 

@@ -186,3 +186,43 @@ def test_as_role_helper_agrees(conn, team) -> None:
     with as_role(conn, "authenticated", claims(team["viewer"])):
         rows = conn.execute("select count(*) from public.members(%s)", (team["org"],)).fetchone()
     assert rows == (5,)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "delete from public.memberships where user_id = %(me)s and organization_id = %(org)s"
+        " returning role",
+        "update public.memberships set role = 'admin'"
+        " where user_id = %(me)s and organization_id = %(org)s returning role",
+    ],
+)
+def test_last_owner_stays_even_through_direct_writes(conn, team, statement: str) -> None:
+    """What /rest/v1/memberships (RLS allowing it) would do: the only owner leaving or
+    demoting itself is PT409 last_owner, the row unchanged."""
+    args = {"me": team["owner"], "org": team["org"]}
+    assert run(conn, team["owner"], statement, args) == ("PT409", "last_owner")
+    assert role_of(conn, team["org"], team["owner"]) == "owner"
+
+
+def test_an_owner_may_leave_while_another_stays(conn, team) -> None:
+    """With a second owner, the first deletes its own membership directly; deleting the whole
+    organization (its memberships cascade) is never refused."""
+    conn.execute(
+        "update public.memberships set role = 'owner' where user_id = %s and organization_id = %s",
+        (team["admin"], team["org"]),
+    )
+    args = {"me": team["owner"], "org": team["org"]}
+    delete = (
+        "delete from public.memberships where user_id = %(me)s and organization_id = %(org)s"
+        " returning role"
+    )
+    assert run(conn, team["owner"], delete, args) == [("owner",)]
+    assert role_of(conn, team["org"], team["owner"]) is None
+    gone = run(
+        conn,
+        team["admin"],
+        "delete from public.organizations where id = %s returning slug",
+        (team["org"],),
+    )
+    assert gone == [("team-sql",)]
