@@ -4349,6 +4349,339 @@ begin
 end
 $$;
 
+-- sql/functions/members/change_member_role.sql
+create or replace function public.change_member_role(
+  user_id uuid, role text, organization_id uuid default null
+)
+returns jsonb
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  org uuid := private.active_organization(change_member_role.organization_id);
+  member public.memberships;
+begin
+  if change_member_role.role is null
+    or change_member_role.role not in ('owner', 'admin', 'manager', 'staff', 'viewer') then
+    raise sqlstate 'PT400' using
+      message = 'unknown role',
+      detail = coalesce(change_member_role.role, 'null'),
+      hint = 'invalid_role';
+  end if;
+  perform private.guard_member_change(org, change_member_role.user_id, change_member_role.role);
+  update public.memberships as m
+  set role = change_member_role.role
+  where m.organization_id = org and m.user_id = change_member_role.user_id
+  returning m.* into member;
+  if member.user_id is null then
+    raise sqlstate 'PT403' using
+      message = 'your role may not change this member',
+      detail = change_member_role.user_id::text,
+      hint = 'forbidden';
+  end if;
+  return jsonb_build_object(
+    'user_id', member.user_id,
+    'organization_id', member.organization_id,
+    'role', member.role,
+    'created_at', member.created_at,
+    'updated_at', member.updated_at
+  );
+end
+$$;
+
+comment on function public.change_member_role(uuid, text, uuid) is
+'Changes a member''s role in the chosen organization; returns the membership. Admins manage
+managers, staff and viewers (and admins); only an owner makes or demotes an owner (PT403
+owner_required); the last owner cannot be demoted (PT409 last_owner); PT404 member_not_found,
+PT403 forbidden below admin, PT400 invalid_role. Security invoker: the memberships policies
+decide the write as well.';
+
+revoke all on function public.change_member_role(uuid, text, uuid) from public, anon;
+
+grant execute on function public.change_member_role(uuid, text, uuid)
+to authenticated, service_role;
+
+-- sql/functions/members/guard_member_change.sql
+create or replace function private.guard_member_change(
+  org uuid, target uuid, new_role text default null
+)
+returns text
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  old_role text;
+  owners int;
+begin
+  perform private.require_user();
+  -- One change of an organization's members at a time: two owners demoting each other at once
+  -- would otherwise both see the other one still there.
+  perform pg_advisory_xact_lock(hashtextextended('nimbus.members:' || org::text, 0));
+  select m.role into old_role
+  from public.memberships as m
+  where m.organization_id = guard_member_change.org and m.user_id = guard_member_change.target;
+  if old_role is null or not private.is_member(org) then
+    raise sqlstate 'PT404' using
+      message = 'no such member',
+      detail = target::text,
+      hint = 'member_not_found';
+  end if;
+  if not (new_role is null and target = auth.uid()) then
+    if not private.has_role(org, 'admin') then
+      raise sqlstate 'PT403' using
+        message = 'only admins and owners manage members',
+        detail = target::text,
+        hint = 'forbidden';
+    end if;
+    if (old_role = 'owner' or new_role = 'owner') and not private.has_role(org, 'owner') then
+      raise sqlstate 'PT403' using
+        message = 'only an owner makes, demotes or removes owners',
+        detail = target::text,
+        hint = 'owner_required';
+    end if;
+  end if;
+  if old_role = 'owner' and new_role is distinct from 'owner' then
+    select count(*) into owners
+    from public.memberships as m
+    where m.organization_id = guard_member_change.org and m.role = 'owner';
+    if owners <= 1 then
+      raise sqlstate 'PT409' using
+        message = 'the last owner cannot leave or be demoted',
+        detail = 'make another member owner first',
+        hint = 'last_owner';
+    end if;
+  end if;
+  return old_role;
+end
+$$;
+
+comment on function private.guard_member_change(uuid, uuid, text) is
+'Checks that the caller may change member target of organization org to new_role (null: remove
+it) and returns its current role. Locks the organization''s member changes for the transaction.
+PT404 member_not_found when target (or the caller) is not a member; PT403 forbidden unless the
+caller is an admin or owner (a member may always remove themself); PT403 owner_required when the
+owner role is granted, taken or removed by a non-owner; PT409 last_owner when the change would
+leave the organization without an owner. Security invoker: its callers decide whose rights apply.';
+
+revoke all on function private.guard_member_change(uuid, uuid, text) from public, anon;
+
+grant execute on function private.guard_member_change(uuid, uuid, text)
+to authenticated, service_role;
+
+-- sql/functions/members/invite_member.sql
+create or replace function public.invite_member(
+  email text, role text, organization_id uuid default null
+)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  org uuid := private.active_organization(invite_member.organization_id);
+  address text := lower(btrim(coalesce(invite_member.email, '')));
+  uid uuid;
+  created boolean := false;
+  member public.memberships;
+begin
+  if not private.has_role(org, 'admin') then
+    raise sqlstate 'PT403' using
+      message = 'only admins and owners invite members',
+      detail = org::text,
+      hint = 'forbidden';
+  end if;
+  if invite_member.role is null
+    or invite_member.role not in ('owner', 'admin', 'manager', 'staff', 'viewer') then
+    raise sqlstate 'PT400' using
+      message = 'unknown role',
+      detail = coalesce(invite_member.role, 'null'),
+      hint = 'invalid_role';
+  end if;
+  if invite_member.role = 'owner' and not private.has_role(org, 'owner') then
+    raise sqlstate 'PT403' using
+      message = 'only an owner makes owners',
+      detail = org::text,
+      hint = 'owner_required';
+  end if;
+  if address !~ '^[^@\s]+@[^@\s]+$' then
+    raise sqlstate 'PT400' using
+      message = 'invalid e-mail address',
+      detail = address,
+      hint = 'invalid_email';
+  end if;
+  select u.id into uid from auth.users as u where lower(u.email) = address;
+  if uid is null then
+    -- Supabase Auth's users table has encrypted_password; the local stand-in does not.
+    if exists (
+      select from pg_catalog.pg_attribute as a
+      where
+        a.attrelid = 'auth.users'::regclass
+        and a.attname = 'encrypted_password'
+        and not a.attisdropped
+    ) then
+      raise sqlstate 'PT501' using
+        message = 'inviting a new user through Supabase Auth is not implemented yet',
+        detail = 'invite the user from the Supabase dashboard, then add them here',
+        hint = 'invite_unavailable';
+    end if;
+    insert into auth.users (email) values (address) returning id into uid;
+    created := true;
+  end if;
+  perform pg_advisory_xact_lock(hashtextextended('nimbus.members:' || org::text, 0));
+  insert into public.memberships as m (user_id, organization_id, role)
+  values (uid, org, invite_member.role)
+  on conflict do nothing
+  returning m.* into member;
+  if member.user_id is null then
+    raise sqlstate 'PT409' using
+      message = 'already a member',
+      detail = uid::text,
+      hint = 'already_member';
+  end if;
+  return jsonb_build_object(
+    'user_id', member.user_id,
+    'organization_id', member.organization_id,
+    'email', address,
+    'role', member.role,
+    'created_at', member.created_at,
+    'updated_at', member.updated_at,
+    'user_created', created
+  );
+end
+$$;
+
+comment on function public.invite_member(text, text, uuid) is
+'Adds the user with this e-mail address to the chosen organization with role; returns the
+membership. Admins and owners invite; only an owner invites an owner (PT403 owner_required);
+PT409 already_member; PT400 invalid_role, invalid_email. An unknown address creates the user
+in the local auth stand-in (plain PostgreSQL); with Supabase Auth it is PT501
+invite_unavailable (its admin invite is not implemented yet). Security definer because it reads
+and (locally) writes auth.users, which clients cannot access; it checks the caller''s role
+first.';
+
+revoke all on function public.invite_member(text, text, uuid) from public, anon;
+
+grant execute on function public.invite_member(text, text, uuid) to authenticated, service_role;
+
+-- sql/functions/members/keep_an_owner.sql
+create or replace function private.keep_an_owner()
+returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  if old.role <> 'owner'
+    or (tg_op = 'UPDATE' and new.role = 'owner' and new.organization_id = old.organization_id)
+    or not exists (select from public.organizations as o where o.id = old.organization_id) then
+    return null;
+  end if;
+  -- The member functions take this lock too: two owners leaving at once are serialized, and
+  -- the second sees the first gone.
+  perform pg_advisory_xact_lock(
+    hashtextextended('nimbus.members:' || old.organization_id::text, 0)
+  );
+  if not exists (
+    select from public.memberships as m
+    where m.organization_id = old.organization_id and m.role = 'owner'
+  ) then
+    raise sqlstate 'PT409' using
+      message = 'an organization keeps at least one owner',
+      detail = old.organization_id::text,
+      hint = 'last_owner';
+  end if;
+  return null;
+end
+$$;
+
+comment on function private.keep_an_owner() is
+'Trigger: no write to public.memberships (through /rest/v1, the dashboard or the member
+functions) leaves an organization without an owner: PT409 last_owner.
+
+After update or delete, per row. Deleting the organization itself (its memberships cascade) is
+allowed. Security definer: the count must see every membership of the organization, also
+after the caller removed its own (RLS would then hide the rest).';
+
+revoke all on function private.keep_an_owner() from public, anon;
+
+grant execute on function private.keep_an_owner() to authenticated, service_role;
+
+-- sql/functions/members/members.sql
+create or replace function public.members(organization_id uuid default null)
+returns table (
+  user_id uuid,
+  email text,
+  role text,
+  created_at timestamptz,
+  updated_at timestamptz
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  org uuid := private.active_organization(members.organization_id);
+begin
+  return query
+  select m.user_id, u.email::text, m.role, m.created_at, m.updated_at
+  from public.memberships as m
+  left join auth.users as u on m.user_id = u.id
+  where m.organization_id = org
+  order by private.role_rank(m.role) desc, u.email asc, m.user_id asc;
+end
+$$;
+
+comment on function public.members(uuid) is
+'The members of the chosen organization (organization_id, else the active one) with their
+e-mail addresses, highest role first. Any member may list them; PT403 forbidden for another
+organization. Security definer because the e-mail addresses live in auth.users, which clients
+cannot read; it answers only for an organization the caller belongs to.';
+
+revoke all on function public.members(uuid) from public, anon;
+
+grant execute on function public.members(uuid) to authenticated, service_role;
+
+-- sql/functions/members/remove_member.sql
+create or replace function public.remove_member(user_id uuid, organization_id uuid default null)
+returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  org uuid := private.active_organization(remove_member.organization_id);
+  old_role text;
+begin
+  old_role := private.guard_member_change(org, remove_member.user_id, null);
+  delete from public.memberships as m
+  where m.organization_id = org and m.user_id = remove_member.user_id;
+  return jsonb_build_object(
+    'user_id', remove_member.user_id,
+    'organization_id', org,
+    'role', old_role,
+    'removed', true
+  );
+end
+$$;
+
+comment on function public.remove_member(uuid, uuid) is
+'Removes a member from the chosen organization; returns what was removed. Admins remove
+managers, staff and viewers (and admins), only an owner removes an owner (PT403 owner_required),
+any member may remove themself; the last owner cannot leave (PT409 last_owner); PT404
+member_not_found, PT403 forbidden. Security definer because a member leaving deletes their own
+membership, which RLS reserves to admins; private.guard_member_change checks every rule first.';
+
+revoke all on function public.remove_member(uuid, uuid) from public, anon;
+
+grant execute on function public.remove_member(uuid, uuid) to authenticated, service_role;
+
 -- sql/functions/numbers/check_number.sql
 create or replace function private.check_number(
   value numeric,
@@ -4933,11 +5266,7 @@ begin
     'remaining', i.quantity - i.done_quantity
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where t.total > i.quantity - i.done_quantity;
   if over is not null then
@@ -5013,23 +5342,10 @@ begin
       from public.stock_movements as m
       where m.order_id = ord.id and m.product_id = i.product_id and m.kind = 'sale'
     ), i.unit_cost)
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
 
-  update public.orders as o
-  set
-    status = case when done.all_done then 'fulfilled' else 'partially_fulfilled' end,
-    completed_at = case when done.all_done then now() end
-  from (
-    select bool_and(i.done_quantity >= i.quantity) as all_done
-    from public.order_items as i
-    where i.order_id = ord.id
-  ) as done
-  where o.id = ord.id;
+  perform private.settle_order(ord.id, 'fulfilled', 'partially_fulfilled');
 end
 $$;
 
@@ -5115,6 +5431,25 @@ comment on function private.item_number(jsonb, text) is
 caller then checks range and decimals with private.check_number / private.product_quantity.';
 
 revoke all on function private.item_number(jsonb, text) from public, anon, authenticated;
+
+-- sql/functions/orders/item_totals.sql
+create or replace function private.item_totals(entries jsonb)
+returns table (item_id uuid, total numeric)
+language sql
+immutable
+security invoker
+set search_path = ''
+as $$
+  select x.item_id, sum(x.quantity) as total
+  from jsonb_to_recordset(item_totals.entries) as x (item_id uuid, quantity numeric)
+  group by x.item_id
+$$;
+
+comment on function private.item_totals(jsonb) is
+'Quantity per order line of the entries private.movement_lines made ([{item_id, quantity, ...}]):
+what fulfilment, receipt and returns check against a line and then add to it.';
+
+revoke all on function private.item_totals(jsonb) from public, anon, authenticated;
 
 -- sql/functions/orders/movement_lines.sql
 create or replace function private.movement_lines(order_id uuid, lines jsonb, keys text[])
@@ -5544,11 +5879,7 @@ begin
     'allowed', greatest(i.quantity * (1 + tolerance) - i.done_quantity, 0)
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where i.done_quantity + t.total > i.quantity * (1 + tolerance);
   if over is not null then
@@ -5594,23 +5925,10 @@ begin
       from public.stock_movements as m
       where m.order_id = ord.id and m.product_id = i.product_id and m.kind = 'receipt'
     ), i.unit_cost)
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
 
-  update public.orders as o
-  set
-    status = case when done.all_done then 'received' else 'partially_received' end,
-    completed_at = case when done.all_done then now() end
-  from (
-    select bool_and(i.done_quantity >= i.quantity) as all_done
-    from public.order_items as i
-    where i.order_id = ord.id
-  ) as done
-  where o.id = ord.id;
+  perform private.settle_order(ord.id, 'received', 'partially_received');
 end
 $$;
 
@@ -5770,11 +6088,7 @@ begin
     'returnable', i.done_quantity - i.returned_quantity
   ) order by i.line_no)
   into over
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   inner join public.order_items as i on t.item_id = i.id
   where t.total > i.done_quantity - i.returned_quantity;
   if over is not null then
@@ -5876,11 +6190,7 @@ begin
 
   update public.order_items as i
   set returned_quantity = i.returned_quantity + t.total
-  from (
-    select x.item_id, sum(x.quantity) as total
-    from jsonb_to_recordset(entries) as x (item_id uuid, quantity numeric)
-    group by x.item_id
-  ) as t
+  from private.item_totals(entries) as t
   where i.id = t.item_id;
   return private.order_json(ord.id);
 end
@@ -5904,6 +6214,34 @@ which clients may not write; it checks membership and role itself (private.order
 revoke all on function public.return_order(uuid, jsonb, text) from public, anon;
 
 grant execute on function public.return_order(uuid, jsonb, text) to authenticated, service_role;
+
+-- sql/functions/orders/settle_order.sql
+create or replace function private.settle_order(
+  order_id uuid, done_status text, partial_status text
+)
+returns void
+language sql
+volatile
+security invoker
+set search_path = ''
+as $$
+  update public.orders as o
+  set
+    status = case when done.all_done then settle_order.done_status else settle_order.partial_status end,
+    completed_at = case when done.all_done then now() end
+  from (
+    select bool_and(i.done_quantity >= i.quantity) as all_done
+    from public.order_items as i
+    where i.order_id = settle_order.order_id
+  ) as done
+  where o.id = settle_order.order_id
+$$;
+
+comment on function private.settle_order(uuid, text, text) is
+'After lines of an order moved stock: done_status (fulfilled, received) when every line is
+done, else partial_status (partially_fulfilled, partially_received), with completed_at.';
+
+revoke all on function private.settle_order(uuid, text, text) from public, anon, authenticated;
 
 -- sql/functions/orders/update_draft_order.sql
 create or replace function public.update_draft_order(
@@ -7322,9 +7660,28 @@ begin
       hint = 'forbidden';
   end if;
 
-  -- Expired lots with stock (by date, or marked expired by the scan), stock rows locked in
-  -- (product_id, location_id) order and each lot after its stock row. Across the organization,
-  -- inactive locations (which refuse every movement) are left alone.
+  -- Every stock row the run touches is locked first, in (product_id, location_id) order, as
+  -- every stock function does: apply_movement then locks the product's cost row, and taking a
+  -- second location's row after that would deadlock with a movement there.
+  perform
+  from public.stock_levels as s
+  where (s.product_id, s.location_id) in (
+    select l.product_id, l.location_id
+    from public.lots as l
+    inner join public.locations as loc on l.location_id = loc.id
+    where
+      l.organization_id = org
+      and (write_off_expired.location_id is null or l.location_id = write_off_expired.location_id)
+      and (loc.active or write_off_expired.location_id is not null)
+      and l.quantity > 0
+      and (l.status = 'expired' or l.expiry_date < current_date)
+  )
+  order by s.product_id, s.location_id
+  for update;
+
+  -- Expired lots with stock (by date, or marked expired by the scan), each lot after its stock
+  -- row. Across the organization, inactive locations (which refuse every movement) are left
+  -- alone.
   for lot in
     select l.id, l.product_id, l.location_id, l.lot_number, l.expiry_date
     from public.lots as l
@@ -7739,6 +8096,10 @@ create or replace trigger memberships_notify_delete
 after delete on public.memberships
 referencing old table as old_rows
 for each statement execute function private.notify_change('rows');
+
+create or replace trigger memberships_keep_an_owner
+after update or delete on public.memberships
+for each row execute function private.keep_an_owner();
 
 -- sql/triggers/notification_reads.sql
 -- Triggers on public.notification_reads; re-applied by every `nimbus migrate` (create or replace).
