@@ -7,6 +7,11 @@ into it when it has no data, then times every RPC as the owner of the largest or
 (claims set the way PostgREST sets them) and the equivalent base-table query as the superuser.
 Prints one line per function: median and p95 in ms, the base-table median, and the ratio of
 the two medians (RPC / base tables; machine load cancels out of it, roughly).
+
+--compare-database URL (a copy of the same data with other functions or views, e.g. the tree
+before a change): instead, each RPC is called on both databases in turn, run after run, so that
+both medians see the same machine load; prints before (that database), after (--database-url)
+and their ratio.
 """
 
 from __future__ import annotations
@@ -138,6 +143,44 @@ def timed(conn: psycopg.Connection, sql: str, params: dict, runs: int) -> list[f
     return out
 
 
+def owner_connection(url: str) -> psycopg.Connection:
+    """A connection acting as the owner of the largest organization, as PostgREST would."""
+    conn = psycopg.connect(url, autocommit=True)
+    (owner,) = conn.execute(
+        "select m.user_id from public.organizations as o"
+        " join public.memberships as m on m.organization_id = o.id and m.role = 'owner'"
+        " order by (select count(*) from public.products as p"
+        " where p.organization_id = o.id) desc limit 1"
+    ).fetchone()
+    conn.execute(
+        "select set_config('request.jwt.claims', %s, false)",
+        (json.dumps({"sub": str(owner), "role": "authenticated"}),),
+    )
+    conn.execute("set role authenticated")
+    return conn
+
+
+def compare(before_url: str, after_url: str, runs: int, only: str) -> None:
+    """Each RPC on both databases in turn, run after run: medians under the same load."""
+    with owner_connection(before_url) as before, owner_connection(after_url) as after:
+        for name, (rpc, _base) in CASES.items():
+            if only not in name:
+                continue
+            spent: dict[str, list[float]] = {"before": [], "after": []}
+            for i in range(runs + 2):
+                for side, conn in (("before", before), ("after", after)):
+                    started = time.perf_counter()
+                    conn.execute(rpc).fetchall()
+                    if i >= 2:
+                        spent[side].append((time.perf_counter() - started) * 1000)
+            b, a = (statistics.median(spent[k]) for k in ("before", "after"))
+            p95 = statistics.quantiles(spent["after"], n=20)[-1]
+            print(
+                f"{name:40s} before {b:7.1f} ms  after {a:7.1f} ms  p95 {p95:7.1f} ms"
+                f"  after/before {a / b:5.2f}"
+            )
+
+
 def main() -> None:
     """Prepare the database if needed, then time each case."""
     parser = argparse.ArgumentParser()
@@ -145,7 +188,13 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--seed-scale", default="large", choices=["demo", "large"])
     parser.add_argument("--case", default="", help="only the cases whose name contains this")
+    parser.add_argument(
+        "--compare-database", help="time each RPC here too, interleaved (before vs after)"
+    )
     args = parser.parse_args()
+    if args.compare_database:
+        compare(args.compare_database, args.database_url, args.runs, args.case)
+        return
     if ensure_database(args.database_url):
         migrate(args.database_url, echo=lambda _line: None)
     with psycopg.connect(args.database_url, autocommit=True) as conn:

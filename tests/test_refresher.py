@@ -31,7 +31,8 @@ def test_a_sale_reaches_the_dashboard_without_a_manual_refresh(
     upstream_env, database_url, token_for, tmp_path
 ) -> None:
     """A sale made through /rest/v1/rpc shows in the dashboard's 30-day figures within the
-    debounce, the views refreshed by the proxy alone (the interval is far longer)."""
+    debounce, the views refreshed by the proxy alone (the interval is far longer); its live
+    section (recent_movements) shows the sale at once, its summary says as of which refresh."""
     world = build_world(database_url)
     org = world.a
     env = {**upstream_env, "NIMBUS_ANALYTICS_REFRESH_S": "60", "NIMBUS_ANALYTICS_DEBOUNCE_S": "1"}
@@ -64,6 +65,10 @@ def test_a_sale_reaches_the_dashboard_without_a_manual_refresh(
         with psycopg.connect(database_url) as conn:
             (live,) = conn.execute(UNITS_30D, (org.id,)).fetchone()
         assert before["units_30d"] < live  # the sale is not there yet
+        # The live section has it at once, whether or not a refresh has run yet.
+        now = dashboard()
+        assert order.json()["id"] in {m["order_id"] for m in now["recent_movements"]}
+        assert now["sections"]["recent_movements"]["freshness"] == "live"
         # Well within the 60 s interval: only the debounced refresh can bring it in time.
         wait_until(
             lambda: dashboard()["units_30d"] == live,
@@ -73,6 +78,9 @@ def test_a_sale_reaches_the_dashboard_without_a_manual_refresh(
         after = dashboard()
         assert after["as_of"] > before["as_of"]
         assert float(after["revenue_30d"]) > float(before["revenue_30d"])
+        summary, recent = after["sections"]["summary"], after["sections"]["recent_movements"]
+        assert (summary["freshness"], summary["as_of"]) == ("as_of", after["as_of"])
+        assert "units_30d" in summary["keys"] and recent["freshness"] == "live"
     finally:
         assert proc.stop() == 0, proc.log()
 
@@ -102,6 +110,13 @@ def test_two_proxies_refresh_one_at_a_time(upstream_env, database_url, tmp_path_
         psycopg.connect(database_url) as blocker,
         psycopg.connect(database_url, autocommit=True) as probe,
     ):
+        # A refresh an earlier test's proxy started may still run in its backend (on a database
+        # full of other tests' data it takes seconds): it must not be counted as one of these.
+        wait_until(
+            lambda: probe.execute(watching, (APPLICATION_NAME,)).fetchone()[0] == 0,
+            timeout=120,
+            what="an earlier refresh to finish",
+        )
         (as_of,) = probe.execute(
             "select max(refreshed_at) from private.analytics_refreshes"
         ).fetchone()

@@ -37,3 +37,9 @@ for each row when (
   is distinct from old.value -> 'default_low_stock_threshold'
 )
 execute function private.low_stock_event();
+
+-- A time zone must be one PostgreSQL knows: analytics count the organization's days in it.
+create or replace trigger settings_timezone_known
+before insert or update of value on public.settings
+for each row when (new.value ? 'timezone')
+execute function private.settings_timezone_known();

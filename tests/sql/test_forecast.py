@@ -88,6 +88,36 @@ def test_intermittent_series_picks_sba_or_tsb(db) -> None:
     rate = sum(series) / len(series)
     assert float(fit["daily_forecast"]) == pytest.approx(rate, rel=0.35)
     assert len({float(u) for u in fit["daily_units"]}) == 1
+    assert fit["expected_model"] == fit["model"]
+    assert fit["expected_daily"] == fit["daily_forecast"]
+
+
+def slow_mover(days: int = 365, seed: int = 6) -> list[float]:
+    """One unit on about one day in seven (a Poisson 0.15 a day, as bench/forecast.py)."""
+    rng = random.Random(seed)
+    return [float(sum(rng.random() < 0.15 / 8 for _ in range(8))) for _ in range(days)]
+
+
+def test_very_sparse_series_may_forecast_its_median_and_keeps_the_mean(db) -> None:
+    """Demand on one day in five or fewer: the median (0) competes on the hold-out and wins on
+    absolute error, as every day's most likely demand is 0; the mean to plan stock with stays
+    in expected_daily, from the best mean model (what reorder points are made of)."""
+    series = slow_mover()
+    fit = forecast(db, series)
+    assert {c["model"] for c in fit["candidates"]} == {"sba", "tsb", "median"}
+    maes = {c["model"]: float(c["mae"]) for c in fit["candidates"]}
+    assert fit["model"] == "median" and maes["median"] == min(maes.values())
+    assert {float(u) for u in fit["daily_units"]} == {0.0}
+    assert float(fit["horizon_total"]) == 0
+    assert fit["expected_model"] in INTERMITTENT
+    assert maes[fit["expected_model"]] == min(maes["sba"], maes["tsb"])
+    rate = sum(series) / len(series)
+    assert float(fit["expected_daily"]) == pytest.approx(rate, rel=0.35)
+    assert float(fit["expected_total"]) == pytest.approx(28 * float(fit["expected_daily"]), 0.01)
+    assert float(fit["expected_rmse"]) > 0
+    # Denser intermittent demand (one day in four) is not offered the median.
+    denser = forecast(db, intermittent())
+    assert "median" not in {c["model"] for c in denser["candidates"]}
 
 
 def test_parameters_are_optimised(db) -> None:

@@ -8,10 +8,22 @@ as $$
 declare
   org uuid := private.active_organization(dashboard.organization_id);
   costing text := private.costing_method(null, org);
+  summary jsonb := private.analytics_section(
+    array['private.organization_summary'],
+    array[
+      'products', 'active_products', 'locations', 'stock_units', 'stock_value',
+      'low_stock_count', 'expiring_count', 'revenue_30d', 'units_30d', 'cogs_30d', 'top_products'
+    ]
+  );
   result jsonb;
 begin
   select jsonb_build_object(
-    'as_of', (select min(r.refreshed_at) from private.analytics_refreshes as r),
+    'as_of', summary -> 'as_of',
+    'sections', jsonb_build_object(
+      'summary', summary,
+      'recent_movements', private.analytics_section(null, array['recent_movements'])
+    ),
+    'timezone', private.organization_timezone(org),
     'organization_id', org,
     'products', coalesce(s.products, 0),
     'active_products', coalesce(s.active_products, 0),
@@ -60,7 +72,10 @@ $$;
 comment on function public.dashboard(uuid) is
 'Inventory dashboard of the active organization: totals, alerts, 30-day sales, activity.
 
-Keys: as_of (last analytics refresh), organization_id, products, active_products, locations,
+Keys: as_of (the summary''s), sections (how fresh each part is, private.analytics_section:
+summary as_of the last refresh of private.organization_summary, recent_movements live),
+timezone (the organization''s: its 30 days end today there), organization_id, products,
+active_products, locations,
 stock_units, costing_method, stock_value (by that method: the organization setting
 costing_method, default weighted_average; private.product_costs or the FIFO layers, never the
 catalog cost), low_stock_count, expiring_count, revenue_30d, units_30d, cogs_30d (cost of goods

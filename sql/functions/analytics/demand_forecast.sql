@@ -11,8 +11,20 @@ set search_path = ''
 as $$
 declare
   org uuid := private.active_organization(demand_forecast.organization_id);
-  as_of timestamptz := (select min(a.refreshed_at) from private.analytics_refreshes as a);
-  last_day date := (as_of at time zone 'UTC')::date - 1;
+  zone text := private.organization_timezone(org);
+  section jsonb := private.analytics_section(
+    case
+      when demand_forecast.product_id is null then array['private.location_daily_sales']
+      else array['private.daily_sales']
+    end,
+    array[
+      'history_from', 'history_to', 'history_days', 'forecast', 'daily_forecast',
+      'horizon_total', 'expected_daily', 'expected_total', 'model', 'mase'
+    ]
+  );
+  as_of timestamptz := coalesce((section ->> 'as_of')::timestamptz, now());
+  -- The last whole day of history: yesterday, as of the refresh, in the organization's zone.
+  last_day date := (as_of at time zone zone)::date - 1;
   first_day date;
   demand double precision [];
   fit jsonb;
@@ -74,7 +86,9 @@ begin
 
   fit := private.forecast_demand(demand, horizon_days, 28);
   return (fit - 'daily_units') || jsonb_build_object(
-    'as_of', as_of,
+    'as_of', section -> 'as_of',
+    'sections', jsonb_build_object('forecast', section),
+    'timezone', zone,
     'organization_id', org,
     'product_id', demand_forecast.product_id,
     'history_from', first_day,
@@ -93,20 +107,23 @@ $$;
 comment on function public.demand_forecast(uuid, integer, uuid) is
 'Daily demand forecast of one product (or of the whole organization when product_id is null).
 
-History: fulfilled units per UTC day from private.daily_sales (one product) or
-private.location_daily_sales (the organization), from the first sale (at most 365 days back) to
-the day before as_of. Model (private.forecast_demand): intermittent series (1.32 days or more
-between demand days on average) sba or tsb, others ses, holt_damped (damped trend), seasonal
-(weekly) or holt_winters_damped; parameters minimise the in-sample one-step squared error; the
-model is the one with the lowest error on the last 28 days when fitted without them, then
-refitted on all days (the settings key forecast_alpha is no longer read). Returns as_of,
+History: fulfilled units per day, days counted in the organization''s time zone (setting
+timezone, else UTC), from private.daily_sales (one product) or private.location_daily_sales (the
+organization), from the first sale (at most 365 days back) to the day before as_of there. Model
+(private.forecast_demand): intermittent series (1.32 days or more between demand days on
+average) sba or tsb, and for very sparse ones (one demand day in five or fewer) also median;
+others ses, holt_damped (damped trend), seasonal (weekly) or holt_winters_damped; parameters
+minimise the in-sample one-step squared error; the model is the one with the lowest error on
+the last 28 days when fitted without them, then refitted on all days. Returns as_of (the last
+refresh of the view read), sections (forecast: as_of, private.analytics_section), timezone,
 model (and method, the same), params and alpha, history_from/to, history_days,
-zero_demand_share, intermittent, forecast (one {day, units} per day of the horizon),
-daily_forecast (their mean), horizon_total, residual_sd, and the hold-out''s holdout_days, mae,
-rmse and mase with every candidate''s mase and mae
-(candidates). horizon_days outside 1..365: PT400 validation_failed; a product of another
-organization: PT404. Security definer to read the view; filtered to
-private.active_organization(organization_id).';
+zero_demand_share, intermittent, forecast (one {day, units} per day of the horizon: the point
+forecast, which is 0 every day when median wins), daily_forecast (their mean), horizon_total,
+expected_model, expected_daily and expected_total (the mean demand to plan stock with: the
+chosen model''s, or when median wins the best mean model''s), expected_rmse, residual_sd, and the
+hold-out''s holdout_days, mae, rmse and mase with every candidate''s mase and mae (candidates).
+horizon_days outside 1..365: PT400 validation_failed; a product of another organization: PT404.
+Security definer to read the view; filtered to private.active_organization(organization_id).';
 
 revoke all on function public.demand_forecast(uuid, integer, uuid) from public, anon;
 

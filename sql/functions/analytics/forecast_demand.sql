@@ -16,6 +16,7 @@ declare
   demands int;
   zero_share double precision;
   intermittent boolean;
+  sparse boolean;
   models text [];
   chosen text;
   winner text;
@@ -28,6 +29,12 @@ declare
   best_mase double precision;
   rmse double precision;
   best_rmse double precision;
+  -- The best model that forecasts the mean (every one but median): what stock is planned with.
+  mean_model text;
+  mean_mae double precision;
+  mean_rmse double precision;
+  expected_total double precision;
+  flat double precision;
   tried jsonb := '[]';
   starts jsonb := '{}';
   total double precision;
@@ -46,9 +53,13 @@ begin
   -- Boylan): SBA or TSB. Otherwise exponential smoothing: level, damped trend, weekly season
   -- (with two weeks of training data at least) and both.
   intermittent := demands > 0 and n::double precision / demands >= 1.32;
+  -- Very sparse (demand on one day in five or fewer): every day's most likely demand is 0, and
+  -- the median of the training days (0) is a candidate for the per-day point forecast.
+  sparse := demands > 0 and n::double precision / demands >= 5;
   h := least(coalesce(holdout_days, 28), n - 14);
   models := case
     when demands = 0 then array['zero']
+    when sparse then array['sba', 'tsb', 'median']
     when intermittent then array['sba', 'tsb']
     when n - greatest(h, 0) >= 21
       then array['ses', 'holt_damped', 'seasonal', 'holt_winters_damped']
@@ -63,9 +74,15 @@ begin
     train := demand[1:n - h];
     select avg(abs(train[t] - train[t - 1])) into scale from generate_series(2, n - h) as t;
     foreach chosen in array models loop
-      if chosen = 'zero' then
-        select avg(abs(demand[n - h + i])), sqrt(avg(demand[n - h + i] ^ 2)) into mae, rmse
-        from generate_series(1, h) as i;
+      if chosen in ('zero', 'median') then
+        select avg(abs(demand[n - h + i] - m.v)), sqrt(avg((demand[n - h + i] - m.v) ^ 2))
+        into mae, rmse
+        from generate_series(1, h) as i
+        cross join (
+          select coalesce(percentile_disc(0.5) within group (order by y.v), 0) as v
+          from unnest(train) as y (v)
+          where chosen = 'median'
+        ) as m;
       else
         fit := private.demand_model_fit(train, chosen, h);
         starts := starts || jsonb_build_object(chosen, to_jsonb(fit.u));
@@ -84,17 +101,28 @@ begin
         best_mase := mase;
         best_rmse := rmse;
       end if;
+      if chosen <> 'median' and (mean_mae is null or mae < mean_mae) then
+        mean_model := chosen;
+        mean_mae := mae;
+        mean_rmse := rmse;
+      end if;
     end loop;
     chosen := winner;
   else
     h := 0;
   end if;
 
-  if chosen = 'zero' then
+  if chosen in ('zero', 'median') then
+    select coalesce(percentile_disc(0.5) within group (order by x.v), 0) into flat
+    from unnest(demand) as x (v)
+    where chosen = 'median';
     fit := null;
-    select 0::double precision as sse, array_fill(0::double precision, array[horizon_days])
-      as forecast, '{}'::jsonb as params
-    into fit;
+    select
+      coalesce(sum((x.v - flat) ^ 2), 0) as sse,
+      array_fill(flat, array[horizon_days]) as forecast,
+      '{}'::jsonb as params
+    into fit
+    from unnest(demand) as x (v);
   else
     fit := private.demand_model_fit(
       demand, chosen, horizon_days,
@@ -105,6 +133,21 @@ begin
     );
   end if;
   select sum(x.v) into total from unnest(fit.forecast) as x (v);
+  -- The median forecasts each day's most likely demand; the mean to plan stock with is the best
+  -- mean model's, refitted on every day.
+  if chosen = 'median' then
+    select sum(x.v) into expected_total
+    from unnest((private.demand_model_fit(
+      demand, mean_model, horizon_days,
+      (
+        select array_agg(x.v::double precision)
+        from jsonb_array_elements_text(starts -> mean_model) as x (v)
+      )
+    )).forecast) as x (v);
+  else
+    mean_model := chosen;
+    mean_rmse := best_rmse;
+  end if;
 
   return jsonb_build_object(
     'model', chosen,
@@ -123,6 +166,10 @@ begin
       select jsonb_agg(round(x.v::numeric, 4) order by x.i)
       from unnest(fit.forecast) with ordinality as x (v, i)
     ),
+    'expected_model', mean_model,
+    'expected_daily', round((coalesce(expected_total, total) / horizon_days)::numeric, 4),
+    'expected_total', round(coalesce(expected_total, total)::numeric, 3),
+    'expected_rmse', round(mean_rmse::numeric, 4),
     'residual_sd', case
       when n > 1 then round(sqrt(fit.sse / n)::numeric, 4)
     end,

@@ -12,7 +12,9 @@ as $$
 declare
   org uuid := private.active_organization(inventory_turnover.organization_id);
   costing text := private.costing_method(null, org);
-  last_day date := coalesce(inventory_turnover."to", current_date);
+  zone text := private.organization_timezone(org);
+  -- Days are the organization's: today is the date in its time zone.
+  last_day date := coalesce(inventory_turnover."to", (now() at time zone zone)::date);
   first_day date := coalesce(inventory_turnover."from", last_day - 364);
   value_now numeric;
   cogs numeric;
@@ -20,6 +22,16 @@ declare
   closing numeric;
   average numeric;
   n int;
+  section jsonb := private.analytics_section(
+    array[
+      'private.organization_summary', 'private.location_daily_sales',
+      'private.daily_stock_changes'
+    ],
+    array[
+      'cogs', 'opening_inventory_value', 'closing_inventory_value', 'average_inventory_value',
+      'turnover', 'annualized_turnover', 'days_of_inventory'
+    ]
+  );
 begin
   perform private.check_period(first_day, last_day);
   n := last_day - first_day + 1;
@@ -64,7 +76,9 @@ begin
   where c.organization_id = org and c.day >= first_day;
 
   return jsonb_build_object(
-    'as_of', (select min(a.refreshed_at) from private.analytics_refreshes as a),
+    'as_of', section -> 'as_of',
+    'sections', jsonb_build_object('turnover', section),
+    'timezone', zone,
     'organization_id', org,
     'from', first_day,
     'to', last_day,
@@ -84,17 +98,18 @@ $$;
 comment on function public.inventory_turnover(date, date, uuid) is
 'Inventory turnover of the active organization over a period: COGS / average stock value.
 
-from / to: inclusive UTC days (default: the 365 days to today; at most 1100 days). Returns
-as_of, days, costing_method, cogs (cost of goods sold in the period, net of customer returns),
-opening (end of the day before from), closing and average (over the days of the period)
-inventory value, turnover, annualized_turnover (turnover * 365 / days) and days_of_inventory
-(average value / daily COGS); null when a divisor is 0. Both are ledger facts by the
-organization''s costing_method (setting, default weighted_average), never the catalog cost:
-cogs_wac or cogs_fifo of private.daily_sales, and the stock value now (organization_summary:
-private.product_costs or the FIFO layers) less the net value of the movements after each day
-(daily_stock_changes: their wac_value or fifo_value). Reads the analytics views (security
-definer), filtered to private.active_organization(organization_id). Bad arguments: PT400
-validation_failed.';
+from / to: inclusive days in the organization''s time zone (setting timezone, else UTC; default:
+the 365 days to today there; at most 1100 days). Returns as_of, sections (turnover: as_of the
+last refresh of the views read, private.analytics_section), timezone, days, costing_method, cogs
+(cost of goods sold in the period, net of customer returns), opening (end of the day before
+from), closing and average (over the days of the period) inventory value, turnover,
+annualized_turnover (turnover * 365 / days) and days_of_inventory (average value / daily COGS);
+null when a divisor is 0. Both are ledger facts by the organization''s costing_method (setting,
+default weighted_average), never the catalog cost: cogs_wac or cogs_fifo of private.daily_sales,
+and the stock value now (organization_summary: private.product_costs or the FIFO layers) less
+the net value of the movements after each day (daily_stock_changes: their wac_value or
+fifo_value). Reads the analytics views (security definer), filtered to
+private.active_organization(organization_id). Bad arguments: PT400 validation_failed.';
 
 revoke all on function public.inventory_turnover(date, date, uuid) from public, anon;
 

@@ -12,7 +12,14 @@ set search_path = ''
 as $$
 declare
   org uuid := private.active_organization(reorder_suggestions.organization_id);
-  as_of timestamptz := (select min(a.refreshed_at) from private.analytics_refreshes as a);
+  -- Stock, demand and forecasts as of the refresh; what is ordered, the rules and terms live.
+  snapshot jsonb := private.analytics_section(
+    array['private.reorder_inputs'],
+    array[
+      'on_hand', 'reserved', 'mean_daily_demand', 'sigma_daily_demand', 'forecast_method',
+      'forecast_daily_demand', 'forecast_error_sigma'
+    ]
+  );
   window_days constant int := 90;
   cover_days constant int := 30;
   service_level double precision;
@@ -191,7 +198,18 @@ begin
   into line_count, covered, result;
 
   return jsonb_build_object(
-    'as_of', as_of,
+    'as_of', snapshot -> 'as_of',
+    'sections', jsonb_build_object(
+      'stock_and_demand', snapshot,
+      'orders_and_rules', private.analytics_section(
+        null,
+        array[
+          'service_level', 'z', 'on_order', 'incoming_draft', 'covered_by_drafts', 'rule',
+          'reorder_point', 'order_up_to', 'lead_time_days', 'minimum_order_quantity',
+          'pack_size', 'suggested_quantity', 'unit_cost'
+        ]
+      )
+    ),
     'organization_id', org,
     'service_level', service_level,
     'z', round(z::numeric, 6),
@@ -230,8 +248,9 @@ location_id / supplier_id narrow the answer; line_limit (1..10000, default 500, 
 keeps the most urgent lines (fewest days of forecast demand covered); line_count counts them all
 and truncated says whether some were left out. Demand, forecasts, stock, the products'' reorder
 parameters and preferred suppliers are as of as_of (the last refresh, private.reorder_inputs);
-rules, purchase orders, supplier terms and the service level are live. Security definer to read
-the views; filtered to private.active_organization(organization_id).';
+rules, purchase orders, supplier terms and the service level are live: sections says which line
+fields are which (stock_and_demand as_of, orders_and_rules live; private.analytics_section).
+Security definer to read the views; filtered to private.active_organization(organization_id).';
 
 revoke all on function public.reorder_suggestions(uuid, uuid, uuid, integer) from public, anon;
 

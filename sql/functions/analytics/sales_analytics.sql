@@ -14,7 +14,9 @@ as $$
 declare
   org uuid := private.active_organization(sales_analytics.organization_id);
   costing text := private.costing_method(null, org);
-  last_day date := coalesce(sales_analytics."to", current_date);
+  zone text := private.organization_timezone(org);
+  -- Days are the organization's: today is the date in its time zone.
+  last_day date := coalesce(sales_analytics."to", (now() at time zone zone)::date);
   first_day date := coalesce(sales_analytics."from", last_day - 29);
   product_rows bigint;
   -- Above this many product rows in the period, group_by product ranks candidates only (a
@@ -27,6 +29,7 @@ declare
   tau numeric;
   candidates uuid [];
   pruned boolean := false;
+  section jsonb;
   result jsonb;
 begin
   perform private.check_period(first_day, last_day);
@@ -53,7 +56,10 @@ begin
     from private.location_daily_sales as x
     where x.organization_id = org and x.day between first_day and last_day;
     if product_rows > prune_above then
-      select s.demand_to into stats_to from private.product_sales_stats as s limit 1;
+      select s.demand_to into stats_to
+      from private.product_sales_stats as s
+      where s.organization_id = org
+      limit 1;
       bound := case
         when first_day > stats_to - 30 then 'revenue_30d'
         when first_day > stats_to - 90 then 'revenue_90d'
@@ -94,6 +100,17 @@ begin
       end if;
     end if;
   end if;
+
+  section := private.analytics_section(
+    case sales_analytics.group_by
+      when 'category' then array['private.category_daily_sales']
+      when 'product' then array[
+        'private.daily_sales', 'private.product_sales_stats', 'private.location_daily_sales'
+      ]
+      else array['private.location_daily_sales']
+    end,
+    array['totals', 'groups', 'series']
+  );
 
   with facts as (
     -- Every fact row of the period at the coarsest grain the grouping allows.
@@ -236,7 +253,9 @@ begin
   )
 
   select jsonb_build_object(
-    'as_of', (select min(a.refreshed_at) from private.analytics_refreshes as a),
+    'as_of', section -> 'as_of',
+    'sections', jsonb_build_object('sales', section),
+    'timezone', zone,
     'organization_id', org,
     'from', first_day,
     'to', last_day,
@@ -302,24 +321,25 @@ $$;
 comment on function public.sales_analytics(date, date, text, text, uuid) is
 'Fulfilled sales of the active organization per period, optionally split by a dimension.
 
-from / to: inclusive UTC days of completion (default: the 30 days to today; at most 1100
-days). granularity: day, week (ISO, from Monday) or month. group_by: none, product, category
-(the product''s own category) or location. Returns as_of, costing_method (the organization
-setting costing_method, default weighted_average), totals (units, revenue, cogs and
-gross_margin = revenue - cogs by that method, cogs_wac, cogs_fifo, order_lines = order x
-product pairs), groups (the 25 keys with the most revenue, with a label) and series rows
-(period, key, units, revenue, cogs, cogs_wac, cogs_fifo, order_lines). Units and revenue are
-those of sales orders fulfilled (or closed short) in the period, gross of returns; cost of goods
-sold is a ledger fact (private.daily_sales): what the orders'' sale movements took out of stock
-at moving weighted-average cost (cogs_wac) and at FIFO cost (cogs_fifo), less the value of
-customer returns in the period; orders fulfilled before costing existed use their lines''
-unit_cost. Keys outside the top 25 are summed into rows with key null and other = true.
-Reads the coarsest analytics view the grouping allows (private.location_daily_sales for none and location,
+from / to: inclusive days of completion in the organization''s time zone (setting timezone, else
+UTC; default: the 30 days to today there; at most 1100 days). granularity: day, week (ISO, from
+Monday) or month of those days. group_by: none, product, category (the product''s own category)
+or location. Returns as_of, costing_method (the organization setting costing_method, default
+weighted_average), sections (sales: as_of the last refresh of the views read,
+private.analytics_section), timezone, totals (units, revenue, cogs and gross_margin = revenue -
+cogs by that method, cogs_wac, cogs_fifo, order_lines = order x product pairs), groups (the 25
+keys with the most revenue, with a label) and series rows (period, key, units, revenue, cogs,
+cogs_wac, cogs_fifo, order_lines). Units and revenue are those of sales orders fulfilled (or
+closed short) in the period, gross of returns; cost of goods sold is a ledger fact
+(private.daily_sales): what the orders'' sale movements took out of stock at moving
+weighted-average cost (cogs_wac) and at FIFO cost (cogs_fifo), less the value of customer
+returns in the period; orders fulfilled before costing existed use their lines'' unit_cost. Keys
+outside the top 25 are summed into rows with key null and other = true. Reads the coarsest
+analytics view the grouping allows (private.location_daily_sales for none and location,
 private.category_daily_sales for category, with the categories as of the refresh,
 private.daily_sales for product, ranking only the products whose revenue bound in
 private.product_sales_stats can reach the top 25), security definer, filtered to
-private.active_organization(organization_id). Bad arguments:
-PT400 validation_failed.';
+private.active_organization(organization_id). Bad arguments: PT400 validation_failed.';
 
 revoke all on function public.sales_analytics(date, date, text, text, uuid) from public, anon;
 

@@ -11,15 +11,17 @@ as $$
 declare
   org uuid := private.active_organization(stock_valuation.organization_id);
   chosen text := private.costing_method(stock_valuation.method, org);
+  section jsonb := private.analytics_section(
+    array['private.product_stock', 'private.stock_by_group'],
+    array['units', 'value', 'by_category', 'by_location']
+  );
   result jsonb;
 begin
   -- As of the refresh: per category and per location, both methods, in private.stock_by_group.
   -- (Live, the largest seeded organization took 360 ms at weighted average and 720 ms at FIFO.)
   select jsonb_build_object(
-    'as_of', (
-      select min(a.refreshed_at) from private.analytics_refreshes as a
-      where a.view in ('private.product_stock', 'private.stock_by_group')
-    ),
+    'as_of', section -> 'as_of',
+    'sections', jsonb_build_object('valuation', section),
     'units', coalesce(sum(g.units), 0),
     'value', round(coalesce(sum(g.value), 0), 2),
     'by_category', coalesce(jsonb_agg(jsonb_build_object(
@@ -74,9 +76,10 @@ decimals per stock level, so the locations may differ from value by those roundi
 (private.cost_layers), exact per location and category. Read from private.stock_by_group, so
 as_of is the refresh (refresh_analytics for a fresher one): computed live the breakdowns cost
 ~0.4 s (weighted average) to ~0.7 s (FIFO) for an organization of 70,000 products. Returns
-as_of, method, currency, units, value, by_category (category_id null = uncategorized),
-by_location. Security definer so one scan serves members of every role; filtered to
-private.active_organization(organization_id). Other methods: PT400 validation_failed.';
+as_of, sections (valuation: as_of that refresh, private.analytics_section), method, currency,
+units, value, by_category (category_id null = uncategorized), by_location. Security definer so
+one scan serves members of every role; filtered to private.active_organization(organization_id).
+Other methods: PT400 validation_failed.';
 
 revoke all on function public.stock_valuation(text, uuid) from public, anon;
 

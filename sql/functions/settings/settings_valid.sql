@@ -20,7 +20,6 @@ as $$
           when 'default_low_stock_threshold' then
             s.num >= 0 and s.num <= 2147483647 and s.num = trunc(s.num)
           when 'expiry_warning_days' then s.num between 1 and 365 and s.num = trunc(s.num)
-          when 'forecast_alpha' then s.num > 0 and s.num <= 1
           when 'forecast_horizon_days' then s.num between 1 and 365 and s.num = trunc(s.num)
           when 'service_level' then s.num > 0.5 and s.num <= 0.9999
           when 'costing_method' then s.txt in ('weighted_average', 'fifo')
@@ -42,13 +41,15 @@ $$;
 comment on function private.settings_valid(jsonb) is
 'True when an organization settings document has only known keys with valid values.
 
-Keys (all optional): currency (ISO 4217 code, ^[A-Z]{3}$), timezone (IANA-shaped name, not looked
-up: pg_timezone_names is not immutable), default_low_stock_threshold (integer >= 0),
-expiry_warning_days (integer 1..365), forecast_alpha (number in (0, 1]), forecast_horizon_days
-(integer 1..365), service_level (number in (0.5, 0.9999]), costing_method (weighted_average or
-fifo: the method reports use), over_receipt_tolerance (fraction 0..1 of an ordered quantity a
-receipt may exceed it by). JSON null is not a valid value: remove
-the key to fall back to the default. Used by the check constraint on public.settings.value.';
+Keys (all optional): currency (ISO 4217 code, ^[A-Z]{3}$), timezone (IANA-shaped name; whether
+PostgreSQL knows it is checked by the trigger function private.settings_timezone_known, since
+pg_timezone_names is not immutable), default_low_stock_threshold (integer >= 0),
+expiry_warning_days (integer 1..365), forecast_horizon_days (integer 1..365), service_level
+(number in (0.5, 0.9999]), costing_method (weighted_average or fifo: the method reports use),
+over_receipt_tolerance (fraction 0..1 of an ordered quantity a receipt may exceed it by).
+forecast_alpha is no longer a key (migration 20261206001100: the forecast fits its own
+parameters). JSON null is not a valid value: remove the key to fall back to the default. Used by
+the check constraint on public.settings.value.';
 
 revoke all on function private.settings_valid(jsonb) from public, anon;
 
