@@ -17,6 +17,8 @@ class ApiSettings(BaseSettings):
 
     bulk_max: int = Field(500, ge=1, le=10_000)  # rows per bulk request / CSV import
     api_default_limit: int = Field(10, ge=1, le=100)
+    # A CSV import's upload cap (streamed; NIMBUS_MAX_BODY_BYTES caps every other body).
+    import_max_bytes: int = Field(16_777_216, ge=1024)
 
 
 @lru_cache(maxsize=1)

@@ -11,7 +11,10 @@ download, never a short file that looks whole.
 
 Cells (csvsafe): the numbers PostgREST returns for a column declared numeric in NUMBERS are
 written as they are (a -3 adjustment stays -3); every other cell (text, ids, timestamps,
-booleans) goes through csvsafe.guard, so text starting with = + - @ tab or CR gets a `'`."""
+booleans) goes through csvsafe.guard, so text starting with = + - @ tab or CR gets a `'`.
+
+The product export's columns are productexport's: every column the import reads, the names of
+category and supplier, and the stock per location, so that the file imports back unchanged."""
 
 from __future__ import annotations
 
@@ -28,25 +31,23 @@ from proxy.api import catalog, operations, postgrest, tenancy
 from proxy.api.csvsafe import guard
 from proxy.api.inputs import parse_query
 from proxy.api.params import quoted
+from proxy.api.productexport import SELECT, product_columns
 from proxy.api.reads import scoped
 from proxy.api.route import Route
-from proxy.gate.gate import admit, decorate
+from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
 
 log = logging.getLogger(__name__)
 PAGE = 1000  # rows per upstream request (PostgREST's default max-rows)
 
-COLUMNS = {
-    "products": "id,sku,barcode,name,unit,price,unit_cost,low_stock_threshold,active,category_id,"
-    "supplier_id,created_at,updated_at",
+COLUMNS = {  # products: productexport's
     "orders": "id,number,kind,status,location_id,supplier_id,customer_name,currency,created_at",
     "stock_movements": "id,created_at,kind,product_id,location_id,lot_id,quantity,unit_cost,"
     "order_id,reason",
 }
 # The columns whose values are numbers (written as numbers, never prefixed).
 NUMBERS = {
-    "products": frozenset({"price", "unit_cost", "low_stock_threshold"}),
     "orders": frozenset({"number"}),
     "stock_movements": frozenset({"id", "quantity", "unit_cost"}),
 }
@@ -76,7 +77,7 @@ def cell(value: Any, numeric: bool) -> str:
     return guard(text)
 
 
-def cells(row: dict, columns: list[str], numeric: list[bool]) -> list[str]:
+def cells(row: dict[str, Any], columns: list[str], numeric: list[bool]) -> list[str]:
     """The CSV cells of one PostgREST row, in the order of columns."""
     return [cell(row.get(c), n) for c, n in zip(columns, numeric, strict=True)]
 
@@ -89,8 +90,12 @@ def lines(rows: list[list[str]]) -> bytes:
 
 
 async def page(
-    request: web.Request, identity: Identity, target: str, params: list, after: dict | None
-) -> list[dict]:
+    request: web.Request,
+    identity: Identity,
+    target: str,
+    params: list[tuple[str, str]],
+    after: dict[str, Any] | None,
+) -> list[dict[str, Any]]:
     """The PAGE rows that follow `after` (the last row sent; None: the first page)."""
     if after is not None:
         at, key = quoted(str(after["created_at"])), quoted(str(after["id"]))
@@ -104,16 +109,21 @@ async def page(
 
 async def export(request: web.Request, route: Route) -> web.StreamResponse:
     """Stream every filtered row of route.target as CSV, page by page."""
-    identity = await admit(request)
+    identity = identity_of(request)
     listing = parse_query(route, request.query)
     org = tenancy.chosen(request, identity)
     params = [*route.fixed, *listing.params, *scoped(route, org)]
     for spec, value in listing.resolvers:
         params.extend(await spec.resolve(request, identity, value, org))
-    columns = COLUMNS[route.target].split(",")
-    numeric = [name in NUMBERS[route.target] for name in columns]
+    shape = None
+    if route.target == "products":
+        shape = await product_columns(request, identity, org)
+        columns, numeric, select = shape.columns, shape.numeric(), SELECT
+    else:
+        columns = select = COLUMNS[route.target].split(",")
+        numeric = [name in NUMBERS[route.target] for name in columns]
     params += [
-        ("select", ",".join([*columns, *listing.embeds])),
+        ("select", ",".join([*select, *listing.embeds])),
         ("order", "created_at.asc,id.asc"),
         ("limit", str(PAGE)),
     ]
@@ -126,13 +136,13 @@ async def export(request: web.Request, route: Route) -> web.StreamResponse:
             "Cache-Control": "no-store",
         }
     )
-    decorate(request, response)
-    await response.prepare(request)
+    await response.prepare(request)  # the RateLimit headers go with it
     sent = 0
     try:
         await response.write(lines([columns]))
         while rows:
-            await response.write(lines([cells(row, columns, numeric) for row in rows]))
+            shaped = rows if shape is None else [shape.flat(row) for row in rows]
+            await response.write(lines([cells(row, columns, numeric) for row in shaped]))
             sent += len(rows)
             rows = await page(request, identity, route.target, params, rows[-1])
     except ConnectionResetError:

@@ -1,14 +1,17 @@
-"""The `nimbus` command: serve, up, migrate, token, seed, refresh, user."""
+"""The `nimbus` command: serve, up, migrate, token, seed, refresh, user, import, export."""
 
 from __future__ import annotations
 
 import sys
+import uuid
 from pathlib import Path
 
 import click
 
-from proxy.config import load_settings
+from proxy.config import Overrides, load_settings
+from proxy.local.csvcli import export
 from proxy.local.datacli import refresh, seed
+from proxy.local.importcli import import_
 from proxy.local.usercli import user
 
 
@@ -28,7 +31,11 @@ def main() -> None:
 )
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Run the proxy against whatever NIMBUS_* points at."""
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    overrides: Overrides = {}
+    if host is not None:
+        overrides["host"] = host
+    if port is not None:
+        overrides["port"] = port
     settings = load_settings(**overrides)
     count = workers or settings.workers
     if count > 1:
@@ -89,7 +96,7 @@ def migrate(database_url: str | None, create: bool, sql_dir: Path | None) -> Non
 @click.option("--org", help="Active organization id to put in the claims.")
 @click.option("--ttl", type=click.IntRange(1, 10 * 365 * 86400), default=3600, show_default=True)
 @click.option("--email", help="Email claim.")
-def token(sub, role: str, org: str | None, ttl: int, email: str | None) -> None:
+def token(sub: uuid.UUID | None, role: str, org: str | None, ttl: int, email: str | None) -> None:
     """Mint a token signed with the configured secret (local use and tests)."""
     from proxy.gate.tokens import mint
 
@@ -176,6 +183,8 @@ def supabase_migrations(check: bool, sql_dir: Path | None, out: Path | None) -> 
 main.add_command(seed)
 main.add_command(refresh)
 main.add_command(user)
+main.add_command(export)
+main.add_command(import_)
 
 
 if __name__ == "__main__":

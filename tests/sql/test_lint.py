@@ -36,6 +36,13 @@ EXPOSED = {
     "invite_member": "email text, role text, organization_id uuid",
     "change_member_role": "user_id uuid, role text, organization_id uuid",
     "remove_member": "user_id uuid, organization_id uuid",
+    # CSV import jobs (issue 16, point 5; sql/functions/imports).
+    "start_import": "idempotency_key text, file_sha256 text, mode text, total integer,"
+    " chunk_size integer, organization_id uuid",
+    "advance_import": "job_id uuid, lease uuid, validated integer, errors jsonb, status text,"
+    " message text, created integer, updated integer",
+    "write_import_chunk": "job_id uuid, lease uuid, seq integer, rows jsonb",
+    "import_job": "id uuid",
 }
 # The analytics functions (sql/functions/analytics, issue 3) are owned by another change; their
 # names are pinned here, their signatures by that change's tests.

@@ -19,6 +19,8 @@ declare
   existing int;
   written int;
   result jsonb;
+  by_id jsonb;
+  by_id_count int;
 begin
   org := private.active_organization(bulk_upsert_products.organization_id);
   if not private.has_role(org, 'manager') then
@@ -84,6 +86,17 @@ begin
         select from public.products as p where p.organization_id = org and p.sku = m.sku
       )
     union all
+    -- upsert by id: the sku may change, but not to one another product has.
+    select m.idx, 'sku', 'already used by another product', 'unique'
+    from marked as m
+    where
+      bulk_upsert_products.mode = 'upsert'
+      and m.id is not null
+      and exists (
+        select from public.products as p
+        where p.organization_id = org and p.sku = m.sku and p.id <> m.id
+      )
+    union all
     select m.idx, 'barcode', format('repeats row %s of this request', m.first_barcode),
       'duplicate'
     from marked as m
@@ -95,7 +108,10 @@ begin
     select m.idx, 'barcode', 'already used by product ' || p.sku, 'unique'
     from marked as m
     inner join public.products as p
-      on p.organization_id = org and p.barcode = m.barcode and p.sku is distinct from m.sku
+      on
+        p.organization_id = org
+        and p.barcode = m.barcode
+        and case when m.id is null then p.sku is distinct from m.sku else p.id <> m.id end
     where bulk_upsert_products.mode <> 'update'
     union all
     select m.idx, 'category_id', 'does not exist', 'not_found'
@@ -145,12 +161,12 @@ begin
     union all
     select m.idx, 'id', format('repeats row %s of this request', m.first_id), 'duplicate'
     from marked as m
-    where bulk_upsert_products.mode = 'update' and m.id is not null and m.idx > m.first_id
+    where bulk_upsert_products.mode <> 'insert' and m.id is not null and m.idx > m.first_id
     union all
     select m.idx, 'id', 'not found', 'not_found'
     from marked as m
     where
-      bulk_upsert_products.mode = 'update'
+      bulk_upsert_products.mode <> 'insert'
       and m.id is not null
       and not exists (
         select from public.products as p where p.organization_id = org and p.id = m.id
@@ -194,12 +210,19 @@ begin
       hint = 'validation_failed';
   end if;
 
+  -- Two index probes per row (an OR join condition would compare every row with every
+  -- product of the organization: seconds for a chunk of 500 into 15k products).
   select count(*) into existing
   from jsonb_array_elements(bulk_upsert_products.rows) as e (v)
-  inner join public.products as p
-    on
-      p.organization_id = org
-      and (p.sku = e.v ->> 'sku' or p.id = (e.v ->> 'id')::uuid);
+  where
+    exists (
+      select from public.products as p
+      where p.organization_id = org and p.sku = e.v ->> 'sku'
+    )
+    or exists (
+      select from public.products as p
+      where p.organization_id = org and p.id = (e.v ->> 'id')::uuid
+    );
 
   if bulk_upsert_products.dry_run then
     return jsonb_build_object(
@@ -239,10 +262,46 @@ begin
     from changed as w
     inner join changes as c on c.id = w.id;
   else
+    -- upsert: the rows that carry an id replace that product (sku included); the others go by
+    -- sku below. Joined on id alone (every id was found in org above): with organization_id =
+    -- org beside it, the organization's row estimate, which lags while an import grows it, can
+    -- make the planner loop over every product of the organization for each row (seconds a
+    -- chunk of 500). Pairs {o: request position, r: row} merge both parts in request order.
     with input as (
       select e.ord, r.*
       from jsonb_array_elements(bulk_upsert_products.rows) with ordinality as e (v, ord)
       cross join lateral jsonb_populate_record(null::public.products, e.v) as r
+      where bulk_upsert_products.mode = 'upsert' and r.id is not null
+    ),
+    replaced as (
+      update public.products as p set
+        sku = i.sku,
+        name = i.name,
+        barcode = i.barcode,
+        description = i.description,
+        unit = coalesce(i.unit, 'each'),
+        price = coalesce(i.price, 0),
+        unit_cost = coalesce(i.unit_cost, 0),
+        reorder_point = i.reorder_point,
+        safety_stock = coalesce(i.safety_stock, 0),
+        low_stock_threshold = i.low_stock_threshold,
+        category_id = i.category_id,
+        supplier_id = i.supplier_id,
+        active = coalesce(i.active, true),
+        archived_at = case when coalesce(i.active, true) then null else p.archived_at end
+      from input as i
+      where p.id = i.id
+      returning jsonb_build_object('o', i.ord, 'r', to_jsonb(p.*)) as pair
+    )
+    select jsonb_agg(w.pair), count(*)
+    into by_id, by_id_count
+    from replaced as w;
+
+    with input as (
+      select e.ord, r.*
+      from jsonb_array_elements(bulk_upsert_products.rows) with ordinality as e (v, ord)
+      cross join lateral jsonb_populate_record(null::public.products, e.v) as r
+      where bulk_upsert_products.mode = 'insert' or r.id is null
     ),
     saved as (
       insert into public.products as p (
@@ -273,10 +332,15 @@ begin
       where bulk_upsert_products.mode = 'upsert'
       returning p.*
     )
-    select jsonb_agg(to_jsonb(s) order by i.ord), count(*)
+    select jsonb_agg(jsonb_build_object('o', i.ord, 'r', to_jsonb(s))), count(*)
     into result, written
     from saved as s
     inner join input as i on i.sku = s.sku;
+
+    written := written + by_id_count;
+    select jsonb_agg(e.pair -> 'r' order by (e.pair ->> 'o')::int)
+    into result
+    from jsonb_array_elements(coalesce(result, '[]') || coalesce(by_id, '[]')) as e (pair);
   end if;
 
   if written <> total then
@@ -296,7 +360,9 @@ comment on function public.bulk_upsert_products(jsonb, text, uuid, boolean) is
 'Writes many products of one organization in one transaction, all or nothing.
 
 mode insert creates every row (an sku that exists is an error), upsert inserts or replaces by sku
-(an archived product sent active is restored), update changes price, unit_cost,
+(an archived product sent active is restored) or, for a row with an id, replaces that product of
+the organization, sku included (an unknown id is not_found, an sku another product has is
+unique), update changes price, unit_cost,
 low_stock_threshold, reorder_point and safety_stock of the products named by id (keys left out
 stay). Every row is checked before anything is written: repeated sku/barcode/id within the
 request, sku or barcode already used, category/supplier/id not in the organization. Problems are
