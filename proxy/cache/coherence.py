@@ -11,25 +11,32 @@ from aiohttp import web
 from proxy.cache.generations import Generations
 from proxy.cache.keys import BUS, CACHE, MEMBERS
 from proxy.cache.listener import listen
+from proxy.cache.pubsub import Subscriber
 from proxy.cache.store import ResponseCache
-from proxy.cache.subscriber import Subscriber
-from proxy.cache.tenants import MemberOrgs
+from proxy.cache.tenants import Call, MemberOrgs
 from proxy.gate.clientip import parse_networks
 from proxy.gate.denylist import Denylist
 from proxy.gate.keys import DENYLIST, LIMITER
 from proxy.gate.leases import RateLimiter
 from proxy.ops.keys import SETTINGS, TRUSTED
 from proxy.ops.metrics import DEPENDENCY_UP, REFRESH
-from proxy.ops.redisconn import ClusterBus, RedisGuard, is_cluster, make_client
+from proxy.ops.redisconn import (
+    Client,
+    ClusterBus,
+    RedisGuard,
+    is_cluster,
+    make_client,
+    make_cluster_client,
+)
 
 
-async def redis_context(app: web.Application, *, call) -> AsyncIterator[None]:
+async def redis_context(app: web.Application, *, call: Call) -> AsyncIterator[None]:
     """cleanup_ctx (bound to call, how to ask PostgREST as the caller, by create_app):
     everything that talks to Redis or LISTENs, opened and closed together."""
     settings = app[SETTINGS]
     timeout = settings.redis_timeout_ms / 1000
 
-    def guard_for(url: str) -> RedisGuard:
+    def guard_for(url: str) -> RedisGuard[Client]:
         return RedisGuard(
             make_client(url, timeout),
             failures=settings.redis_breaker_failures,
@@ -45,7 +52,7 @@ async def redis_context(app: web.Application, *, call) -> AsyncIterator[None]:
     if settings.redis_url and is_cluster(settings.redis_url):
         # Pub/sub counts receivers per node: publish on the node the subscribers listen on.
         bus = generations.bus = RedisGuard(
-            ClusterBus(make_client(settings.redis_url, timeout), generations.channel),
+            ClusterBus(make_cluster_client(settings.redis_url, timeout), generations.channel),
             failures=settings.redis_breaker_failures,
             cooldown_s=settings.redis_breaker_cooldown_s,
         )
@@ -98,7 +105,7 @@ async def redis_context(app: web.Application, *, call) -> AsyncIterator[None]:
         await g.close()
 
 
-def cache_status(app: web.Application) -> dict | None:
+def cache_status(app: web.Application) -> dict[str, object] | None:
     """The cache's part of /ready (informational), None on a proxy without a cache."""
     cache = app.get(CACHE)
     if cache is None:

@@ -8,18 +8,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Generic, Protocol, TypeAlias, TypeVar
 
 from redis import asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, ResponseError
-from redis.retry import Retry
 
 from proxy.ops.redisurl import parse
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# What make_client gives: one Redis or a cluster (both speak the commands the proxy uses).
+Client: TypeAlias = aioredis.Redis | RedisCluster
 # What "Redis is not there" looks like (a cluster none of whose seeds answers raises the last).
 UNAVAILABLE = (RedisError, OSError, TimeoutError, RedisClusterException)
 
@@ -33,28 +35,48 @@ def is_cluster(url: str) -> bool:
     return parse(url).cluster
 
 
-def make_client(url: str, timeout_s: float, max_connections: int = 32):
+class Publisher(Protocol):
+    """What the generation bus publishes through: a client, or a ClusterBus on a cluster."""
+
+    def publish(self, channel: str, message: bytes) -> Awaitable[int]: ...
+
+    async def aclose(self) -> None: ...
+
+
+C = TypeVar("C", bound=Publisher, covariant=True)
+
+
+def make_client(url: str, timeout_s: float, max_connections: int = 32) -> Client:
     """A redis-py asyncio client for url, with no retries (the breaker decides) and timeouts.
     A cluster URL's seeds all go to RedisCluster as `startup_nodes`: any one that answers is
     enough to learn the topology."""
-    target = parse(url)
-    common = {
-        "socket_timeout": timeout_s,
-        "socket_connect_timeout": timeout_s,
-        "decode_responses": False,
-    }
-    if target.cluster:
-        return RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
-            max_connections=max_connections,
-            **target.client_kwargs(),
-            **common,
-        )
+    if parse(url).cluster:
+        return make_cluster_client(url, timeout_s, max_connections)
     # A bounded pool: a burst of requests queues for a connection instead of opening hundreds.
     pool = aioredis.BlockingConnectionPool.from_url(
-        url, max_connections=max_connections, timeout=timeout_s, **common
+        url,
+        max_connections=max_connections,
+        timeout=timeout_s,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        decode_responses=False,
     )
     return aioredis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 0))
+
+
+def make_cluster_client(url: str, timeout_s: float, max_connections: int = 32) -> RedisCluster:
+    """make_client for a cluster URL (ValueError for another)."""
+    target = parse(url)
+    if not target.cluster:
+        raise ValueError("not a Redis Cluster URL")
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+        max_connections=max_connections,
+        **target.client_kwargs(),
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        decode_responses=False,
+    )
 
 
 class ClusterBus:
@@ -72,18 +94,24 @@ class ClusterBus:
     async def publish(self, channel: str, message: bytes) -> int:
         """PUBLISH on the pub/sub node."""
         node = await pubsub_node(self.client, self.channel)
-        return await self.client.execute_command("PUBLISH", channel, message, target_nodes=node)
+        receivers = await self.client.execute_command(
+            "PUBLISH", channel, message, target_nodes=node
+        )
+        return int(receivers)
 
     async def aclose(self) -> None:
         """Close the cluster client."""
         await self.client.aclose()
 
 
-async def pubsub_node(client: RedisCluster, channel: str):
+async def pubsub_node(client: RedisCluster, channel: str) -> ClusterNode:
     """The ClusterNode owning channel's slot (learning the topology through any seed; at once
     when it is already known)."""
     await client.initialize()
-    return client.get_node_from_key(channel)
+    node = client.get_node_from_key(channel)
+    if node is None:
+        raise RedisClusterException(f"no node serves the slot of {channel}")
+    return node
 
 
 async def locate_pubsub(url: str, channel: str, timeout_s: float) -> tuple[str, int]:
@@ -92,20 +120,20 @@ async def locate_pubsub(url: str, channel: str, timeout_s: float) -> tuple[str, 
     target = parse(url)
     if not target.cluster:
         return target.nodes[0]
-    client = make_client(url, timeout_s, max_connections=2)
+    client = make_cluster_client(url, timeout_s, max_connections=2)
     try:
         node = await pubsub_node(client, channel)
-        return node.host, node.port
+        return node.host, int(node.port)
     finally:
         await client.aclose()
 
 
-class RedisGuard:
-    """Runs Redis calls through the breaker."""
+class RedisGuard(Generic[C]):
+    """Runs Redis calls (on a client of type C) through the breaker."""
 
     def __init__(
         self,
-        client,
+        client: C,
         *,
         failures: int = 3,
         cooldown_s: float = 1.0,
@@ -128,7 +156,7 @@ class RedisGuard:
         """False while the breaker is open."""
         return time.monotonic() >= self._open_until
 
-    async def run(self, call: Callable[[object], Awaitable[T]]) -> T:
+    async def run(self, call: Callable[[C], Awaitable[T]]) -> T:
         """call(client), or RedisDown."""
         if not self.available:
             raise RedisDown("circuit open")

@@ -1,14 +1,16 @@
 """NIMBUS_REDIS_URL as operators write it: `redis://` and `rediss://` (TLS) for one Redis,
 `redis+cluster://` and `rediss+cluster://` for a Redis Cluster with one or more seed nodes
 (`redis+cluster://node1:6379,node2:6379`). redis-py's own `from_url` takes one host only, so
-the seed list is parsed here and handed to it as `startup_nodes`; the pub/sub subscriber, which
-speaks RESP itself, reads the same parse. TLS options are the keyword arguments redis-py takes,
-as query parameters (`?ssl_cert_reqs=required&ssl_ca_certs=/etc/ssl/redis-ca.pem`)."""
+the seed list is parsed here and handed to it as `startup_nodes`; the pub/sub subscriber takes
+its credentials and TLS options from the same parse. TLS options are the keyword arguments
+redis-py takes, as query parameters
+(`?ssl_cert_reqs=required&ssl_ca_certs=/etc/ssl/redis-ca.pem`)."""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
+from typing import TypedDict, cast
 from urllib.parse import parse_qsl, quote, unquote, urlencode
 
 SCHEMES = ("redis", "rediss", "redis+cluster", "rediss+cluster")
@@ -29,6 +31,21 @@ TLS_OPTIONS = (
 )
 
 
+class ClientOptions(TypedDict, total=False):
+    """RedisTarget.client_kwargs(): what both redis-py clients take, by name and type."""
+
+    username: str | None
+    password: str | None
+    db: int
+    ssl: bool
+    ssl_cert_reqs: str
+    ssl_ca_certs: str
+    ssl_certfile: str
+    ssl_keyfile: str
+    ssl_check_hostname: bool
+    ssl_ciphers: str
+
+
 class RedisUrlError(ValueError):
     """The URL cannot name a Redis; the message says which part is wrong (never the password)."""
 
@@ -45,15 +62,19 @@ class RedisTarget:
     db: int = 0
     tls_options: dict[str, str | bool] = field(default_factory=dict)
 
-    def client_kwargs(self) -> dict:
+    def client_kwargs(self) -> ClientOptions:
         """Keyword arguments for redis-py (credentials, db, TLS); hosts are the caller's."""
-        kwargs: dict = {"username": self.username, "password": self.password}
+        kwargs: dict[str, str | bool | int | None] = {
+            "username": self.username,
+            "password": self.password,
+        }
         if not self.cluster:
             kwargs["db"] = self.db
         if self.tls:
             kwargs["ssl"] = True
             kwargs.update(self.tls_options)
-        return kwargs
+        # tls_options holds only TLS_OPTIONS names, each of its ClientOptions type (parse()).
+        return cast(ClientOptions, kwargs)
 
     def node_url(self, host: str, port: int) -> str:
         """A plain single-node URL for one of this target's nodes, with the same credentials
@@ -76,15 +97,21 @@ class RedisTarget:
         if not self.tls:
             return None
         opts = self.tls_options
-        context = ssl.create_default_context(cafile=opts.get("ssl_ca_certs"))
+
+        def text(name: str) -> str | None:
+            value = opts.get(name)
+            return value if isinstance(value, str) else None
+
+        context = ssl.create_default_context(cafile=text("ssl_ca_certs"))
         reqs = CERT_REQS[str(opts.get("ssl_cert_reqs", "required"))]
         if not opts.get("ssl_check_hostname", True) or reqs == ssl.CERT_NONE:
             context.check_hostname = False
         context.verify_mode = reqs
-        if opts.get("ssl_certfile"):
-            context.load_cert_chain(opts["ssl_certfile"], opts.get("ssl_keyfile"))
-        if opts.get("ssl_ciphers"):
-            context.set_ciphers(opts["ssl_ciphers"])
+        certfile, ciphers = text("ssl_certfile"), text("ssl_ciphers")
+        if certfile:
+            context.load_cert_chain(certfile, text("ssl_keyfile"))
+        if ciphers:
+            context.set_ciphers(ciphers)
         return context
 
 

@@ -1,0 +1,245 @@
+"""The pub/sub subscription (proxy/cache/pubsub.py, redis-py's PubSub) in one event loop, on real
+Redis servers: a bump returns only once every peer has applied it (what read-your-writes across
+processes rests on, whichever loop turn a peer reads it in); a lost subscription makes the cache
+incoherent until a fresh one has resynced; TLS URLs, of one Redis or of a cluster, work like
+plain ones."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from proxy.cache.generations import EPOCH, Generations
+from proxy.cache.pubsub import Subscriber
+from proxy.local.localstack import free_port
+from proxy.ops.redisconn import (
+    ClusterBus,
+    RedisGuard,
+    is_cluster,
+    make_client,
+    make_cluster_client,
+)
+from tests.support.redis_server import SHARED_REDIS, RedisServer, own_prefix
+
+
+async def eventually(condition: Callable[[], bool], what: str, within: float = 10) -> None:
+    """Return as soon as condition() holds (polled with a deadline: a reconnect has no event)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@asynccontextmanager
+async def subscribed(url: str, prefix: str) -> AsyncIterator[Generations]:
+    """A process's generations on url, subscribed as coherence.redis_context subscribes them."""
+    guard = RedisGuard(make_client(url, 1.0), failures=3, cooldown_s=0.1)
+    gens = Generations(guard, prefix, ack_timeout_s=5.0)  # a timeout shows as a warning
+    bus = None
+    if is_cluster(url):
+        bus = gens.bus = RedisGuard(ClusterBus(make_cluster_client(url, 1.0), gens.channel))
+    gens.pubsub_up = False
+    subscriber = Subscriber(
+        url, [gens.channel, gens.ack_channel], gens.on_message, gens.set_pubsub, timeout_s=1.0
+    )
+    gens.resubscribe = subscriber.kick
+    task = asyncio.create_task(subscriber.run())
+    try:
+        await eventually(lambda: gens.coherent, "the subscription")
+        yield gens
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await guard.close()
+        if bus is not None:
+            await bus.close()
+
+
+async def test_a_bump_returns_once_every_peer_has_applied_it(caplog) -> None:
+    """200 bumps each way between two subscribers: when bump() returns, the peer's generation
+    has already moved (it acknowledges after applying), and no acknowledgement timed out."""
+    with own_prefix("pubsub") as prefix:
+        async with subscribed(SHARED_REDIS, prefix) as a, subscribed(SHARED_REDIS, prefix) as b:
+            with caplog.at_level(logging.WARNING, logger="proxy.cache.generations"):
+                for i in range(200):
+                    writer, reader = (a, b) if i % 2 else (b, a)
+                    await writer.bump(["products"])
+                    assert reader.gens["products"] == writer.gens["products"]
+                    assert reader.vector(("products",)) == writer.vector(("products",))
+            assert not [r for r in caplog.records if "acknowledge" in r.getMessage()]
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own, so that it can be stopped and started again."""
+    server = RedisServer(tmp_path).start()
+    yield server
+    server.stop()
+
+
+async def test_lost_subscription_is_incoherent_until_resynced(own_redis: RedisServer) -> None:
+    """Redis stopped: the cache stops being trusted at once; restarted: a fresh subscription
+    resyncs (the epoch moves, counters a restarted Redis lost are lifted) and messages flow;
+    kick() drops and renews the subscription the same way."""
+    async with subscribed(own_redis.url, "lost") as gens:
+        dropped = asyncio.Event()
+        gens.on_incoherent.append(dropped.set)
+        await gens.bump(["orders"])
+        before = gens.gens[EPOCH]
+        own_redis.stop()
+        await asyncio.wait_for(dropped.wait(), 10)
+        assert not gens.coherent
+        own_redis.start()
+        await eventually(lambda: gens.coherent, "resubscribing after the restart")
+        assert gens.gens[EPOCH] > before
+        peer = redis.Redis(port=own_redis.port)
+        try:
+            assert int(peer.hget("lost:gen", "orders")) >= gens.gens["orders"]  # lifted
+            peer.publish("lost:events", orjson.dumps({"g": {"suppliers": 41}, "id": "t"}))
+            await eventually(lambda: gens.gens.get("suppliers") == 41, "a message after it")
+            dropped.clear()
+            epoch = gens.gens[EPOCH]
+            gens.resubscribe()
+            await asyncio.wait_for(dropped.wait(), 10)
+            await eventually(lambda: gens.coherent, "resubscribing after kick()")
+            assert gens.gens[EPOCH] > epoch
+            peer.publish("lost:events", orjson.dumps({"g": {"suppliers": 42}, "id": "t"}))
+            await eventually(lambda: gens.gens.get("suppliers") == 42, "a message after kick()")
+        finally:
+            peer.close()
+
+
+def certificate(workdir: Path) -> Path:
+    """A self-signed certificate (and key, key.pem beside it) for 127.0.0.1: its own CA."""
+    cert, key = workdir / "cert.pem", workdir / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert
+
+
+def tls_server(workdir: Path, cert: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
+    """redis-server speaking only TLS on port, answering PING before this returns."""
+    workdir.mkdir(exist_ok=True)
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    key = cert.with_name("key.pem")
+    process = subprocess.Popen(
+        [
+            *(binary, "--port", "0", "--tls-port", str(port), "--bind", "127.0.0.1", "--save", ""),
+            *("--tls-cert-file", str(cert), "--tls-key-file", str(key)),
+            *("--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no", "--dir", str(workdir)),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    client = redis.Redis(
+        host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=0.5
+    )
+    deadline = time.monotonic() + 10
+    try:
+        while True:
+            try:
+                client.ping()
+                return process
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    process.kill()
+                    raise
+                time.sleep(0.02)
+    finally:
+        client.close()
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stop by PID."""
+    for process in processes:
+        process.kill()
+        process.wait(10)
+
+
+@pytest.fixture
+def tls_redis(tmp_path: Path) -> Iterator[str]:
+    """One Redis speaking only TLS; yields a rediss:// URL that trusts its certificate."""
+    cert, port = certificate(tmp_path), free_port()
+    process = tls_server(tmp_path / "node", cert, port)
+    yield f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={cert}"
+    stop([process])
+
+
+@pytest.fixture
+def tls_cluster(tmp_path: Path) -> Iterator[str]:
+    """Three TLS-only masters joined into a cluster (TLS on the bus too); yields a
+    rediss+cluster:// URL whose first seed is down."""
+    cert = certificate(tmp_path)
+    ports = []
+    while len(ports) < 3:
+        if (port := free_port()) <= 55000:  # its bus port, port + 10000, must be one too
+            ports.append(port)
+    flags = ("--tls-cluster", "yes", "--cluster-enabled", "yes")
+    processes = [
+        tls_server(tmp_path / f"node{i}", cert, port, *flags, "--cluster-config-file", "nodes.conf")
+        for i, port in enumerate(ports)
+    ]
+    try:
+        subprocess.run(
+            [
+                *("redis-cli", "--tls", "--cacert", str(cert), "--cluster", "create"),
+                *(f"127.0.0.1:{port}" for port in ports),
+                *("--cluster-replicas", "0", "--cluster-yes"),
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        for port in ports:
+            client = redis.Redis(
+                host="127.0.0.1", port=port, ssl=True, ssl_ca_certs=str(cert), socket_timeout=1
+            )
+            deadline = time.monotonic() + 30
+            try:
+                while client.cluster("info").get("cluster_state") != "ok":
+                    assert time.monotonic() < deadline, "the TLS cluster did not become ok"
+                    time.sleep(0.05)
+            finally:
+                client.close()
+        seeds = ",".join(f"127.0.0.1:{port}" for port in (free_port(), *ports[1:]))
+        yield f"rediss+cluster://{seeds}?ssl_ca_certs={cert}"
+    finally:
+        stop(processes)
+
+
+async def test_tls_url_subscribes_and_acknowledges(tls_redis: str) -> None:
+    """Over rediss:// (certificate checked against the URL's CA) two subscribers resync, apply
+    each other's bumps and acknowledge them, as over redis://."""
+    async with subscribed(tls_redis, "tls") as a, subscribed(tls_redis, "tls") as b:
+        await a.bump(["categories"])
+        assert b.gens["categories"] == a.gens["categories"] >= 1
+
+
+async def test_tls_cluster_url_meets_on_one_node(tls_cluster: str) -> None:
+    """Over rediss+cluster:// (a seed down) the subscribers and the publishers meet on the
+    node owning the channel's slot: a bump returns once the peer has applied it."""
+    async with subscribed(tls_cluster, "tlsc") as a, subscribed(tls_cluster, "tlsc") as b:
+        await a.bump(["suppliers"])
+        assert b.gens["suppliers"] == a.gens["suppliers"] >= 1
+        await b.bump(["suppliers"])
+        assert a.gens["suppliers"] == b.gens["suppliers"] >= 2
