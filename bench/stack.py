@@ -74,7 +74,9 @@ class Stack:
 
     def __init__(self, stack: ExitStack, *, workers: int = 1) -> None:
         ensure_database(DB)
-        migrate(DB, echo=lambda _l: None)
+        # NIMBUS_TEST_SQL_DIR: a snapshot of sql/ (as the tests take it), e.g. while sql/ is edited.
+        sql_dir = os.environ.get("NIMBUS_TEST_SQL_DIR")
+        migrate(DB, **({"sql_dir": Path(sql_dir)} if sql_dir else {}), echo=lambda _l: None)
         self.demo = largest_organization(DB)
         self.secret = secrets.token_urlsafe(48)
         self.token = mint(

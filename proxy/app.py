@@ -12,6 +12,7 @@ from proxy.api import postgrest
 from proxy.cache.coherence import cache_status, redis_context
 from proxy.config import Settings
 from proxy.edge.middlewares import error_middleware
+from proxy.gate.gate import gate_middleware, ratelimit_headers
 from proxy.gate.identity import Verifier
 from proxy.gate.jwks import JWKS
 from proxy.gate.keys import VERIFIER
@@ -21,6 +22,7 @@ from proxy.ops import health, index, metrics
 from proxy.ops.keys import SETTINGS
 from proxy.ops.observe import observe_middleware
 from proxy.ops.refresher import refresher_context
+from proxy.realtime import service as realtime
 from proxy.rest import routes as rest
 from proxy.upstream.exchange import open_session
 from proxy.upstream.fairshare import FairShare
@@ -31,7 +33,7 @@ from proxy.upstream.pool import UpstreamPool
 def create_app(settings: Settings) -> web.Application:
     """The proxy application for these settings; resources open on startup, close on cleanup."""
     app = web.Application(
-        middlewares=[observe_middleware(), error_middleware()],
+        middlewares=[observe_middleware(), error_middleware(), gate_middleware()],
         client_max_size=settings.max_body_bytes,
         handler_args={
             "max_field_size": settings.max_header_bytes,
@@ -39,9 +41,11 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[SETTINGS] = settings
+    app.on_response_prepare.append(ratelimit_headers)  # the gate's, on every answer it admitted
     app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(functools.partial(redis_context, call=postgrest.call))
     events.setup(app)  # LISTEN nimbus_events -> live notification streams
+    realtime.setup(app)  # LISTEN nimbus_realtime -> /realtime/v1/websocket (postgres_changes)
     app.cleanup_ctx.append(refresher_context)  # analytics views, where pg_cron does not
     health.setup(
         app,

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -111,8 +112,10 @@ class Settings(BaseSettings):
     # docs/PERFORMANCE.md): 32 MiB keeps a process under 150 MB.
     cache_l1_bytes: int = Field(32 * 1024 * 1024, ge=0)
     cache_max_bytes: int = Field(1024 * 1024, ge=1)
-    # Answer L1 hits (proxy/edge/hitpath.py) and, without a cache, relay GETs
-    # (proxy/edge/relaypath.py) from the protocol handler.
+    # Serve through the edge's protocol handler (proxy/edge/protocol.py), which answers L1 hits
+    # (proxy/edge/hitpath.py) and relays GETs and cache misses (proxy/edge/relaypath.py) itself;
+    # false: stock aiohttp serves everything (as when the start-up check of the aiohttp internals
+    # the handler uses fails, proxy/edge/capability.py).
     hit_path: bool = True
     coherence_wait_ms: int = Field(250, ge=0)  # how long a write waits for peers' acks
     listen_enabled: bool = True
@@ -149,6 +152,12 @@ class Settings(BaseSettings):
     sse_replay_max: int = Field(5_000, ge=1)  # missed events replayed per (re)connect
     sse_retry_ms: int = Field(2_000, ge=0)  # the `retry:` the client waits before reconnecting
     sse_write_timeout_s: float = Field(30.0, gt=0)  # a client that takes no data this long is cut
+
+    # Realtime (GET /realtime/v1/websocket, proxy/realtime/), fed by LISTEN nimbus_realtime.
+    realtime_queue_size: int = Field(1_000, ge=1)  # messages queued per socket, then closed (slow)
+    realtime_max_sockets: int = Field(10_000, ge=1)  # open sockets per process (then 503)
+    realtime_max_channels: int = Field(100, ge=1)  # channels joined per socket
+    realtime_spill_keep_s: float = Field(300.0, gt=0)  # oversized changes kept this long
 
     # Analytics views where pg_cron does not refresh them (proxy/ops/refresher.py): every
     # analytics_refresh_s (0: never, by the proxy), and analytics_debounce_s after the first stock
@@ -210,7 +219,14 @@ class Settings(BaseSettings):
         return ALLOWED_ROLES
 
 
-def load_settings(**overrides: object) -> Settings:
+class Overrides(TypedDict, total=False):
+    """Settings the command line may set over the environment (`nimbus serve --host/--port`)."""
+
+    host: str
+    port: int
+
+
+def load_settings(**overrides: Unpack[Overrides]) -> Settings:
     """Build Settings or exit with one clear line per invalid variable."""
     try:
         return Settings(**overrides)

@@ -92,6 +92,26 @@ def test_metrics_exposition(observed, token_for) -> None:
         assert series in text, series
 
 
+def _upstream_calls(url: str) -> float:
+    """How many PostgREST answers the proxy has timed (every status class)."""
+    text = httpx.get(url + "/metrics").text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("nimbus_upstream_request_duration_seconds_count")
+    )
+
+
+def test_api_upstream_calls_are_timed(observed, token_for) -> None:
+    """/api/v1's calls to PostgREST go through the same exchange as /rest/v1's: each is timed."""
+    _proc, url = observed
+    ok = {"Authorization": f"Bearer {token_for(str(uuid.uuid4()))}"}
+    before = _upstream_calls(url)
+    me = httpx.get(url + "/api/v1/auth/me", headers=ok)
+    assert me.status_code == 200 and me.json()["data"]["memberships"] == []
+    assert _upstream_calls(url) - before >= 1
+
+
 def _in_flight(url: str) -> float:
     """nimbus_http_requests_in_flight as /metrics reports it (summed over live workers)."""
     for line in httpx.get(url + "/metrics").text.splitlines():

@@ -1,10 +1,11 @@
-"""The relay path (proxy/edge/relaypath.py, proxy/edge/protocol.py): on a proxy without a response
-cache, GETs relayed to PostgREST by the protocol handler must be the answers the full aiohttp path
-gives, errors included, and in the order they were asked.
+"""The relay path (proxy/edge/relaypath.py, proxy/edge/protocol.py): GETs relayed to PostgREST by
+the protocol handler must be the answers the full aiohttp path gives, errors included, and in the
+order they were asked — on a proxy without a response cache, and as a cached proxy's misses (what
+is stored, and how it is answered next, included).
 
-Two proxy processes without a cache on the same PostgREST: one with the fast paths, one without
-(NIMBUS_HIT_PATH=false). Keep-alive clients throughout; the first request of a client goes the
-full path (its token is verified there), the ones after it are relayed."""
+Proxy processes on the same PostgREST: one with the fast paths, one without (NIMBUS_HIT_PATH=false).
+Keep-alive clients throughout; the first request of a client goes the full path (its token is
+verified there), the ones after it are relayed."""
 
 from __future__ import annotations
 
@@ -13,10 +14,12 @@ import socket
 
 import httpx
 import pytest
+import redis
 
 from tests.support.process import start_proxy
+from tests.support.redis_server import SHARED_REDIS, own_prefix
 from tests.support.wait import wait_until
-from tests.test_hitpath import comparable
+from tests.test_hitpath import comparable, hit_path_count
 
 REQUESTS = [
     ("/rest/v1/test_items?select=id,name,qty&order=id&limit=5", {}),
@@ -171,3 +174,88 @@ def test_upstream_failures_answer_like_the_full_path(kind, jwt_secret, token_for
     assert on.json() == off.json()
     if kind == "down":
         assert on.headers["retry-after"].isdigit()
+
+
+@pytest.fixture(scope="module")
+def cached_trio(upstream_env, tmp_path_factory):
+    """{"on": url, "off": url, "peer": url}: cached proxies with and without the fast paths (each
+    with a Redis prefix of its own), and a fast one sharing "on"'s Redis entries."""
+    with own_prefix("relay-on") as shared, own_prefix("relay-off") as apart:
+        procs, urls = [], {}
+        for name, flag, prefix in (
+            ("on", "true", shared),
+            ("off", "false", apart),
+            ("peer", "true", shared),
+        ):
+            proc, url = start_proxy(
+                tmp_path_factory.mktemp(f"relay-cached-{name}"),
+                **upstream_env,
+                NIMBUS_REDIS_URL=SHARED_REDIS,
+                NIMBUS_REDIS_PREFIX=prefix,
+                NIMBUS_HIT_PATH=flag,
+            )
+            procs.append(proc)
+            urls[name] = url
+        for url in urls.values():
+            wait_until(
+                lambda u=url: httpx.get(u + "/ready").json()["checks"]["cache"]["coherent"],
+                what="cache coherence",
+            )
+        urls["prefix"] = shared
+        yield urls
+        for proc in procs:
+            proc.stop()
+
+
+def test_cached_misses_are_relayed_like_the_full_path(cached_trio, auth) -> None:
+    """On a cached proxy every request of REQUESTS is a miss the relay path answers as the full
+    path does (X-Cache: MISS, the ETag of what it stored; errors and the streamed answer as they
+    are); asked again, what was stored is a hit-path HIT, the errors are relayed again."""
+    answers, again = {}, {}
+    for name in ("on", "off"):
+        base = cached_trio[name]
+        with httpx.Client(base_url=base, headers=auth) as client:
+            assert client.get("/rest/v1/test_items?select=id&limit=1").status_code == 200
+            before = relayed_count(base)
+            answers[name] = [client.get(path, headers=extra) for path, extra in REQUESTS]
+            assert relayed_count(base) - before == (len(REQUESTS) if name == "on" else 0)
+            hits = hit_path_count(base)
+            again[name] = [client.get(path, headers=extra) for path, extra in REQUESTS]
+            if name == "on":
+                assert hit_path_count(base) - hits >= 4  # the five stored, a lease renewal aside
+    for on, off in zip(answers["on"], answers["off"], strict=True):
+        assert on.status_code == off.status_code
+        assert comparable(on) == comparable(off)
+        assert on.content == off.content
+    cache_states = [r.headers.get("x-cache") for r in answers["on"]]
+    assert cache_states == ["MISS"] * 7 + [None]  # the streamed answer is never stored
+    assert all(r.headers.get("etag") for r in answers["on"][:5])
+    assert answers["on"][0].headers["ratelimit-policy"].startswith('"read"')
+    assert [r.headers.get("x-cache") for r in again["on"]] == ["HIT"] * 5 + ["MISS"] * 2 + [None]
+    for first, second in zip(answers["on"], again["on"], strict=True):
+        assert first.content == second.content
+
+
+def test_a_relayed_miss_finds_what_another_process_stored(cached_trio, auth) -> None:
+    """A miss on one process is stored in Redis after its answer; the same read on another process
+    is relayed and answered from Redis (an L2 HIT), then from that process's own L1."""
+    path = "/rest/v1/test_items?select=id,name&order=id&limit=4"
+    client = redis.Redis.from_url(SHARED_REDIS)
+    pattern = cached_trio["prefix"] + ":c:*"
+    stored = set(client.scan_iter(match=pattern))
+    with httpx.Client(base_url=cached_trio["on"], headers=auth) as c:
+        assert c.get("/rest/v1/test_items?select=id&limit=1").status_code == 200
+        first = c.get(path)
+    assert first.headers["x-cache"] == "MISS"
+    wait_until(lambda: set(client.scan_iter(match=pattern)) - stored, what="the Redis store")
+    client.close()
+    peer = cached_trio["peer"]
+    with httpx.Client(base_url=peer, headers=auth) as c:
+        assert c.get("/rest/v1/test_items?select=id&limit=2").status_code == 200
+        before = relayed_count(peer)
+        second = c.get(path)
+        assert relayed_count(peer) - before == 1
+        third = c.get(path)
+    assert (second.headers["x-cache"], third.headers["x-cache"]) == ("HIT", "HIT")
+    assert first.content == second.content == third.content
+    assert first.headers["etag"] == second.headers["etag"]

@@ -6,12 +6,14 @@ few hand-written ones (auth, bulk, CSV), `/openapi.json`, `/docs` and `/auth/v1/
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from proxy.api import (
     auth,
     bulk,
     catalog,
     docs,
+    importjobs,
     imports,
     notifications,
     openapi,
@@ -51,7 +53,7 @@ def aiohttp_path(path: str) -> str:
     return path.replace("{id}", "{id:" + UUID_PATTERN + "}")
 
 
-def bound(route: Route):
+def bound(route: Route) -> Handler:
     """The aiohttp handler of route: its action's generic handler (or its own) bound to it."""
     handler = route.handler or HANDLERS[route.action]
 
@@ -59,6 +61,7 @@ def bound(route: Route):
         return await handler(request, route)
 
     handle.__doc__ = route.summary
+    handle.public = route.public  # type: ignore[attr-defined]  # read by the gate middleware
     return handle
 
 
@@ -70,4 +73,5 @@ def setup(app: web.Application) -> None:
     spec = openapi.document(routes, PREFIX)
     openapi.setup(app, spec)
     docs.setup(app)
+    importjobs.setup(app)  # the registry of this process's running CSV import jobs
     auth.setup_forwarding(app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 import aiohttp
 from aiohttp import web
@@ -15,7 +16,7 @@ from proxy.api.problems import ApiError
 from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.gate.denylist import revocation_id
-from proxy.gate.gate import admit, decorate
+from proxy.gate.gate import identity_of
 from proxy.gate.keys import DENYLIST
 from proxy.ops.keys import SETTINGS
 from proxy.upstream.exchange import forward
@@ -33,7 +34,7 @@ class RefreshIn(Body):
 
 async def me(request: web.Request, route: Route) -> web.StreamResponse:
     """The caller's claims, memberships and active organization."""
-    identity = await admit(request)
+    identity = identity_of(request)
     rows = await tenancy.memberships(request, identity)
     active = tenancy.chosen(request, identity)
     if active is not None and active not in {row["organization_id"] for row in rows}:
@@ -48,7 +49,7 @@ async def me(request: web.Request, route: Route) -> web.StreamResponse:
         "memberships": rows,
         "active_organization": active,
     }
-    return decorate(request, envelope(data))
+    return envelope(data)
 
 
 def _auth_url(request: web.Request, path: str) -> str:
@@ -60,12 +61,20 @@ def _auth_url(request: web.Request, path: str) -> str:
     return base + path
 
 
-async def _supabase(request: web.Request, path: str, **kw) -> tuple[int, object]:
+async def _supabase(
+    request: web.Request,
+    path: str,
+    *,
+    json: object = None,
+    headers: Mapping[str, str] | None = None,
+) -> tuple[int, object]:
     settings = request.app[SETTINGS]
-    headers = {"apikey": request.headers.get("apikey") or settings.upstream_apikey}
-    headers.update(kw.pop("headers", {}))
+    sent = {"apikey": request.headers.get("apikey") or settings.upstream_apikey}
+    sent.update(headers or {})
     try:
-        async with request.app[SESSION].post(_auth_url(request, path), headers=headers, **kw) as r:
+        async with request.app[SESSION].post(
+            _auth_url(request, path), headers=sent, json=json
+        ) as r:
             data = await r.json(content_type=None) if r.status != 204 else None
             return r.status, data
     except (aiohttp.ClientError, TimeoutError) as exc:
@@ -91,7 +100,7 @@ async def refresh(request: web.Request, route: Route) -> web.StreamResponse:
 
 async def logout(request: web.Request, route: Route) -> web.StreamResponse:
     """Sign out at Supabase Auth when configured; always revoke the session here, at once."""
-    identity = await admit(request)
+    identity = identity_of(request)
     rid = revocation_id(identity)
     if rid is None:
         raise ApiError(422, "validation_failed", "This token has no session_id or jti to revoke")
@@ -100,7 +109,7 @@ async def logout(request: web.Request, route: Route) -> web.StreamResponse:
         await _supabase(
             request, "/auth/v1/logout", headers={"Authorization": "Bearer " + identity.token}
         )
-    return decorate(request, envelope({"revoked": rid, "until": identity.exp, "at": time.time()}))
+    return envelope({"revoked": rid, "until": identity.exp, "at": time.time()})
 
 
 ROUTES = [
@@ -121,6 +130,7 @@ ROUTES = [
         "New tokens for a refresh token (Supabase Auth)",
         "Auth",
         handler=refresh,
+        public=True,
         body=RefreshIn,
         responses=(501,),
     ),
@@ -152,7 +162,6 @@ async def auth_forward(request: web.Request) -> web.StreamResponse:
         body=body,
         retry_after=settings.retry_after_s,
         apikey=settings.upstream_apikey,
-        before_prepare=decorate,
     )
     if not response.prepared:
         response.headers["Cache-Control"] = "no-store"

@@ -4,8 +4,11 @@ every bad row is named by its index (see proxy/api/batch.py and docs/API.md)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 from aiohttp import web
+from pydantic import BaseModel
 
 from proxy.api import batch
 from proxy.api.bulk_models import BulkChangesIn, BulkProductsIn, BulkResult
@@ -15,18 +18,18 @@ from proxy.api.problems import ApiError
 from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.api.settings import api_settings
-from proxy.gate.gate import admit, decorate
+from proxy.gate.gate import identity_of
 
 MANAGERS = "manager and above"
 # route path + method -> (row model, SQL mode, partial rows)
-MODES = {
+MODES: dict[tuple[str, str], tuple[type[BaseModel], str, bool]] = {
     ("POST", "/products/bulk"): (ProductIn, "insert", False),
     ("POST", "/products/bulk-upsert"): (ProductIn, "upsert", False),
     ("PATCH", "/products/bulk"): (PriceChange, "update", True),
 }
 
 
-async def read_json(request: web.Request):
+async def read_json(request: web.Request) -> Any:
     """The request body as JSON (400 when it is not)."""
     raw = await request.read()
     try:
@@ -37,17 +40,17 @@ async def read_json(request: web.Request):
 
 async def bulk_write(request: web.Request, route: Route) -> web.StreamResponse:
     """Validate every row, then write them all in one transaction (or none)."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     model, mode, partial = MODES[(route.method, route.path)]
     rows = batch.validated(
         await read_json(request), model, api_settings().bulk_max, partial=partial
     )
     result = await batch.commit(request, identity, route, rows, mode)
-    return decorate(request, envelope(result, status=route.status))
+    return envelope(result, status=route.status)
 
 
-def _route(method: str, path: str, summary: str, body, status: int = 200) -> Route:
+def _route(method: str, path: str, summary: str, body: type[BaseModel], status: int = 200) -> Route:
     return Route(
         method,
         path,

@@ -3,7 +3,7 @@ unread filter, and marking read (rows in notification_reads, inserted as the cal
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
@@ -14,14 +14,15 @@ from proxy.api.params import Query
 from proxy.api.reads import scoped
 from proxy.api.respond import bump, envelope, pagination, through_cache, write_names
 from proxy.api.route import Route
-from proxy.gate.gate import admit, decorate
+from proxy.gate.gate import identity_of
+from proxy.gate.identity import Identity
 from proxy.notifications.stream import stream
 
 KINDS = ("low_stock", "order_status", "lot_expiring")
 SELECT = "id,organization_id,kind,payload,created_at,reads:notification_reads(read_at)"
 
 
-def _not_bool(value):
+def _not_bool(value: object) -> object:
     """Refuse what lax int parsing would turn into an id: true/false and strings."""
     if isinstance(value, bool | str):
         raise ValueError("must be an integer")
@@ -60,14 +61,16 @@ class ReadIn(BaseModel):
         return self
 
 
-def shaped(row: dict) -> dict:
+def shaped(row: dict[str, Any]) -> dict[str, Any]:
     """A notification as the API shows it: read_at instead of the embedded reads."""
     reads = row.pop("reads", None) or []
     row["read_at"] = reads[0]["read_at"] if reads else None
     return row
 
 
-async def only_unread(_request, _identity, value: bool, _org) -> list[tuple[str, str]]:
+async def only_unread(
+    _request: web.Request, _identity: Identity, value: bool, _org: str | None
+) -> list[tuple[str, str]]:
     """`unread=true`: rows without a notification_reads row of the caller (RLS shows only
     the caller's own reads, so the embedded reads are theirs alone)."""
     return [("reads", "is.null")] if value else []
@@ -75,7 +78,7 @@ async def only_unread(_request, _identity, value: bool, _org) -> list[tuple[str,
 
 async def history(request: web.Request, route: Route) -> web.StreamResponse:
     """GET a page of the caller's notifications, newest first; `unread=true` for unread only."""
-    identity = await admit(request)
+    identity = identity_of(request)
     listing = parse_query(route, request.query)
     org = tenancy.chosen(request, identity)
 
@@ -107,7 +110,7 @@ async def history(request: web.Request, route: Route) -> web.StreamResponse:
 
 
 async def unread_ids(
-    request: web.Request, identity, body: ReadIn, org: str | None, route: Route
+    request: web.Request, identity: Identity, body: ReadIn, org: str | None, route: Route
 ) -> list[int]:
     """Up to MARK_PAGE ids of the caller's unread notifications (of body.ids, if given)."""
     params = [
@@ -126,7 +129,7 @@ async def unread_ids(
 async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
     """POST {"ids": [...]} or {"all": true}: mark them read for the caller. Ids the caller
     cannot see, or has read already, are left alone; `marked` counts the newly read."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     body = await parse_body(request, ReadIn)
     org = tenancy.chosen(request, identity)
@@ -149,7 +152,7 @@ async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
     finally:
         if marked:
             await bump(request, await write_names(request, identity, route.targets()))
-    return decorate(request, envelope({"marked": marked}))
+    return envelope({"marked": marked})
 
 
 ROUTES: list[Route] = [

@@ -14,16 +14,10 @@ from multidict import CIMultiDict
 
 from proxy.api.problems import from_postgrest
 from proxy.gate.identity import Identity
-from proxy.ops.errors import (
-    ProxyError,
-    UpstreamError,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    database_connection_lost,
-)
+from proxy.ops.errors import ProxyError, UpstreamError, database_connection_lost
 from proxy.ops.keys import SETTINGS
+from proxy.upstream.exchange import exchange
 from proxy.upstream.keys import UPSTREAM
-from proxy.upstream.pool import Unavailable
 
 log = logging.getLogger(__name__)
 OBJECT = "application/vnd.pgrst.object+json"
@@ -75,19 +69,17 @@ async def call(
     target = "/" + path.lstrip("/")
     if params:
         target += "?" + urlencode(list(params), quote_via=quote)
-    try:
-        async with request.app[UPSTREAM].request(
-            method, target, sent.items(), data, retry=method == "GET"
-        ) as upstream:
-            body = await upstream.read()
-            status, got = upstream.status, CIMultiDict(upstream.headers)
-    except Unavailable as exc:
-        log.warning("postgrest unavailable: %s", exc)
-        raise UpstreamUnavailable(
-            "PostgREST is unavailable", headers={"Retry-After": str(settings.retry_after_s)}
-        ) from None
-    except TimeoutError:
-        raise UpstreamTimeout("PostgREST did not answer in time") from None
+    async with exchange(
+        request.app[UPSTREAM],
+        method,
+        target,
+        sent.items(),
+        data,
+        retry=method == "GET",
+        retry_after=settings.retry_after_s,
+    ) as upstream:
+        body = await upstream.read()
+        status, got = upstream.status, CIMultiDict(upstream.headers)
     if status >= 400 and status not in ok:
         if status == 500:
             UpstreamError.of(body).log(request.get("request_id"))

@@ -10,7 +10,7 @@ from proxy.api.postgrest import OBJECT
 from proxy.api.problems import ApiError
 from proxy.api.respond import envelope, pagination, through_cache
 from proxy.api.route import Route
-from proxy.gate.gate import admit
+from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 
 
@@ -42,7 +42,7 @@ def select_of(route: Route, listing: Listing) -> str:
 
 async def list_rows(request: web.Request, route: Route) -> web.StreamResponse:
     """GET a page of rows with the exact total."""
-    identity = await admit(request)
+    identity = identity_of(request)
     listing = parse_query(route, request.query)
     org = tenancy.chosen(request, identity)
     select = select_of(route, listing)
@@ -89,7 +89,7 @@ async def key_of(request: web.Request, route: Route, identity: Identity) -> str:
 
 async def get_row(request: web.Request, route: Route) -> web.StreamResponse:
     """GET one row (404 when it does not exist or is not visible to the caller)."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     key = await key_of(request, route, identity)
     org = tenancy.chosen(request, identity) if route.org == "filter" else None
@@ -108,7 +108,7 @@ async def get_row(request: web.Request, route: Route) -> web.StreamResponse:
 
 async def read_document(request: web.Request, route: Route) -> web.StreamResponse:
     """GET an RPC's result: one JSON document, or (single) its first row, 404 when none."""
-    identity = await admit(request)
+    identity = identity_of(request)
     listing = parse_query(route, request.query)
     org = tenancy.chosen(request, identity)
 

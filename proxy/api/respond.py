@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import orjson
@@ -12,14 +12,15 @@ from proxy.api import tenancy
 from proxy.cache import cached, tenants
 from proxy.cache.dependencies import target_names
 from proxy.cache.keys import BUS, CACHE, MEMBERS
-from proxy.gate.gate import decorate
 from proxy.gate.identity import Identity
 from proxy.ops.keys import SETTINGS
 
 JSON = "application/json"
 
 
-def envelope(data: Any, *, status: int = 200, pagination: dict | None = None) -> web.Response:
+def envelope(
+    data: Any, *, status: int = 200, pagination: dict[str, Any] | None = None
+) -> web.Response:
     """`{"data": ...}` (and `pagination` for lists) as a JSON response."""
     body: dict[str, Any] = {"data": data}
     if pagination is not None:
@@ -57,20 +58,20 @@ async def through_cache(
     read is filtered to one; proxy/cache/tenants.py)."""
     cache = request.app.get(CACHE)
     if cache is None:
-        return decorate(request, await fetch())
+        return await fetch()
     settings = request.app[SETTINGS]
     scope = tenancy.cache_scope(identity, request.headers)
     ttl = settings.cache_rpc_ttl_s if rpc else settings.cache_ttl_s
     orgs = await request.app[MEMBERS].of(request, identity, deps)
     # No await between the memberships check above and serve() taking the vector.
     deps = tenants.read_names(deps, orgs, top)
-    return decorate(request, await cached.serve(request, cache, scope, deps, ttl, fetch))
+    return await cached.serve(request, cache, scope, deps, ttl, fetch)
 
 
 async def write_names(
     request: web.Request,
     identity: Identity,
-    tables,
+    tables: Iterable[str],
     *,
     named: str | None = None,
     products: tuple[str, ...] | None = None,
@@ -81,6 +82,6 @@ async def write_names(
     return target_names(tables, products, orgs)
 
 
-async def bump(request: web.Request, names) -> None:
+async def bump(request: web.Request, names: Iterable[str]) -> None:
     """Invalidate what a write may have changed, everywhere, before answering."""
     await request.app[BUS].bump(names)

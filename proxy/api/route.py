@@ -47,13 +47,15 @@ class Route:
     fixed: tuple[tuple[str, str], ...] = ()  # always-sent PostgREST params
     body: type[BaseModel] | None = None
     org: str = "filter"  # filter | arg | resolve | none: how the chosen organization applies
-    args: Callable[[BaseModel, web.Request], dict[str, Any]] | None = None  # body -> RPC args
+    # body (None when the route takes none) -> RPC args
+    args: Callable[[BaseModel | None, web.Request], dict[str, Any]] | None = None
     payload: Callable[[BaseModel], dict[str, Any]] | None = None  # body -> row JSON
     key: str = "id"  # column the path's {id} (or, with org="resolve", the organization) names
     roles: str = "any member"
     status: int = 200
     single: bool = False  # an RPC returning rows, answered as one object (404 when none)
     handler: Handler | None = None
+    public: bool = False  # True: no token needed, the gate lets it pass (proxy/gate/gate.py)
     deps: frozenset[str] | None = None
     writes: frozenset[str] | None = None
     responses: tuple[int, ...] = ()  # error statuses worth documenting besides the usual

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from proxy.api import postgrest, tenancy
 from proxy.api.inputs import parse_body, parse_query
@@ -18,7 +19,7 @@ from proxy.api.reads import key_of, scoped, visible
 from proxy.api.respond import bump, envelope, write_names
 from proxy.api.route import Route
 from proxy.cache.dependencies import SCOPED_RPC, UUID
-from proxy.gate.gate import admit, decorate
+from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
 
@@ -49,7 +50,7 @@ async def write(
             await bump(request, names)
 
 
-def row_json(route: Route, body, *, partial: bool) -> dict[str, Any]:
+def row_json(route: Route, body: BaseModel, *, partial: bool) -> dict[str, Any]:
     """The row JSON of a validated body (all fields for PUT, the sent ones for PATCH)."""
     if route.payload is not None:
         return route.payload(body)
@@ -61,7 +62,7 @@ def row_json(route: Route, body, *, partial: bool) -> dict[str, Any]:
 
 async def create(request: web.Request, route: Route) -> web.StreamResponse:
     """POST a row into the caller's organization (organization_id is never the client's)."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     body = await parse_body(request, route.body)
     org = await tenancy.resolve(request, identity)
@@ -76,12 +77,12 @@ async def create(request: web.Request, route: Route) -> web.StreamResponse:
         headers=RETURN_ONE,
         named=org,
     )
-    return decorate(request, envelope(reply.json(), status=201))
+    return envelope(reply.json(), status=201)
 
 
 async def change(request: web.Request, route: Route) -> web.StreamResponse:
     """PUT/PATCH/DELETE(archive)/DELETE one row; 404 when invisible, 403 when not allowed."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     key = await key_of(request, route, identity)
     method, data = "PATCH", None
@@ -111,7 +112,7 @@ async def change(request: web.Request, route: Route) -> web.StreamResponse:
         if exc.status == 404 and await visible(request, route, identity, key):
             raise ApiError(403, "forbidden", "Your role may not change this row") from None
         raise
-    return decorate(request, envelope(reply.json()))
+    return envelope(reply.json())
 
 
 REPLAYED = "Idempotent-Replayed"
@@ -119,7 +120,7 @@ REPLAYED = "Idempotent-Replayed"
 
 async def call(request: web.Request, route: Route) -> web.StreamResponse:
     """POST an RPC with arguments from the validated body (and the chosen organization)."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     body = await parse_body(request, route.body) if route.body is not None else None
     if route.args is not None:
@@ -139,4 +140,4 @@ async def call(request: web.Request, route: Route) -> web.StreamResponse:
     replayed = reply.headers.get(REPLAYED)
     if replayed:  # create_order answering an Idempotency-Key it has seen says so
         response.headers[REPLAYED] = replayed
-    return decorate(request, response)
+    return response

@@ -5,7 +5,7 @@ the cache cannot be trusted."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
@@ -43,17 +43,32 @@ def known(entry: Entry, request: web.Request, deps: tuple[str, ...]) -> Entry:
     return entry
 
 
-def storable(response: web.StreamResponse, max_bytes: int) -> bool:
-    """A complete 200/206 that says nothing against caching and is not too large."""
+def storable(response: web.StreamResponse, max_bytes: int) -> bytes | None:
+    """The body of a complete 200/206 that says nothing against caching and is not too large;
+    None for any other answer."""
     if not isinstance(response, web.Response) or response.prepared:
-        return False
-    if response.status not in CACHEABLE_STATUS or "Set-Cookie" in response.headers:
-        return False
-    control = response.headers.get("Cache-Control", "").lower()
-    if "no-store" in control or "private" in control:
-        return False
+        return None
     body = response.body
-    return isinstance(body, bytes) and len(body) <= max_bytes
+    if isinstance(body, bytes) and storable_parts(
+        response.status, response.headers.items(), body, max_bytes
+    ):
+        return body
+    return None
+
+
+def storable_parts(
+    status: int, headers: Iterable[tuple[str, str]], body: bytes, max_bytes: int
+) -> bool:
+    """The same for an answer's parts (the relay path's misses): status, header pairs, body."""
+    if status not in CACHEABLE_STATUS or len(body) > max_bytes:
+        return False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "set-cookie":
+            return False
+        if lower == "cache-control" and ("no-store" in value.lower() or "private" in value.lower()):
+            return False
+    return True
 
 
 def bypass(response: web.StreamResponse) -> web.StreamResponse:
@@ -104,12 +119,13 @@ async def serve(
         if built is not None:
             return respond(request, known(built, request, deps), "HIT", "l2")
         response = await fetch()
-        if not storable(response, cache.max_entry_bytes):
+        body = storable(response, cache.max_entry_bytes)
+        if body is None:
             if not response.prepared:
                 response.headers["X-Cache"] = "MISS"
             child(CACHE_RESULTS, "miss", "none").inc()
             return response
-        built = Entry.build(vector, response.status, response.headers.items(), response.body, ttl_s)
+        built = Entry.build(vector, response.status, response.headers.items(), body, ttl_s)
         known(built, request, deps)
         if generations.vector(deps) == vector and generations.coherent:
             cache.put(key, built)  # L1 now; Redis after the answer has gone out

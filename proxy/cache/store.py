@@ -4,20 +4,23 @@ the generation vector they were built under, identical concurrent misses coalesc
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import re
 import sys
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
 
 from proxy.cache.cachekey import Key, redis_key
 from proxy.cache.generations import Generations
+from proxy.cache.l2reads import L2Reads
 from proxy.ops.metrics import CACHE_STORES_DROPPED
-from proxy.ops.redisconn import RedisDown, RedisGuard
+from proxy.ops.redisconn import Client, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 UNSAFE = re.compile(r"[\r\n\x00]")
@@ -45,7 +48,14 @@ class Entry:
     cost: int = field(default=0, compare=False, repr=False)  # its footprint, set by L1.put
 
     @classmethod
-    def build(cls, vector, status, headers, body: bytes, ttl_s: float) -> Entry:
+    def build(
+        cls,
+        vector: Iterable[int],
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        body: bytes,
+        ttl_s: float,
+    ) -> Entry:
         """An entry with its strong ETag (a digest of the body)."""
         etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         kept = tuple((k, v) for k, v in headers if k.lower() not in PER_RESPONSE)
@@ -144,7 +154,7 @@ class ResponseCache:
     def __init__(
         self,
         generations: Generations,
-        guard: RedisGuard | None,
+        guard: RedisGuard[Client] | None,
         *,
         prefix: str,
         l1_bytes: int,
@@ -156,12 +166,13 @@ class ResponseCache:
         self.prefix = prefix + ":c:"
         self.l1 = L1(l1_bytes)
         self.max_entry_bytes = max_entry_bytes
-        self.inflight: dict[Key, asyncio.Future] = {}
+        self.inflight: dict[Key, asyncio.Future[Entry | None]] = {}
         # Misses waiting to be written to Redis after their answer went out (bounded: when
         # Redis is slower than the misses arrive, new ones are dropped and counted).
         self.stores: deque[tuple[Key, Entry]] = deque()
         self.max_stores = max_stores
-        self.writer: asyncio.Task | None = None
+        self.writer: asyncio.Task[None] | None = None
+        self.reads = L2Reads(guard) if guard is not None else None
         generations.on_incoherent.append(self.l1.clear)
 
     def get_l1(self, key: Key, vector: tuple[int, ...]) -> Entry | None:
@@ -187,13 +198,13 @@ class ResponseCache:
 
     async def get_l2(self, key: Key, vector: tuple[int, ...]) -> Entry | None:
         """A current Redis entry (promoted to L1), or None; corrupt values are misses."""
-        if self.guard is None:
+        if self.reads is None:
             return None
         try:
-            blob = await self.guard.run(lambda r: r.get(self.prefix + redis_key(key)))
+            blob = await self.reads.get(self.prefix + redis_key(key))
         except RedisDown:
             return None
-        if blob is None:
+        if not isinstance(blob, bytes):  # None: no entry (the clients answer bytes)
             return None
         try:
             entry = Entry.loads(blob)
@@ -224,6 +235,10 @@ class ResponseCache:
     async def _write(self) -> None:
         """Drain the store queue, a pipeline of up to BATCH SETs per Redis round trip; entries
         whose generations moved meanwhile are skipped (they could never be served)."""
+        guard = self.guard
+        if guard is None:
+            return
+        await asyncio.sleep(0)  # let the misses answered in this loop turn join the first batch
         while self.stores:
             batch = [self.stores.popleft() for _ in range(min(BATCH, len(self.stores)))]
             now = time.time()
@@ -235,7 +250,7 @@ class ResponseCache:
             if not items:
                 continue
             try:
-                await self.guard.run(lambda r, items=items: _set_all(r, items))
+                await guard.run(functools.partial(_set_all, items=items))
             except RedisDown:
                 pass
 
@@ -249,8 +264,8 @@ class ResponseCache:
 BATCH = 64
 
 
-async def _set_all(client, items: list[tuple[str, bytes, int]]) -> list:
+async def _set_all(client: Client, items: list[tuple[str, bytes, int]]) -> None:
     pipe = client.pipeline(transaction=False)
     for name, blob, ttl in items:
         pipe.set(name, blob, ex=ttl)
-    return await pipe.execute()
+    await pipe.execute()

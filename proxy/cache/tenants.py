@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
+from typing import Protocol
 
 import orjson
 from aiohttp import web
@@ -33,6 +35,7 @@ from proxy.cache.dependencies import (
     UUID,
     org_name,
 )
+from proxy.cache.generations import Generations
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
 
@@ -43,10 +46,30 @@ MEMBERSHIPS = ("memberships",)
 Orgs = frozenset[str] | None
 
 
+class Reply(Protocol):
+    """What a PostgREST call answers (proxy.api.postgrest.Reply)."""
+
+    def json(self) -> object: ...
+
+
+class Call(Protocol):
+    """How to ask PostgREST as the caller (proxy.api.postgrest.call)."""
+
+    async def __call__(
+        self,
+        request: web.Request,
+        identity: Identity,
+        method: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = ...,
+    ) -> Reply: ...
+
+
 class MemberOrgs:
     """The organizations of each user, memoised under the memberships generation."""
 
-    def __init__(self, generations, call) -> None:
+    def __init__(self, generations: Generations, call: Call) -> None:
         # call: how to ask PostgREST as the caller (the /api/v1 client, proxy.api.postgrest.call,
         # given at create_app: one way to call PostgREST, and the cache imports nothing above it).
         self.generations = generations
@@ -54,18 +77,18 @@ class MemberOrgs:
         self.memo: dict[str, tuple[tuple[int, ...], Orgs]] = {}
         self.inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[Orgs]] = {}
 
-    async def of(self, request: web.Request, identity: Identity | None, tables) -> Orgs:
+    async def of(
+        self, request: web.Request, identity: Identity | None, tables: Iterable[str]
+    ) -> Orgs:
         """The caller's organizations, when tables (names a read depends on or a write moves)
         include an organization table; None when not needed or not known (the whole table)."""
-        if identity is None or identity.role != "authenticated" or not needs_orgs(tables):
-            return None
+        decided, orgs = self.remembered(identity, tables)
+        if decided:
+            return orgs
+        # remembered() decides every request without an authenticated user id.
+        assert identity is not None and identity.subject is not None
         subject = identity.subject
-        if not isinstance(subject, str) or not UUID.match(subject):
-            return None
         stamp = self.generations.vector(MEMBERSHIPS)
-        known = self.memo.get(subject)
-        if known is not None and known[0] == stamp:
-            return known[1]
         # Concurrent first requests of one user share one lookup.
         waiting = self.inflight.get((subject, stamp))
         if waiting is not None:
@@ -85,6 +108,20 @@ class MemberOrgs:
         self.memo[subject] = (stamp, orgs)
         return orgs
 
+    def remembered(self, identity: Identity | None, tables: Iterable[str]) -> tuple[bool, Orgs]:
+        """(True, what `of` answers) when that needs no lookup: not needed, or memoised under
+        the current memberships generation; (False, None) when only a lookup can tell. For the
+        protocol handler's relay path, which cannot wait."""
+        if identity is None or identity.role != "authenticated" or not needs_orgs(tables):
+            return True, None
+        subject = identity.subject
+        if not isinstance(subject, str) or not UUID.match(subject):
+            return True, None
+        known = self.memo.get(subject)
+        if known is not None and known[0] == self.generations.vector(MEMBERSHIPS):
+            return True, known[1]
+        return False, None
+
     async def _lookup(self, request: web.Request, identity: Identity, subject: str) -> Orgs:
         try:
             reply = await self.call(
@@ -98,7 +135,9 @@ class MemberOrgs:
         except (ProxyError, orjson.JSONDecodeError) as exc:
             log.info("memberships lookup failed (%s): whole-table generations", type(exc).__name__)
             return None
-        orgs = frozenset(str(r.get("organization_id")) for r in rows or () if isinstance(r, dict))
+        if not isinstance(rows, list):
+            rows = []
+        orgs = frozenset(str(r.get("organization_id")) for r in rows if isinstance(r, dict))
         if not orgs or len(orgs) > MAX_ORGS or not all(UUID.match(o) for o in orgs):
             return None
         return orgs
@@ -128,7 +167,7 @@ def read_names(
     return tuple(sorted(names))
 
 
-def needs_orgs(names) -> bool:
+def needs_orgs(names: Iterable[str]) -> bool:
     """Whether any of these names would be scoped by the caller's organizations."""
     return any(name in ORG_TABLES or _bucket_of_scoped(name) for name in names)
 

@@ -15,11 +15,9 @@ compares the two paths' answers header by header (tests/test_hitpath.py)."""
 from __future__ import annotations
 
 import time
-from email.utils import formatdate
-from http import HTTPStatus
 
 from aiohttp import web
-from aiohttp.http import SERVER_SOFTWARE, HttpVersion11, RawRequestMessage
+from aiohttp.http import HttpVersion11, RawRequestMessage
 
 from proxy.api import PREFIX as API_PREFIX
 from proxy.api.tenancy import cache_scope
@@ -27,6 +25,7 @@ from proxy.cache.cached import etag_matches
 from proxy.cache.cachekey import cache_key
 from proxy.cache.keys import CACHE
 from proxy.cache.store import Entry, ResponseCache
+from proxy.edge import wire
 from proxy.gate.gate import identity_now, limit_now
 from proxy.gate.keys import DENYLIST, LIMITER, VERIFIER
 from proxy.ops.errors import REST_PREFIX
@@ -38,45 +37,23 @@ from proxy.ops.requestid import request_id_for
 READS = frozenset({"GET", "HEAD"})
 REST = REST_PREFIX + "/"
 API = API_PREFIX + "/"
-SERVER = f"Server: {SERVER_SOFTWARE}\r\n".encode()
-
-
-class Clock:
-    """The Date header, formatted once per second."""
-
-    def __init__(self) -> None:
-        self.second = 0
-        self.header = b""
-
-    def date(self) -> bytes:
-        now = int(time.time())
-        if now != self.second:
-            self.second = now
-            self.header = f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
-        return self.header
+HIT = ("X-Cache", "HIT")
 
 
 def head_of(entry: Entry) -> bytes:
     """The status line and the fixed headers of a hit on entry (rendered once per entry)."""
-    wire = entry.wire
-    if wire is None:
-        lines = [f"HTTP/1.1 {entry.status} {HTTPStatus(entry.status).phrase}\r\n"]
-        lines += [f"{name}: {value}\r\n" for name, value in entry.headers]
-        if not any(name.lower() == "content-type" for name, _ in entry.headers):
-            lines.append("Content-Type: application/octet-stream\r\n")  # as aiohttp adds
-        lines.append(f"X-Cache: HIT\r\nContent-Length: {len(entry.body)}\r\n")
-        wire = entry.wire = "".join(lines).encode()  # utf-8, as aiohttp writes headers
-    return wire
+    own = entry.wire
+    if own is None:
+        own = entry.wire = wire.head(entry.status, (*entry.headers, HIT), len(entry.body))
+    return own
 
 
 def not_modified_head(entry: Entry) -> bytes:
     """The status line and fixed headers of a 304 for entry (rendered once per entry)."""
-    wire = entry.wire304
-    if wire is None:
-        wire = entry.wire304 = (
-            f"HTTP/1.1 304 Not Modified\r\nETag: {entry.etag}\r\nX-Cache: HIT\r\n".encode()
-        )
-    return wire
+    own = entry.wire304
+    if own is None:
+        own = entry.wire304 = wire.head(304, (("ETag", entry.etag), HIT), 0)
+    return own
 
 
 class HitPath:
@@ -89,7 +66,7 @@ class HitPath:
         self.limiter = app.get(LIMITER)
         self.policy = self.limiter.policies["read"] if self.limiter is not None else None
         self.trusted = app[TRUSTED]
-        self.clock = Clock()
+        self.clock = wire.Clock()
         self.hits = child(CACHE_RESULTS, "hit", "l1")
 
     @classmethod
@@ -147,19 +124,7 @@ class HitPath:
         if limits is None:
             return None
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
-        wire = b"".join(
-            (
-                head,
-                limits,
-                b"X-Request-Id: ",
-                request_id.encode(),
-                b"\r\n",
-                self.clock.date(),
-                SERVER,
-                b"\r\n",
-                body,
-            )
-        )
+        answer = wire.finish(head, limits, request_id, self.clock) + body
         self.hits.inc()
         HIT_PATH.inc()
         record(
@@ -171,4 +136,4 @@ class HitPath:
             identity,
             "HIT",
         )
-        return wire
+        return answer

@@ -7,7 +7,9 @@ from __future__ import annotations
 import logging
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
+from proxy.gate.gate import forget_decision
 from proxy.ops.errors import ProxyError, StreamCut, UpstreamError, bad_target, error_response
 
 log = logging.getLogger(__name__)
@@ -20,13 +22,13 @@ HTTP_CODES = {
 }
 
 
-def error_middleware() -> web.middleware:
+def error_middleware() -> Middleware:
     """Second: ProxyError and aiohttp's HTTP errors become JSON; anything else a logged 500.
     A request target with a NUL or invalid UTF-8 is refused here, before any handler (so before
     anything goes upstream); a client that leaves mid-request is one INFO line."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         refused = bad_target(request.raw_path, request.path)
         if refused is not None:
             return error_response(request, refused)
@@ -41,10 +43,12 @@ def error_middleware() -> web.middleware:
         except ProxyError as exc:
             if isinstance(exc, UpstreamError):
                 exc.log(request.get("request_id"))
+            forget_decision(request)
             return error_response(request, exc)
         except web.HTTPException as exc:
             if exc.status < 400:
                 raise
+            forget_decision(request)
             code = HTTP_CODES.get(exc.status, "http_error")
             error = ProxyError(exc.reason, status=exc.status, code=code)
             if exc.status == 405:
@@ -52,6 +56,7 @@ def error_middleware() -> web.middleware:
             return error_response(request, error)
         except Exception:
             log.exception("unhandled error in request %s", request.get("request_id"))
+            forget_decision(request)
             return error_response(request, ProxyError("Internal error"))
 
     return middleware

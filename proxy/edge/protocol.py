@@ -3,16 +3,16 @@
 1. L1 hits are answered where requests are parsed (proxy/edge/hitpath.py): when the connection is
    idle, each parsed request the hit path can answer is written back at once, in order; the
    first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
-   On a proxy without a cache, that first one may instead be relayed to PostgREST from here
-   (proxy/edge/relaypath.py); until its answer is written, requests arriving behind it are held
-   back from aiohttp's request loop, so answers keep the order of requests.
+   That first one may instead be relayed to PostgREST from here (proxy/edge/relaypath.py: a GET,
+   or a cache miss); until its answer is written, requests arriving behind it are held back from
+   aiohttp's request loop, so answers keep the order of requests.
 2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
    proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
    text quotes the first 100 bytes of the bad line — which may be a token — and logs them).
 
-This leans on RequestHandler internals of the aiohttp series pinned in pyproject.toml
-(`_waiter`, `_messages`, `_parser`, `_request_factory`, `_handle_request`);
-tests/test_hitpath.py fails if they change under it.
+This leans on RequestHandler internals of the aiohttp release pinned in pyproject.toml; each one
+is verified at start-up (proxy/edge/capability.py), and the proxy serves through stock aiohttp
+when any differs.
 """
 
 from __future__ import annotations
@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.http import RawRequestMessage
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
 from aiohttp.streams import EMPTY_PAYLOAD
-from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_protocol import RequestHandler, _MsgType
 
 from proxy.edge.hitpath import HitPath
 from proxy.edge.relaypath import Relay, RelayPath
@@ -67,23 +69,30 @@ class ProxyHandler(RequestHandler):
     _done = 0
     _closing = False
     # A relay in flight (proxy/edge/relaypath.py) and the requests parsed behind it meanwhile.
-    _relay: asyncio.Task | None = None
-    _held: collections.deque | None = None
+    _relay: asyncio.Task[None] | None = None
+    _held: collections.deque[_MsgType] | None = None
 
-    def connection_made(self, transport) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         peername = transport.get_extra_info("peername")
         self._peer = peername[0] if isinstance(peername, tuple) else None
         make_request = self._request_factory
+        if make_request is None:
+            return  # aiohttp set none: the connection is already being closed
 
-        def taken(*args, **kwargs):
+        def taken(*args: Any, **kwargs: Any) -> web.BaseRequest:
             request = make_request(*args, **kwargs)
             self._taken += 1
             return request
 
         self._request_factory = taken
 
-    async def _handle_request(self, request, start_time, request_handler):
+    async def _handle_request(
+        self,
+        request: web.BaseRequest,
+        start_time: float | None,
+        request_handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]],
+    ) -> tuple[web.StreamResponse, bool]:
         answer = None
         try:
             answer = await super()._handle_request(request, start_time, request_handler)
@@ -102,7 +111,7 @@ class ProxyHandler(RequestHandler):
             self._hold(data)
             return
         if (
-            manager is None
+            not isinstance(manager, ProxyServer)
             or (manager.hits is None and manager.relays is None)
             or self._closing
             or self._taken != self._done
@@ -130,7 +139,7 @@ class ProxyHandler(RequestHandler):
             super().data_received(data)
         finally:
             self._waiter = waiter
-        if self._messages:
+        if self._messages and self._held is not None:
             self._held.extend(self._messages)
             self._messages.clear()
             if len(self._held) >= self._max_msg_queue_size and not self._buffer_paused:
@@ -146,22 +155,25 @@ class ProxyHandler(RequestHandler):
                 break  # a parse error (aiohttp answers it), or a request with a body
             if transport.get_write_buffer_size() > MAX_PENDING_WRITE:
                 break
-            wire = relay = None
+            wire: bytes | None = None
+            relay: Relay | None = None
             try:
                 if hits is not None:
                     wire = hits.answer(message, self._peer)
-                elif relays is not None:
+                if wire is None and relays is not None:
                     relay = relays.accept(message, self._peer)
             except Exception:  # a bug here must cost speed, never an answer
                 log.exception("fast path failed; the full path answers")
             if wire is None and relay is None:
                 break
             messages.popleft()
-            self._parser.message_consumed()
-            if relay is not None:
+            if self._parser is not None:
+                self._parser.message_consumed()
+            if relay is not None and relays is not None:
                 self._start_relay(relays, relay)
                 break
-            transport.write(wire)
+            if wire is not None:
+                transport.write(wire)
             answered = True
         if answered:
             self._rearm_keepalive()
@@ -192,12 +204,13 @@ class ProxyHandler(RequestHandler):
             self._done += 1
             self._relay = None
             held, self._held = self._held, None
-            self._messages.extend(held)
-        if self.transport is None or self._force_close or self._manager is None:
+            self._messages.extend(held or ())
+        manager = self._manager
+        if self.transport is None or self._force_close or not isinstance(manager, ProxyServer):
             return
         self._rearm_keepalive()
         if self._messages and not self._buffer_paused:
-            self._answer_fast(self._manager.hits, self._manager.relays)
+            self._answer_fast(manager.hits, manager.relays)
         waiter = self._waiter
         if self._messages and self._relay is None and waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -278,6 +291,7 @@ class ProxyRunner(web.AppRunner):
         server = await super()._make_server()  # runs the app's start-up
         # Same object, same state; only the protocol factory differs.
         server.__class__ = ProxyServer
+        assert isinstance(server, ProxyServer)  # for the type checker: it is one now
         server.hits = HitPath.for_app(self._app)
         server.relays = RelayPath.for_app(self._app)
         return server

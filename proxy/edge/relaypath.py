@@ -1,30 +1,44 @@
-"""The relay path: on a proxy without a response cache, a GET on /rest/v1 from a caller whose
-token the verifier already knows is relayed to PostgREST by the protocol handler
-(proxy/edge/protocol.py) — the request's allow-listed headers out on a pooled connection,
-PostgREST's answer back as one prepared write — without an aiohttp request, task hop, middleware
-chain or response object. Those cost more CPU than the relay itself, and on a machine PostgREST
-keeps busy every CPU second the proxy spends is one PostgREST does not get (docs/PERFORMANCE.md).
+"""The relay path: a GET on /rest/v1 from a caller whose token the verifier already knows, that
+the hit path could not answer, is relayed to PostgREST by the protocol handler
+(proxy/edge/protocol.py) — the request's allow-listed headers out through the one upstream
+exchange, PostgREST's answer back as one prepared write — without an aiohttp request, task hop,
+middleware chain or response object. Those cost more CPU than the relay itself, and on a machine
+PostgREST keeps busy every CPU second the proxy spends is one PostgREST does not get
+(docs/PERFORMANCE.md).
+
+With a response cache, the relay is the cache's miss path: it takes the key's place in the
+in-flight table (identical requests on the full path wait for it, as they wait for one of their
+own), looks in Redis, else asks PostgREST, answers, and stores what the full path would have
+stored (Redis after the answer has gone out). The read's dependencies are decided by the same
+plan the full path uses (proxy/rest/readplan.py).
 
 Like the hit path, it only says yes: `accept()` runs the full path's checks synchronously — token
-from the verifier's memo, session not revoked, path without dot segments, one request from a
-rate-limit lease — and returns None whenever one of them cannot be decided at once; that
-request (and any other method, HEAD included) takes the full path. What it sends and answers is
-what the full path sends and answers (tests/test_relaypath.py compares them header by header),
-errors included: PostgREST down -> 503, too slow -> 504, a lost database connection -> 503.
+from the verifier's memo, session not revoked, path without dot segments, embeds within limits,
+the caller's organizations already known, cache coherent, one request from a rate-limit lease —
+and returns None whenever one of them cannot be decided at once; that request (and any other
+method, HEAD included) takes the full path. What it sends and answers is what the full path sends
+and answers (tests/test_relaypath.py compares them header by header), errors included: PostgREST
+down -> 503, too slow -> 504, a lost database connection -> 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
+from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 
-from proxy.cache.keys import CACHE
-from proxy.edge.hitpath import SERVER, Clock
+from proxy.cache.cached import storable_parts
+from proxy.cache.cachekey import Key, cache_key
+from proxy.cache.keys import CACHE, MEMBERS
+from proxy.cache.store import Entry, ResponseCache
+from proxy.cache.tenants import MemberOrgs
+from proxy.edge import wire
+from proxy.edge.hitpath import head_of
 from proxy.gate import embedlimit
 from proxy.gate.gate import identity_now, limit_now, tenant_of
 from proxy.gate.identity import Identity
@@ -33,31 +47,46 @@ from proxy.ops.errors import (
     REST_PREFIX,
     ProxyError,
     UpstreamError,
-    UpstreamTimeout,
     rest_error_body,
     target_fault,
     upstream_failure,
 )
 from proxy.ops.keys import SETTINGS, TRUSTED
-from proxy.ops.metrics import IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
+from proxy.ops.metrics import CACHE_RESULTS, IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, child
 from proxy.ops.observe import record, rest_route
 from proxy.ops.requestid import request_id_for
 from proxy.rest import rootdoc
+from proxy.rest.readplan import read_plan
 from proxy.rest.routes import has_dot_segments
 from proxy.upstream.exchange import (
     STREAM_THRESHOLD,
     collect,
+    exchange,
     request_headers,
     response_headers,
-    unavailable,
 )
-from proxy.upstream.fairshare import TenantBusy
 from proxy.upstream.keys import UPSTREAM
 from proxy.upstream.pool import Unavailable
 
 log = logging.getLogger(__name__)
 REST = REST_PREFIX + "/"
-CHUNK_END = b"0\r\n\r\n"
+MISS = ("X-Cache", "MISS")
+BYPASS = ("X-Cache", "BYPASS")
+
+
+@dataclass(slots=True)
+class Miss:
+    """A relayed read the cache may keep: its key, the generations it is built under, the
+    tables it depends on, how long it may be kept, and the future identical requests wait on —
+    its own when it leads (lead), else that of the identical request in flight before it."""
+
+    cache: ResponseCache
+    key: Key
+    vector: tuple[int, ...]
+    deps: tuple[str, ...]
+    ttl_s: float
+    future: asyncio.Future[Entry | None]
+    lead: bool = True
 
 
 @dataclass(slots=True)
@@ -72,6 +101,15 @@ class Relay:
     route: str
     start: float
     tenant: str
+    miss: Miss | None = None
+
+
+class Client(Protocol):
+    """What a relay writes to: the protocol handler of the client's connection."""
+
+    transport: asyncio.Transport | None
+
+    async def _drain_helper(self) -> None: ...
 
 
 class RelayPath:
@@ -80,6 +118,8 @@ class RelayPath:
     def __init__(self, app: web.Application) -> None:
         settings = app[SETTINGS]
         self.pool = app[UPSTREAM]
+        self.cache = app.get(CACHE)
+        self.members = app.get(MEMBERS)
         self.verifier = app[VERIFIER]
         self.denylist = app[DENYLIST]
         self.limiter = app.get(LIMITER)
@@ -89,13 +129,14 @@ class RelayPath:
         self.retry_after = settings.retry_after_s
         self.max_embed_depth = settings.max_embed_depth
         self.max_embeds = settings.max_embeds
-        self.clock = Clock()
+        self.ttl_s = settings.cache_ttl_s
+        self.rpc_ttl_s = settings.cache_rpc_ttl_s
+        self.clock = wire.Clock()
 
     @classmethod
     def for_app(cls, app: web.Application) -> RelayPath | None:
-        """The app's relay path: only without a response cache (a cached proxy's misses go the
-        full path, which coalesces and stores them), and only with the fast paths turned on."""
-        if not app[SETTINGS].hit_path or app.get(CACHE) is not None:
+        """The app's relay path, or None when the fast paths are turned off."""
+        if not app[SETTINGS].hit_path:
             return None
         return cls(app)
 
@@ -113,52 +154,169 @@ class RelayPath:
         target = message.path[len(REST_PREFIX) :]
         if has_dot_segments(target) or target_fault(target) is not None:
             return None  # the full path refuses it
-        if rootdoc.is_root(target.partition("?")[0].strip("/")):
+        resource = message.url.path[len(REST_PREFIX) :].strip("/")
+        if rootdoc.is_root(resource):
             return None  # the full path takes PostgREST's address out of it
+        query = message.url.raw_query_string
         try:
-            embedlimit.check(
-                message.url.raw_query_string,
-                max_depth=self.max_embed_depth,
-                max_embeds=self.max_embeds,
-            )
+            embedlimit.check(query, max_depth=self.max_embed_depth, max_embeds=self.max_embeds)
         except embedlimit.EmbedLimit:
             return None  # the full path refuses it
         headers = message.headers
         identity = identity_now(headers, self.verifier, self.denylist)
         if identity is None:
             return None
+        planned = None
+        if self.cache is not None and self.members is not None:
+            planned = self._plan(self.cache, self.members, message, identity, resource, query)
+            if planned is None:
+                return None
+        # The budget last: whatever goes the full way from here on has spent nothing.
         limits = limit_now(self.limiter, self.policy, identity, peer, headers, self.trusted)
         if limits is None:
             return None
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
-        route = rest_route(target.partition("?")[0].strip("/"))
         tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
+        miss = planned
+        if miss is not None and miss.lead:
+            # From here on, identical requests wait for this one (proxy/cache/cached.py).
+            miss.cache.inflight[miss.key] = miss.future
         RELAY_PATH.inc()
-        return Relay(target, upstream_headers, identity, limits, request_id, route, start, tenant)
+        route = rest_route(resource)
+        return Relay(
+            target, upstream_headers, identity, limits, request_id, route, start, tenant, miss
+        )
 
-    async def run(self, relay: Relay, protocol) -> None:
-        """Relay to PostgREST and write the answer to protocol's transport."""
+    def _plan(
+        self,
+        cache: ResponseCache,
+        members: MemberOrgs,
+        message: RawRequestMessage,
+        identity: Identity,
+        resource: str,
+        query: str,
+    ) -> Miss | None:
+        """The Miss of a read the cache may answer or keep; None when only the full path can
+        serve it (a conditional or no-cache request, a query this proxy cannot read as PostgREST
+        does, organizations not looked up yet, an entry the hit path did not serve)."""
+        headers = message.headers
+        generations = cache.generations
+        if (
+            not generations.coherent
+            or "no-cache" in headers.get("Cache-Control", "")
+            or "If-None-Match" in headers
+        ):
+            return None
+        plan = read_plan(resource, query, self.ttl_s, self.rpc_ttl_s)
+        if plan is None:
+            return None
+        decided, orgs = members.remembered(identity, plan.deps)
+        if not decided:
+            return None
+        deps = plan.names(orgs)
+        url = message.url
+        key = cache_key(identity.scope, "GET", url.raw_path, url.raw_query_string, headers)
+        if key in cache.l1.entries:
+            return None
+        vector = generations.vector(deps)
+        waiting = cache.inflight.get(key)
+        if waiting is not None:  # an identical request is in flight: wait for its answer
+            return Miss(cache, key, vector, deps, plan.ttl_s, waiting, lead=False)
+        # Its own future, registered once the request is accepted (accept()).
+        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
+        return Miss(cache, key, vector, deps, plan.ttl_s, future)
+
+    async def run(self, relay: Relay, protocol: Client) -> None:
+        """Relay to PostgREST (or answer from Redis) and write the answer to protocol's
+        transport."""
         IN_FLIGHT.inc()
         status = 499  # the client went away before an answer
+        state = None
+        built: Entry | None = None
+        miss = relay.miss
         try:
-            status = await self._exchange(relay, protocol)
+            if miss is None:
+                status = await self._exchange(relay, protocol, None, None)
+            elif not miss.lead:
+                # As the full path does (proxy/cache/cached.py): the shared answer only when it
+                # was built under the generations this request saw.
+                shared = await asyncio.shield(miss.future)
+                if shared is not None and shared.vector == miss.vector:
+                    state = "COALESCED"
+                    status = self._answer_entry(relay, protocol, shared, state)
+                else:
+                    state = "BYPASS"
+                    child(CACHE_RESULTS, "bypass", "none").inc()
+                    status = await self._exchange(relay, protocol, None, BYPASS)
+            else:
+                built = await miss.cache.get_l2(miss.key, miss.vector)
+                if built is not None:
+                    state = "HIT"
+                    entry = built
+                    entry.deps, entry.route = miss.deps, relay.route  # for the hit path
+                    status = self._answer_entry(relay, protocol, entry, state)
+                else:
+                    state = "MISS"
+                    status = await self._exchange(relay, protocol, miss, MISS)
+                    built = miss.future.result() if miss.future.done() else None
+        except ConnectionError:
+            status = 499  # the client left before its answer was written
         finally:
             IN_FLIGHT.dec()
+            if miss is not None and miss.lead:
+                del miss.cache.inflight[miss.key]
+                if not miss.future.done():
+                    miss.future.set_result(built)
             elapsed = time.perf_counter() - relay.start
-            record(relay.request_id, "GET", relay.route, status, elapsed, relay.identity, None)
+            record(relay.request_id, "GET", relay.route, status, elapsed, relay.identity, state)
 
-    async def _exchange(self, relay: Relay, protocol) -> int:
-        started = False
-        sent = time.perf_counter()
+    def _answer_entry(self, relay: Relay, protocol: Client, entry: Entry, state: str) -> int:
+        """An entry found in Redis (HIT) or built by an identical request (COALESCED), as the
+        full path answers it."""
+        if state == "HIT":
+            child(CACHE_RESULTS, "hit", "l2").inc()
+            own = head_of(entry)
+        else:
+            child(CACHE_RESULTS, state.lower(), "none").inc()
+            own = wire.head(entry.status, (*entry.headers, ("X-Cache", state)), len(entry.body))
+        self._write(
+            protocol, wire.finish(own, relay.limits, relay.request_id, self.clock) + entry.body
+        )
+        return entry.status
+
+    def _keep(
+        self, relay: Relay, miss: Miss, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> Entry | None:
+        """Store an answer the full path would store (L1 now, Redis after); the entry, or None."""
+        cache = miss.cache
+        if not storable_parts(status, headers, body, cache.max_entry_bytes):
+            return None
+        entry = Entry.build(miss.vector, status, headers, body, miss.ttl_s)
+        entry.deps, entry.route = miss.deps, relay.route
+        generations = cache.generations
+        if generations.vector(miss.deps) == miss.vector and generations.coherent:
+            cache.put(miss.key, entry)
+        return entry
+
+    async def _exchange(
+        self, relay: Relay, protocol: Client, miss: Miss | None, label: tuple[str, str] | None
+    ) -> int:
+        """Ask PostgREST and write its answer; a complete one is kept when miss is given, and
+        labelled (X-Cache) when label is."""
         try:
-            async with self.pool.request(
-                "GET", relay.target, relay.headers, retry=True, tenant=relay.tenant
+            async with exchange(
+                self.pool,
+                "GET",
+                relay.target,
+                relay.headers,
+                retry=True,
+                retry_after=self.retry_after,
+                tenant=relay.tenant,
             ) as up:
-                child(UPSTREAM_SECONDS, f"{up.status // 100}xx").observe(time.perf_counter() - sent)
                 headers = response_headers(up)
-                if up.status in (204, 304):
-                    self._write(protocol, self._head(relay, up.status, headers, None))
+                if up.status in wire.NO_BODY:
+                    self._write(protocol, self._head(relay, up.status, headers, 0))
                     return up.status
                 parts, complete = await collect(up, STREAM_THRESHOLD)
                 if complete:
@@ -166,73 +324,55 @@ class RelayPath:
                     failure = upstream_failure(up.status, body)
                     if failure is not None:
                         return self._error(relay, protocol, failure)
+                    if miss is not None:
+                        child(CACHE_RESULTS, "miss", "none").inc()
+                        entry = self._keep(relay, miss, up.status, headers, body)
+                        if entry is not None:
+                            miss.future.set_result(entry)
+                            headers = list(entry.headers)
+                    if label is not None:
+                        headers.append(label)
                     self._write(protocol, self._head(relay, up.status, headers, len(body)) + body)
                     return up.status
                 # Too large to hold: stream it, sized as PostgREST sized it, else chunked.
                 length = up.content_length
-                started = True
                 self._write(protocol, self._head(relay, up.status, headers, length))
                 pending = b"".join(parts)
-                while pending:
-                    self._write(protocol, pending if length is not None else _chunk(pending))
-                    await protocol._drain_helper()
-                    pending = await up.read_chunk()
+                try:
+                    while pending:
+                        framed = pending if length is not None else wire.chunk(pending)
+                        self._write(protocol, framed)
+                        await protocol._drain_helper()
+                        pending = await up.read_chunk()
+                except (Unavailable, TimeoutError) as exc:
+                    return self._cut(protocol, exc)
                 if length is None:
-                    self._write(protocol, CHUNK_END)
+                    self._write(protocol, wire.CHUNK_END)
                 return up.status
-        except Unavailable as exc:
-            if started:
-                return self._cut(protocol, exc)
-            return self._error(relay, protocol, unavailable(exc, self.retry_after))
-        except TimeoutError as exc:
-            if started:
-                return self._cut(protocol, exc)
-            UPSTREAM_ERRORS.labels("timeout").inc()
-            return self._error(relay, protocol, UpstreamTimeout("PostgREST did not answer in time"))
-        except TenantBusy as exc:
-            return self._error(relay, protocol, exc)  # the tenant's share stayed busy: 429
+        except ProxyError as exc:  # unreachable, too slow (the exchange's), the tenant busy
+            return self._error(relay, protocol, exc)
         except ConnectionError:
-            return 499  # the client left while its answer was streamed
+            return 499  # the client left while its answer was written
 
     def _head(
         self, relay: Relay, status: int, headers: list[tuple[str, str]], length: int | None
     ) -> bytes:
-        lines = [f"HTTP/1.1 {status} {_reason(status)}\r\n"]
-        lines += [f"{name}: {value}\r\n" for name, value in headers]
-        lines.append(f"X-Request-Id: {relay.request_id}\r\n")
-        if status not in (204, 304):
-            if not any(name == "Content-Type" for name, _ in headers):
-                lines.append("Content-Type: application/octet-stream\r\n")  # as aiohttp adds
-            if length is None:
-                lines.append("Transfer-Encoding: chunked\r\n")
-            else:
-                lines.append(f"Content-Length: {length}\r\n")
-        return b"".join(
-            (
-                "".join(lines).encode("latin-1"),
-                relay.limits,
-                self.clock.date(),
-                SERVER,
-                b"\r\n",
-            )
+        return wire.finish(
+            wire.head(status, headers, length), relay.limits, relay.request_id, self.clock
         )
 
-    def _error(self, relay: Relay, protocol, error: ProxyError) -> int:
+    def _error(self, relay: Relay, protocol: Client, error: ProxyError) -> int:
         """The full path's JSON error (which carries no RateLimit headers either)."""
         if isinstance(error, UpstreamError):
             error.log(relay.request_id)
         body = rest_error_body(error)
-        lines = [f"HTTP/1.1 {error.status} {_reason(error.status)}\r\n"]
-        lines += [f"{name}: {value}\r\n" for name, value in error.headers.items()]
-        lines.append("Content-Type: application/json\r\n")
-        lines.append(f"X-Request-Id: {relay.request_id}\r\n")
-        lines.append(f"Content-Length: {len(body)}\r\n")
-        head = "".join(lines).encode("latin-1") + self.clock.date() + SERVER + b"\r\n"
-        self._write(protocol, head + body)
+        headers = [*error.headers.items(), ("Content-Type", "application/json")]
+        own = wire.head(error.status, headers, len(body))
+        self._write(protocol, wire.finish(own, b"", relay.request_id, self.clock) + body)
         return error.status
 
     @staticmethod
-    def _cut(protocol, exc: BaseException) -> int:
+    def _cut(protocol: Client, exc: BaseException) -> int:
         # The status line is gone: end the connection so the client sees the answer is short.
         log.warning("upstream failed mid-stream: %s", type(exc).__name__)
         UPSTREAM_ERRORS.labels("mid_stream").inc()
@@ -241,19 +381,8 @@ class RelayPath:
         return 502
 
     @staticmethod
-    def _write(protocol, data: bytes) -> None:
+    def _write(protocol: Client, data: bytes) -> None:
         transport = protocol.transport
         if transport is None or transport.is_closing():
             raise ConnectionResetError("the client went away")
         transport.write(data)
-
-
-def _reason(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"  # as aiohttp says for a status it has no phrase for
-
-
-def _chunk(data: bytes) -> bytes:
-    return b"%x\r\n%s\r\n" % (len(data), data)

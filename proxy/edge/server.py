@@ -14,7 +14,7 @@ from aiohttp import web
 
 from proxy.app import create_app
 from proxy.config import Settings
-from proxy.edge.protocol import ProxyRunner
+from proxy.edge.capability import edge_runner
 from proxy.edge.workers import RESTARTED
 from proxy.ops.metrics import WORKER_RESTARTS
 
@@ -92,8 +92,9 @@ def serve(settings: Settings, *, announce: Callable[[str], None] | None = print)
 
 
 async def _run(settings: Settings, announce: Callable[[str], None] | None) -> None:
-    """What web.run_app does, with the proxy's runner (the hit path, JSON protocol errors)."""
-    runner = ProxyRunner(
+    """What web.run_app does, with the proxy's runner (the hit path, JSON protocol errors) when
+    the aiohttp installed is the one it was written for (proxy/edge/capability.py)."""
+    runner = edge_runner(settings.hit_path)(
         create_app(settings),
         handle_signals=True,  # SIGINT/SIGTERM raise GracefulExit
         access_log=None,

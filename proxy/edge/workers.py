@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import FrameType
 
 from prometheus_client import multiprocess
 
@@ -25,7 +26,7 @@ def supervise(workers: int, extra_args: list[str]) -> int:
     metrics_dir = tempfile.mkdtemp(prefix="nimbus-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "NIMBUS_WORKERS": str(workers)}
     command = [sys.executable, "-m", "proxy.local.cli", "serve", "--workers", "1", *extra_args]
-    children: dict[int, subprocess.Popen] = {}
+    children: dict[int, subprocess.Popen[bytes]] = {}
     stopping = False
 
     def spawn(restart: bool = False) -> None:
@@ -33,7 +34,7 @@ def supervise(workers: int, extra_args: list[str]) -> int:
         child = subprocess.Popen(command, env={**env, RESTARTED: "1"} if restart else env)
         children[child.pid] = child
 
-    def stop(signum, _frame) -> None:
+    def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for pid in list(children):
@@ -55,7 +56,8 @@ def supervise(workers: int, extra_args: list[str]) -> int:
                 continue
             # Its live gauges (in flight, open streams, dependencies up) leave /metrics with it;
             # its counters and histograms stay, as Prometheus expects of a restart.
-            multiprocess.mark_process_dead(pid, metrics_dir)
+            # (prometheus_client leaves this function unannotated)
+            multiprocess.mark_process_dead(pid, metrics_dir)  # type: ignore[no-untyped-call]
             exit_code = os.waitstatus_to_exitcode(status)
             if stopping:
                 code = code or exit_code

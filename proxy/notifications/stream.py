@@ -13,6 +13,7 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Awaitable
 
 import orjson
 from aiohttp import web
@@ -22,7 +23,7 @@ from proxy.api.inputs import parse_query
 from proxy.api.problems import ApiError
 from proxy.api.route import Route
 from proxy.gate.denylist import revocation_id
-from proxy.gate.gate import admit, decorate, subject_of
+from proxy.gate.gate import identity_of, subject_of
 from proxy.gate.identity import Identity
 from proxy.gate.keys import DENYLIST
 from proxy.notifications.hub import CLOSED, Closed, Hub, Subscription, frame_of
@@ -73,7 +74,7 @@ async def organizations(request: web.Request, identity: Identity) -> frozenset[s
 
 async def missed(
     request: web.Request, identity: Identity, orgs: frozenset[str], after: int, limit: int
-) -> list[dict]:
+) -> list[dict[str, object]]:
     """Up to limit notifications of orgs with id > after, oldest first, as the caller."""
     reply = await postgrest.call(
         request,
@@ -154,7 +155,7 @@ class Stream:
 
 async def stream(request: web.Request, route: Route) -> web.StreamResponse:
     """The handler of GET /api/v1/notifications/stream."""
-    identity = await admit(request)
+    identity = identity_of(request)
     parse_query(route, request.query)
     after = last_event_id(request)
     hub: Hub | None = request.app.get(HUB)
@@ -202,8 +203,7 @@ async def stream(request: web.Request, route: Route) -> web.StreamResponse:
         sub.close("membership_changed")
     current = Stream(request, identity, sub)
     try:
-        decorate(request, current.response)
-        await current.response.prepare(request)
+        await current.response.prepare(request)  # the RateLimit headers go with it
         await current.send(b"retry: %d\n: connected\n\n" % settings.sse_retry_ms)
         replayed: set[int] = set()
         if after is not None:
@@ -226,7 +226,7 @@ async def stream(request: web.Request, route: Route) -> web.StreamResponse:
     return current.response
 
 
-async def _quietly(write) -> None:
+async def _quietly(write: Awaitable[object]) -> None:
     try:
         await write
     except (ConnectionError, TimeoutError):

@@ -36,7 +36,8 @@ class ProxyError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.details = details
+        # A string on /rest/v1 (PostgREST's shape); any JSON value on /api/v1 (ApiError).
+        self.details: object = details
         self.hint = hint
         self.headers = dict(headers or {})
         if status is not None:
@@ -104,7 +105,9 @@ def bad_target(raw_target: str, path: str) -> ProxyError | None:
     return ProxyError(f"The request path or query {fault}", status=400, code=code)
 
 
-def database_connection_lost(status: int, body: bytes | dict) -> UpstreamUnavailable | None:
+def database_connection_lost(
+    status: int, body: bytes | dict[str, object]
+) -> UpstreamUnavailable | None:
     """The answer to a PostgREST error meaning its database connection broke mid-statement, else
     None. PostgREST 12 answers that 400 with an empty code and message: not the request's fault,
     and a write may have committed, so 503 — the client retries (with its idempotency key)."""
@@ -193,7 +196,7 @@ def rest_error_body(error: ProxyError) -> bytes:
     )
 
 
-def error_response(request: web.Request, error: ProxyError) -> web.Response:
+def error_response(request: web.BaseRequest, error: ProxyError) -> web.Response:
     """Render an error in the shape of the surface the request was made to."""
     request_id = request.get("request_id")
     if request.path.startswith(REST_PREFIX):

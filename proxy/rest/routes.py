@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 from aiohttp import web
 
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import product_of, read_order, write_names, write_targets
+from proxy.cache.dependencies import write_names, write_targets
 from proxy.cache.keys import CACHE, MEMBERS
-from proxy.cache.readquery import first, parse_query, values
+from proxy.cache.readquery import parse_query, values
 from proxy.gate import embedlimit
-from proxy.gate.gate import admit, admit_preflight, decorate
 from proxy.ops.errors import REST_PREFIX, ProxyError, upstream_failure
 from proxy.ops.keys import SETTINGS
 from proxy.rest import rootdoc
+from proxy.rest.readplan import read_plan
 from proxy.upstream.exchange import STREAM_THRESHOLD, forward
 from proxy.upstream.keys import UPSTREAM
 from proxy.upstream.pool import Response
@@ -65,29 +66,17 @@ def upstream_target(request: web.Request) -> str:
     return tail
 
 
-def is_preflight(request: web.Request) -> bool:
-    """A CORS preflight: it carries no credentials by design, and PostgREST answers it."""
-    return request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
-
-
 def resource_of(request: web.Request) -> str:
     """`products` or `rpc/dashboard`: what the request addresses."""
     return request.path[len(REST_PREFIX) :].strip("/")
 
 
 async def rest_handler(request: web.Request) -> web.StreamResponse:
-    """Admit the caller, then answer from the cache or relay to PostgREST with its token."""
-    return decorate(request, await _handle(request))
-
-
-async def _handle(request: web.Request) -> web.StreamResponse:
+    """Answer the admitted caller (proxy/gate/gate.py) from the cache, or relay to PostgREST
+    with its token."""
     app = request.app
     settings = app[SETTINGS]
-    if is_preflight(request):
-        identity = None
-        await admit_preflight(request)
-    else:
-        identity = await admit(request)
+    identity = request.get("identity")  # None: a CORS preflight, which PostgREST answers
     refuse_unfiltered(request)
     embedlimit.check(
         request.rel_url.raw_query_string,
@@ -99,7 +88,9 @@ async def _handle(request: web.Request) -> web.StreamResponse:
     # The root document is held whole, to take PostgREST's internal address out of it.
     root = request.method == "GET" and rootdoc.is_root(resource_of(request))
 
-    async def fetch(before_relay=None) -> web.StreamResponse:
+    async def fetch(
+        before_relay: Callable[[Response], Awaitable[None]] | None = None,
+    ) -> web.StreamResponse:
         response = await forward(
             request,
             app[UPSTREAM],
@@ -109,15 +100,15 @@ async def _handle(request: web.Request) -> web.StreamResponse:
             retry_after=settings.retry_after_s,
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
-            before_prepare=decorate,
             hold_up_to=rootdoc.MAX_BYTES if root else STREAM_THRESHOLD,
         )
         if isinstance(response, web.Response):
-            failure = upstream_failure(response.status, response.body)
+            held = response.body if isinstance(response.body, bytes) else b""  # HEAD, 204: none
+            failure = upstream_failure(response.status, held)
             if failure is not None:
                 raise failure
-            if root and response.status == 200 and response.body:
-                response.body = rootdoc.without_addresses(response.body)
+            if root and response.status == 200 and held:
+                response.body = rootdoc.without_addresses(held)
         return response
 
     cache = app.get(CACHE)
@@ -126,19 +117,18 @@ async def _handle(request: web.Request) -> web.StreamResponse:
         return await fetch()
     resource = resource_of(request)
     if method in READS:
-        # The query as PostgREST reads it (`;` separates too, names are decoded); one this proxy
-        # cannot read the same way is never cached: its dependencies would be a guess.
-        params = parse_query(request.rel_url.raw_query_string)
-        if params is None:
+        plan = read_plan(
+            resource,
+            request.rel_url.raw_query_string,
+            settings.cache_ttl_s,
+            settings.cache_rpc_ttl_s,
+        )
+        if plan is None:
             return cached.bypass(await fetch())
-        product = product_of(values(params, "product_id"))
-        deps = read_order(resource, first(params, "select"), product)
         # Per organization (proxy/cache/tenants.py): no await may come between this lookup and
         # cached.serve taking the generation vector (it checks the memberships generation).
-        org = tenants.one_org(values(params, "organization_id"))
-        orgs = await app[MEMBERS].of(request, identity, deps)
-        deps = tenants.read_names(deps, orgs, None if org is None else (resource, org))
-        ttl = settings.cache_rpc_ttl_s if resource.startswith("rpc/") else settings.cache_ttl_s
+        orgs = await app[MEMBERS].of(request, identity, plan.deps)
+        deps, ttl = plan.names(orgs), plan.ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 
 import aiohttp
 from aiohttp import web
@@ -97,28 +98,46 @@ async def forward(
     retry_after: int,
     apikey: str = "",
     before_relay: Callable[[Response], Awaitable[None]] | None = None,
-    before_prepare: Callable[[web.Request, web.StreamResponse], object] | None = None,
     hold_up_to: int = STREAM_THRESHOLD,
 ) -> web.StreamResponse:
     """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay(answer) runs once PostgREST has answered (status and headers, body unread)
     and before the client sees anything. Bodies up to hold_up_to bytes come back whole (a
-    web.Response the caller may still change); a streamed answer's head is sent here, after
-    before_prepare(request, response) (the gate's RateLimit headers: given by the caller, so
-    the way upstream imports nothing above it)."""
+    web.Response the caller may still change); a streamed answer's head is sent here (the
+    gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py)."""
     method = request.method
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
+    async with exchange(
+        pool, method, target, headers, body, retry=method in IDEMPOTENT, retry_after=retry_after
+    ) as upstream:
+        if before_relay is not None:
+            await before_relay(upstream)
+        return await _relay(request, upstream, hold_up_to)
+
+
+@asynccontextmanager
+async def exchange(
+    pool: UpstreamPool,
+    method: str,
+    target: str,
+    headers: Iterable[tuple[str, str]],
+    body: bytes | None = None,
+    *,
+    retry: bool,
+    retry_after: int,
+    tenant: str | None = None,
+) -> AsyncIterator[Response]:
+    """The one way every path calls PostgREST (the full /rest/v1 path, the relay path, /api/v1):
+    one request on a pooled connection, its time to an answer observed by status class, and an
+    unreachable or silent PostgREST raised as the proxy's 503 or 504 (counted), whether it
+    happens before the answer or while the caller reads its body. What the caller does with
+    a failure after it has started answering its client is its own affair (it must end that
+    connection), so such failures are caught by the caller before they reach here."""
     start = time.perf_counter()
     try:
-        async with pool.request(
-            method, target, headers, body, retry=method in IDEMPOTENT
-        ) as upstream:
-            child(UPSTREAM_SECONDS, f"{upstream.status // 100}xx").observe(
-                time.perf_counter() - start
-            )
-            if before_relay is not None:
-                await before_relay(upstream)
-            return await _relay(request, upstream, hold_up_to, before_prepare)
+        async with pool.request(method, target, headers, body, retry=retry, tenant=tenant) as up:
+            child(UPSTREAM_SECONDS, f"{up.status // 100}xx").observe(time.perf_counter() - start)
+            yield up
     except Unavailable as exc:
         raise unavailable(exc, retry_after) from None
     except TimeoutError:
@@ -161,7 +180,6 @@ async def _relay(
     request: web.Request,
     upstream: Response,
     hold_up_to: int,
-    before_prepare: Callable[[web.Request, web.StreamResponse], object] | None,
 ) -> web.StreamResponse:
     headers = CIMultiDict(response_headers(upstream))
     headers["X-Request-Id"] = request["request_id"]
@@ -175,8 +193,6 @@ async def _relay(
     response = web.StreamResponse(status=upstream.status, headers=headers)
     if upstream.content_length is not None:
         response.content_length = upstream.content_length
-    if before_prepare is not None:
-        before_prepare(request, response)  # the RateLimit headers, before the head is sent
     await response.prepare(request)
     try:
         await response.write(b"".join(parts))
