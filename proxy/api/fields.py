@@ -15,27 +15,33 @@ from pydantic import (
     WithJsonSchema,
     create_model,
 )
+from pydantic.fields import FieldInfo
 
 INT4 = 2_147_483_647
 NO_NUL = r"^[^\x00]*$"
 
 
-def text(low: int, high: int) -> Any:
+# The limits below are Annotated metadata, written where a field is declared:
+# `Annotated[str, text(1, 200)]`, `Annotated[Decimal, *money(12, 2)]` (a type checker reads
+# the type; pydantic reads the limits).
+
+
+def text(low: int, high: int) -> StringConstraints:
     """A string of low..high characters without NUL (PostgreSQL text cannot hold one)."""
-    return Annotated[str, StringConstraints(min_length=low, max_length=high, pattern=NO_NUL)]
+    return StringConstraints(min_length=low, max_length=high, pattern=NO_NUL)
 
 
-def money(digits: int, places: int, *, positive: bool = False) -> Any:
+def money(digits: int, places: int, *, positive: bool = False) -> tuple[object, ...]:
     """A numeric(digits, places) that is >= 0 (or > 0): see _numeric."""
     return _numeric(digits, places, signed=False, positive=positive)
 
 
-def delta(digits: int, places: int) -> Any:
+def delta(digits: int, places: int) -> tuple[object, ...]:
     """A signed, non-zero numeric(digits, places): see _numeric."""
     return _numeric(digits, places, signed=True, positive=True)
 
 
-def _numeric(digits: int, places: int, *, signed: bool, positive: bool) -> Any:
+def _numeric(digits: int, places: int, *, signed: bool, positive: bool) -> tuple[object, ...]:
     """A JSON number (rounded half away from zero to `places`, as PostgreSQL rounds a numeric
     to its column's scale: a float cannot say 0.1 exactly) or a decimal string (exact, at most
     `places` decimals). The JSON schema states exactly what is accepted."""
@@ -73,13 +79,14 @@ def _numeric(digits: int, places: int, *, signed: bool, positive: bool) -> Any:
     if signed:
         ranges.append({"type": "number", "maximum": -float(low), "exclusiveMinimum": -float(top)})
     schema = {"anyOf": [*ranges, {"type": "string", "pattern": pattern}]}
-    bound = {"gt": 0} if positive and not signed else {} if signed else {"ge": 0}
-    return Annotated[
-        Decimal,
-        BeforeValidator(parse),
-        Field(max_digits=digits, decimal_places=places, allow_inf_nan=False, **bound),
-        WithJsonSchema(schema),
-    ]
+    limit = (
+        Field(max_digits=digits, decimal_places=places, allow_inf_nan=False, gt=0)
+        if positive and not signed
+        else Field(max_digits=digits, decimal_places=places, allow_inf_nan=False)
+        if signed
+        else Field(max_digits=digits, decimal_places=places, allow_inf_nan=False, ge=0)
+    )
+    return (BeforeValidator(parse), limit, WithJsonSchema(schema))
 
 
 Count = Annotated[int, Field(ge=0, le=INT4)]
@@ -96,8 +103,9 @@ class Body(BaseModel):
 def partial(model: type[Body], name: str) -> type[Body]:
     """The PATCH variant of model: every field optional, but an explicit null only where the
     column is nullable (types are reused, so the limits are the same)."""
-    fields = {
-        key: (_annotated(info), Field(None, validate_default=False, **_meta(info)))
+    # Any: each value is a (runtime-built type, FieldInfo) pair create_model reads by name.
+    fields: dict[str, Any] = {
+        key: (_annotated(info), Field(None, validate_default=False, description=info.description))
         for key, info in model.model_fields.items()
     }
     made = create_model(
@@ -108,10 +116,6 @@ def partial(model: type[Body], name: str) -> type[Body]:
     return made
 
 
-def _meta(info) -> dict[str, Any]:
-    return {"description": info.description} if info.description else {}
-
-
-def _annotated(info) -> Any:
+def _annotated(info: FieldInfo) -> Any:
     """The field's type with its constraints (FieldInfo keeps them apart in `metadata`)."""
     return Annotated[(info.annotation, *info.metadata)] if info.metadata else info.annotation

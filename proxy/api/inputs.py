@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
 from proxy.api.problems import ApiError, validation
 from proxy.api.route import Route
 from proxy.api.settings import api_settings
+
+B = TypeVar("B", bound=BaseModel)
 
 PAGING = ("page", "limit", "sort")
 MAX_PAGE = 1_000_000
@@ -42,7 +45,7 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
     ]
 
 
-def _order(route: Route, raw: str, errors: list) -> str:
+def _order(route: Route, raw: str, errors: list[dict[str, str]]) -> str:
     terms = []
     for part in raw.split(","):
         name = part.strip().lstrip("-")
@@ -53,7 +56,7 @@ def _order(route: Route, raw: str, errors: list) -> str:
     return ",".join(terms)
 
 
-def parse_query(route: Route, query) -> Listing:
+def parse_query(route: Route, query: MultiMapping[str]) -> Listing:
     """The Listing for route, or 422 listing every invalid or unknown parameter."""
     listing = Listing(limit=api_settings().api_default_limit)
     known = {q.name: q for q in route.query}
@@ -112,8 +115,10 @@ def path_id(request: web.Request) -> str:
         raise validation([{"field": "id", "message": "must be a UUID"}], "Invalid id") from None
 
 
-async def parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+async def parse_body(request: web.Request, model: type[B] | None) -> B:
     """The body validated by model: 400 when it is not JSON, 422 with every field error."""
+    if model is None:
+        raise TypeError("the route declares no body model")
     raw = await request.read()
     try:
         data = orjson.loads(raw) if raw else None

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from proxy.api.fields import Body
 from proxy.api.inputs import path_id
@@ -64,8 +65,9 @@ class LotStatusIn(Body):
     status: Literal["available", "quarantined"]
 
 
-def status_args(body: LotStatusIn, request: web.Request) -> dict[str, Any]:
+def status_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """set_lot_status's arguments: the path's lot id and the body's status."""
+    assert isinstance(body, LotStatusIn)  # the route's body model
     return {"lot_id": path_id(request), "status": body.status}
 
 

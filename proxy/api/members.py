@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from proxy.api.fields import Body
 from proxy.api.inputs import path_id
@@ -33,7 +33,7 @@ class MemberRoleIn(Body):
     role: Role
 
 
-def member_args(body, request: web.Request) -> dict[str, Any]:
+def member_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """A member function's arguments: the path's user id and the body, if any."""
     args = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
     return {"user_id": path_id(request), **args}

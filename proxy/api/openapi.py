@@ -56,7 +56,9 @@ PAGING = [
 ]
 
 
-def _param(name: str, where: str, schema: dict, description: str = "", required=False) -> dict:
+def _param(
+    name: str, where: str, schema: dict[str, Any], description: str = "", required: bool = False
+) -> dict[str, Any]:
     return {
         "name": name,
         "in": where,
@@ -66,7 +68,7 @@ def _param(name: str, where: str, schema: dict, description: str = "", required=
     }
 
 
-def _parameters(route: Route) -> list[dict]:
+def _parameters(route: Route) -> list[dict[str, Any]]:
     params = [
         _param(n, "path", {"type": "string", "format": "uuid"}, required=True)
         for n in re.findall(r"{(\w+)}", route.path)
@@ -105,7 +107,7 @@ def _parameters(route: Route) -> list[dict]:
     return params
 
 
-def _success(route: Route) -> dict:
+def _success(route: Route) -> dict[str, Any]:
     if route.action == "list":
         schema = {
             "type": "object",
@@ -124,12 +126,13 @@ def _success(route: Route) -> dict:
             status: {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}}
         }
     if route.extra.get("sse"):
-        stream = {"text/event-stream": {"schema": {}}}  # each event's data is a JSON object
+        # Each event's data is a JSON object.
+        stream: dict[str, Any] = {"text/event-stream": {"schema": {}}}
         return {status: {"description": "Server-Sent Events", "content": stream}}
     return {status: {"description": "OK", "content": {"application/json": {"schema": schema}}}}
 
 
-def operation(route: Route, components: dict) -> dict:
+def operation(route: Route, components: dict[str, Any]) -> dict[str, Any]:
     """The OpenAPI operation object of one route."""
     errors = {400, 401, 403, 404, 422, 429, 503, *route.responses}
     if route.method != "GET":
@@ -149,6 +152,17 @@ def operation(route: Route, components: dict) -> dict:
         components[answer.__name__] = schema
         for content in responses[str(route.status)]["content"].values():
             content["schema"]["properties"]["data"] = {"$ref": REF.format(model=answer.__name__)}
+    accepted = route.extra.get("accepted")
+    if accepted is not None:  # the route may answer 202 with a job (CSV import)
+        schema = accepted.model_json_schema(ref_template=REF)
+        components.update(schema.pop("$defs", {}))
+        components[accepted.__name__] = schema
+        data = {"data": {"$ref": REF.format(model=accepted.__name__)}}
+        body = {"type": "object", "required": ["data"], "properties": data}
+        responses["202"] = {
+            "description": "Accepted: a job, see its Location",
+            "content": {"application/json": {"schema": body}},
+        }
     op: dict[str, Any] = {
         "operationId": route.operation_id or _op_id(route),
         "summary": route.summary,
@@ -179,10 +193,10 @@ def _op_id(route: Route) -> str:
     return f"{route.method.lower()}_{words}"
 
 
-def document(routes: list[Route], prefix: str) -> dict:
+def document(routes: list[Route], prefix: str) -> dict[str, Any]:
     """The whole OpenAPI 3.1 document."""
     components: dict[str, Any] = {"Error": ERROR, "Pagination": PAGINATION}
-    paths: dict[str, dict] = {}
+    paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation(
             route, components
@@ -206,7 +220,7 @@ def document(routes: list[Route], prefix: str) -> dict:
     }
 
 
-def setup(app: web.Application, spec: dict) -> None:
+def setup(app: web.Application, spec: dict[str, Any]) -> None:
     """Serve the document (built once at start-up)."""
     body = orjson.dumps(spec)
 

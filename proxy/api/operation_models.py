@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import Field, model_validator
@@ -15,8 +16,8 @@ class OrderItemIn(Body):
     """One order line."""
 
     product_id: UUID
-    quantity: money(14, 3, positive=True)
-    unit_price: money(12, 2) | None = None
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
+    unit_price: Annotated[Decimal, *money(12, 2)] | None = None
 
 
 class OrderIn(Body):
@@ -26,8 +27,8 @@ class OrderIn(Body):
     location_id: UUID
     items: list[OrderItemIn] = Field(min_length=1, max_length=500)
     supplier_id: UUID | None = None
-    customer_name: text(1, 200) | None = None
-    notes: text(0, 2000) | None = None
+    customer_name: Annotated[str, text(1, 200)] | None = None
+    notes: Annotated[str, text(0, 2000)] | None = None
     status: Literal["draft", "confirmed"] = "confirmed"
 
 
@@ -37,15 +38,15 @@ class DraftOrderIn(Body):
     location_id: UUID
     items: list[OrderItemIn] = Field(min_length=1, max_length=500)
     supplier_id: UUID | None = None
-    customer_name: text(1, 200) | None = None
-    notes: text(0, 2000) | None = None
+    customer_name: Annotated[str, text(1, 200)] | None = None
+    notes: Annotated[str, text(0, 2000)] | None = None
 
 
 class LotIn(Body):
     """Lot number and expiry of a received product."""
 
     product_id: UUID
-    lot_number: text(1, 100)
+    lot_number: Annotated[str, text(1, 100)]
     expiry_date: date | None = None
 
 
@@ -61,11 +62,11 @@ class AdjustmentIn(Body):
 
     product_id: UUID
     location_id: UUID
-    quantity_delta: delta(14, 3)
-    reason: text(1, 500)
-    lot_number: text(1, 100) | None = None
+    quantity_delta: Annotated[Decimal, *delta(14, 3)]
+    reason: Annotated[str, text(1, 500)]
+    lot_number: Annotated[str, text(1, 100)] | None = None
     expiry_date: date | None = None
-    unit_cost: money(14, 4) | None = None
+    unit_cost: Annotated[Decimal, *money(14, 4)] | None = None
 
 
 class TransferIn(Body):
@@ -74,15 +75,15 @@ class TransferIn(Body):
     product_id: UUID
     from_location_id: UUID
     to_location_id: UUID
-    quantity: money(14, 3, positive=True)
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
 
 
 class FulfilLineIn(Body):
     """Part of a sales order line to ship, from a named lot or FEFO."""
 
     product_id: UUID
-    quantity: money(14, 3, positive=True)
-    lot_number: text(1, 100) | None = None
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
+    lot_number: Annotated[str, text(1, 100)] | None = None
 
 
 class FulfilmentIn(Body):
@@ -95,10 +96,10 @@ class ReceiptLineIn(Body):
     """Part of a purchase order line received, into a lot, at a cost."""
 
     product_id: UUID
-    quantity: money(14, 3, positive=True)
-    lot_number: text(1, 100) | None = None
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
+    lot_number: Annotated[str, text(1, 100)] | None = None
     expiry_date: date | None = None
-    unit_cost: money(14, 4) | None = None
+    unit_cost: Annotated[Decimal, *money(14, 4)] | None = None
 
 
 class ReceiptIn(Body):
@@ -110,22 +111,22 @@ class ReceiptIn(Body):
 class CloseIn(Body):
     """Why a partially fulfilled or received order is closed short."""
 
-    reason: text(1, 500)
+    reason: Annotated[str, text(1, 500)]
 
 
 class ReturnLineIn(Body):
     """Part of an order line coming back (sales) or going back to the supplier (purchase)."""
 
     product_id: UUID
-    quantity: money(14, 3, positive=True)
-    lot_number: text(1, 100) | None = None
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
+    lot_number: Annotated[str, text(1, 100)] | None = None
 
 
 class ReturnIn(Body):
     """A customer return (sales order) or a return to the supplier (purchase order)."""
 
     lines: list[ReturnLineIn] = Field(min_length=1, max_length=500)
-    reason: text(1, 500) | None = None
+    reason: Annotated[str, text(1, 500)] | None = None
 
 
 class WriteOffIn(Body):
@@ -133,9 +134,9 @@ class WriteOffIn(Body):
 
     product_id: UUID
     location_id: UUID
-    quantity: money(14, 3, positive=True)
+    quantity: Annotated[Decimal, *money(14, 3, positive=True)]
     reason: Literal["damaged", "expired", "lost"]
-    lot_number: text(1, 100) | None = None
+    lot_number: Annotated[str, text(1, 100)] | None = None
 
 
 class ExpiredWriteOffIn(Body):
@@ -148,15 +149,15 @@ class CountIn(Body):
     """A new stock count at one location."""
 
     location_id: UUID
-    note: text(0, 2000) | None = None
+    note: Annotated[str, text(0, 2000)] | None = None
 
 
 class CountLineIn(Body):
     """What was counted of a product (or of one of its lots) at the count's location."""
 
     product_id: UUID
-    counted: money(14, 3)
-    lot_number: text(1, 100) | None = None
+    counted: Annotated[Decimal, *money(14, 3)]
+    lot_number: Annotated[str, text(1, 100)] | None = None
 
 
 SETTINGS_ROW = {"organization_id", "value", "updated_at"}  # the keys GET /settings answers
@@ -169,7 +170,6 @@ class SettingsIn(Body):
     timezone: str | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$")
     default_low_stock_threshold: int | None = Field(None, ge=0, le=2_147_483_647)
     expiry_warning_days: int | None = Field(None, ge=1, le=365)
-    forecast_alpha: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
     forecast_horizon_days: int | None = Field(None, ge=1, le=365)
     service_level: float | None = Field(None, gt=0.5, le=0.9999, allow_inf_nan=False)
     costing_method: Literal["weighted_average", "fifo"] | None = None
@@ -188,5 +188,5 @@ class SettingsIn(Body):
 class OrganizationIn(Body):
     """A new organization; the caller becomes its owner."""
 
-    name: text(1, 200)
+    name: Annotated[str, text(1, 200)]
     slug: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel
 
 from proxy.api.inputs import path_id
 from proxy.api.lots import ROUTES as LOT_ROUTES
@@ -51,9 +52,14 @@ COUNT_SELECT = (
 )
 
 
-def order_args(body, request: web.Request) -> dict[str, Any]:
+def sent(body: BaseModel | None) -> dict[str, Any]:
+    """The body's fields that were given a value, as JSON (none without a body)."""
+    return body.model_dump(mode="json", exclude_none=True) if body is not None else {}
+
+
+def order_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """create_order's arguments: the body plus the Idempotency-Key header."""
-    args = body.model_dump(mode="json", exclude_none=True)
+    args = sent(body)
     key = request.headers.get("Idempotency-Key")
     if key is not None:
         if not 1 <= len(key) <= IDEMPOTENCY_MAX:
@@ -62,7 +68,7 @@ def order_args(body, request: web.Request) -> dict[str, Any]:
     return args
 
 
-def replenishment_args(_body, request: web.Request) -> dict[str, Any]:
+def replenishment_args(_body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """create_replenishment_orders' arguments: the Idempotency-Key header, if any."""
     key = request.headers.get("Idempotency-Key")
     if key is None:
@@ -72,26 +78,25 @@ def replenishment_args(_body, request: web.Request) -> dict[str, Any]:
     return {"idempotency_key": key}
 
 
-def status_args(body, request: web.Request) -> dict[str, Any]:
+def status_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """update_order_status's arguments: the path's order id and the body."""
-    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+    return {"order_id": path_id(request), **sent(body)}
 
 
-def draft_args(body, request: web.Request) -> dict[str, Any]:
+def draft_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """update_draft_order's arguments (the SQL function is requested, see docs/API.md)."""
-    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+    return {"order_id": path_id(request), **sent(body)}
 
 
-def count_args(body, request: web.Request) -> dict[str, Any]:
+def count_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """A stock count function's arguments: the path's count id and the body, if any."""
-    args = body.model_dump(mode="json", exclude_none=True) if body is not None else {}
-    return {"count_id": path_id(request), **args}
+    return {"count_id": path_id(request), **sent(body)}
 
 
-def order_call_args(body, request: web.Request) -> dict[str, Any]:
+def order_call_args(body: BaseModel | None, request: web.Request) -> dict[str, Any]:
     """Arguments of an order function: the path's order id and the body (fulfil_order,
     receive_order, close_order, return_order)."""
-    return {"order_id": path_id(request), **body.model_dump(mode="json", exclude_none=True)}
+    return {"order_id": path_id(request), **sent(body)}
 
 
 def dates(column: str) -> tuple[Query, Query]:

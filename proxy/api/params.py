@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # A text parameter: something besides whitespace, and no NUL (PostgreSQL text cannot hold one).
@@ -121,12 +121,35 @@ def quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def eq(name: str, column: str, kind: str = "uuid", description: str = "", **kw) -> Query:
+class QueryOptions(TypedDict, total=False):
+    """The rest of a Query's fields, for eq() and arg()."""
+
+    enum: tuple[str, ...]
+    minimum: float | None
+    maximum: float | None
+    max_length: int
+    embed: str
+    search: tuple[str, ...]
+    resolve: Callable[..., Awaitable[list[tuple[str, str]]]] | None
+    extra_deps: frozenset[str]
+    absent: tuple[tuple[str, str], ...]
+    required: bool
+
+
+def eq(
+    name: str, column: str, kind: str = "uuid", description: str = "", **kw: Unpack[QueryOptions]
+) -> Query:
     """`name=value` -> `column=eq.value`."""
     return Query(name, kind, column, "eq", description, **kw)
 
 
-def arg(name: str, key: str = "", kind: str = "string", description: str = "", **kw) -> Query:
+def arg(
+    name: str,
+    key: str = "",
+    kind: str = "string",
+    description: str = "",
+    **kw: Unpack[QueryOptions],
+) -> Query:
     """`name=value` -> the RPC argument `key=value`."""
     return Query(name, kind, key or name, "", description, **kw)
 

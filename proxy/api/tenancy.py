@@ -9,6 +9,8 @@ caller) and the only one is used; RLS remains the authority on whether the inser
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -19,7 +21,7 @@ from proxy.gate.identity import Identity
 HEADER = "X-Organization-Id"
 
 
-def cache_scope(identity: Identity, headers) -> str:
+def cache_scope(identity: Identity, headers: Mapping[str, str]) -> str:
     """Who an /api/v1 answer is for: the principal, and the organization header (it changes the
     answer but is not one of the cache key's headers)."""
     chosen = headers.get(HEADER)
@@ -46,7 +48,7 @@ def chosen(request: web.Request, identity: Identity) -> str | None:
     return None
 
 
-async def memberships(request: web.Request, identity: Identity) -> list[dict]:
+async def memberships(request: web.Request, identity: Identity) -> list[dict[str, Any]]:
     """The caller's memberships with their organizations' names."""
     reply = await postgrest.call(
         request,
@@ -69,7 +71,7 @@ async def resolve(request: web.Request, identity: Identity) -> str:
         return picked
     rows = await memberships(request, identity)
     if len(rows) == 1:
-        return rows[0]["organization_id"]
+        return str(rows[0]["organization_id"])
     if not rows:
         raise ApiError(400, "no_organization", "You belong to no organization")
     raise ApiError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Mapping
 
 
 def normalise_query(query: str) -> str:
@@ -36,7 +37,9 @@ _sorted_memo = functools.lru_cache(maxsize=4096)(_sorted)
 Key = tuple[str, ...]
 
 
-def cache_key(scope_digest: str, method: str, path: str, query: str, headers) -> Key:
+def cache_key(
+    scope_digest: str, method: str, path: str, query: str, headers: Mapping[str, str]
+) -> Key:
     """The entry key: scope, method (HEAD shares GET's entry), path, query, varying headers.
     A tuple: the L1 dict hashes it cheaply; Redis gets its digest (redis_key) on an L1 miss."""
     get = headers.get

@@ -28,7 +28,8 @@ from __future__ import annotations
 import functools
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TypeVar, cast
 
 import orjson
 
@@ -146,17 +147,20 @@ REFS: dict[str, frozenset[str]] = {
 MEMO_SELECT = 512  # selects up to this long are memoised (4,096 of 16 KiB would pin 64 MiB)
 
 
-def memo_short(fn):
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def memo_short(fn: F) -> F:
     """functools.lru_cache(4096) for calls whose select (second argument) is short."""
     memo = functools.lru_cache(maxsize=4096)(fn)
 
     @functools.wraps(fn)
-    def call(resource, select, *rest):
+    def call(resource: str, select: str | None, *rest: str | None) -> object:
         if select is not None and len(select) > MEMO_SELECT:
             return fn(resource, select, *rest)
         return memo(resource, select, *rest)
 
-    return call
+    return cast(F, call)  # the same signature as fn's
 
 
 @functools.lru_cache(maxsize=1024)

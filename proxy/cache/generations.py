@@ -17,6 +17,8 @@ import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeAlias
 
 import orjson
 
@@ -30,10 +32,26 @@ from proxy.cache.dependencies import (
     ORG_TABLES,
     SCOPED,
 )
-from proxy.ops.redisconn import RedisDown, RedisGuard
+from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 EPOCH = "~epoch"
+# A message on the bus other than a bump, decoded from JSON (the denylist's, realtime's).
+Announcement: TypeAlias = dict[str, Any]
+
+
+@dataclass
+class _Wait:
+    """A bump waiting for acknowledgements."""
+
+    done: asyncio.Future[None]
+    expected: int = 0
+    armed: bool = False  # announce() has added how many to expect
+
+
+def _text(value: bytes | str) -> str:
+    """A hash field as text (the clients answer bytes: decode_responses is off)."""
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _parts(name: str) -> tuple[str, str, str]:
@@ -59,14 +77,16 @@ class Generations:
 
     def __init__(
         self,
-        guard: RedisGuard | None,
+        guard: RedisGuard[Client] | None,
         prefix: str,
         *,
-        bus: RedisGuard | None = None,
+        bus: RedisGuard[Publisher] | None = None,
         ack_timeout_s: float = 0.25,
     ) -> None:
         self.guard = guard
-        self.bus = bus or guard  # publishes go where the subscribers are (one node in a cluster)
+        self.bus: RedisGuard[Publisher] | None = (
+            bus or guard
+        )  # publishes go where the subscribers are (one node in a cluster)
         self.key = f"{prefix}:gen"
         self.channel = f"{prefix}:events"
         self.me = uuid.uuid4().hex[:12]
@@ -76,12 +96,12 @@ class Generations:
         self.pubsub_up = guard is None
         self.listener_up = True
         self.on_incoherent: list[Callable[[], None]] = []
-        self.on_announcement: list[Callable[[dict], None]] = []  # other messages on the bus
+        self.on_announcement: list[Callable[[Announcement], None]] = []  # other messages
         self.on_resync: list[Callable[[], Awaitable[None]]] = []
         self.resubscribe: Callable[[], None] | None = None  # set by the subscriber
         self.connected = False  # the subscription's connection is up (maybe not resynced yet)
         self._ids = itertools.count(1)
-        self._waiting: dict[str, list] = {}  # bump id -> [acks still expected, future]
+        self._waiting: dict[str, _Wait] = {}  # bump id -> acknowledgements still expected
         self._parts: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}  # vector()
 
     @property
@@ -130,20 +150,22 @@ class Generations:
             asyncio.get_running_loop().create_task(self._send_ack(target, ack))
 
     async def _send_ack(self, target: str, ack: bytes) -> None:
+        if self.bus is None:
+            return
         try:
             await self.bus.run(lambda r: r.publish(target, ack))
         except RedisDown:
             pass
 
-    def _acked(self, bump_id) -> None:
+    def _acked(self, bump_id: object) -> None:
         waiting = self._waiting.get(str(bump_id))
         if waiting is None:
             return
-        waiting[0] -= 1
+        waiting.expected -= 1
         # Resolve only once announce() has added how many acknowledgements to expect (an
         # early acknowledgement must not end the wait before the count is known).
-        if waiting[2] and waiting[0] <= 0 and not waiting[1].done():
-            waiting[1].set_result(None)
+        if waiting.armed and waiting.expected <= 0 and not waiting.done.done():
+            waiting.done.set_result(None)
 
     async def bump(self, tables: Iterable[str], *, wait: bool = True) -> None:
         """Advance tables (and ALL) here and, through Redis, everywhere; with wait, returns once
@@ -162,51 +184,55 @@ class Generations:
         self.apply(updates)
         await self.announce({"g": updates}, wait=wait)
 
-    async def announce(self, data: dict, *, wait: bool = True) -> None:
+    async def announce(self, data: Announcement, *, wait: bool = True) -> None:
         """Publish data to every process; with wait, until each has applied it (bounded)."""
         if self.bus is None:
             return
         bump_id = f"{next(self._ids)}"
-        future = asyncio.get_running_loop().create_future()
-        waiting = self._waiting[bump_id] = [0, future, False]  # [expected, done, armed]
+        waiting = self._waiting[bump_id] = _Wait(asyncio.get_running_loop().create_future())
         # Without "from", receivers do not acknowledge (nobody is waiting).
         message = orjson.dumps({**data, "id": bump_id, "from": self.me if wait else None})
         try:
             receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
-            waiting[0] += receivers - (1 if self.connected else 0)
-            waiting[2] = True
-            if wait and waiting[0] > 0:
-                await asyncio.wait_for(future, self.ack_timeout_s)
+            waiting.expected += receivers - (1 if self.connected else 0)
+            waiting.armed = True
+            if wait and waiting.expected > 0:
+                await asyncio.wait_for(waiting.done, self.ack_timeout_s)
         except RedisDown:
             self._trouble()
         except TimeoutError:
-            log.warning("pubsub: %d process(es) did not acknowledge a bump in time", waiting[0])
+            log.warning(
+                "pubsub: %d process(es) did not acknowledge a bump in time", waiting.expected
+            )
         finally:
             del self._waiting[bump_id]
 
-    async def _incr(self, client, names: list[str]) -> list[int]:
+    async def _incr(self, client: Client, names: list[str]) -> list[int]:
         pipe = client.pipeline(transaction=False)
         for name in names:
             pipe.hincrby(self.key, name, 1)
-        return await pipe.execute()
+        return [int(value) for value in await pipe.execute()]
 
     async def resync(self) -> None:
         """After (re)subscribing: load the counters, lift any that fell behind this process
         (a restarted Redis starts from zero; counters must never go back), bump the epoch."""
-        raw = await self.guard.run(lambda r: r.hgetall(self.key))
-        remote = {k.decode(): int(v) for k, v in raw.items()}
+        guard = self.guard
+        if guard is None:
+            return
+        raw = await guard.run(lambda r: r.hgetall(self.key))
+        remote = {_text(k): int(v) for k, v in raw.items()}
         behind = {t: v - remote.get(t, 0) for t, v in self.gens.items() if v > remote.get(t, 0)}
         if behind:
-            remote.update(await self.guard.run(lambda r: self._lift(r, behind)))
+            remote.update(await guard.run(lambda r: self._lift(r, behind)))
         self.apply(remote)
         await self.bump([EPOCH], wait=False)  # nobody waits on it (and this process is not
         # subscribed yet, so it would wait for an acknowledgement of its own)
 
-    async def _lift(self, client, behind: dict[str, int]) -> dict[str, int]:
+    async def _lift(self, client: Client, behind: dict[str, int]) -> dict[str, int]:
         pipe = client.pipeline(transaction=False)
         for name, gap in behind.items():
             pipe.hincrby(self.key, name, gap)
-        return dict(zip(behind, await pipe.execute(), strict=True))
+        return dict(zip(behind, [int(v) for v in await pipe.execute()], strict=True))
 
     async def set_pubsub(self, up: bool) -> None:
         """Subscriber state: down drops trust at once; up resyncs before trusting again."""

@@ -33,7 +33,7 @@ def names_of(payload: str) -> set[str]:
     )
 
 
-def _strings(value) -> list[str] | None:
+def _strings(value: object) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [v.lower() for v in value]
     return None

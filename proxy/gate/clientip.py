@@ -16,7 +16,7 @@ def parse_networks(text: str) -> tuple[Network, ...]:
     )
 
 
-def _addr(text: str):
+def _addr(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(text.strip().strip("[]"))
     except ValueError:

@@ -8,9 +8,9 @@ import logging
 import time
 from collections.abc import Callable
 
-from proxy.cache.generations import Generations
+from proxy.cache.generations import Announcement, Generations
 from proxy.gate.identity import Identity
-from proxy.ops.redisconn import RedisDown, RedisGuard
+from proxy.ops.redisconn import Client, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def revocation_id(identity: Identity) -> str | None:
 class Denylist:
     """Local set of revoked ids with their expiry, synced from Redis."""
 
-    def __init__(self, guard: RedisGuard | None, prefix: str, bus: Generations) -> None:
+    def __init__(self, guard: RedisGuard[Client] | None, prefix: str, bus: Generations) -> None:
         self.guard = guard
         self.prefix = prefix + ":dl:"
         self.bus = bus
@@ -35,7 +35,7 @@ class Denylist:
         bus.on_announcement.append(self.on_announcement)
         bus.on_resync.append(self.resync)
 
-    def on_announcement(self, data: dict) -> None:
+    def on_announcement(self, data: Announcement) -> None:
         """A revocation announced by another process."""
         if "deny" in data:
             self.apply(str(data["deny"]), float(data["exp"]))
@@ -83,7 +83,7 @@ class Denylist:
         if self.guard is None:
             return
 
-        async def load(client) -> dict[str, float]:
+        async def load(client: Client) -> dict[str, float]:
             found: dict[str, float] = {}
             async for key in client.scan_iter(match=self.prefix + "*", count=1000):
                 value = await client.get(key)

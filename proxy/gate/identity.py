@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import jwt
 import orjson
 
-from proxy.gate.jwks import JWKS
+from proxy.gate.jwks import JWKS, VerifyKey
 from proxy.ops.errors import Unauthorized
 
 ASYMMETRIC = frozenset({"ES256", "RS256"})
@@ -23,7 +25,7 @@ class Identity:
     """A verified caller: the token to forward, its claims, and its role."""
 
     token: str
-    claims: dict = field(hash=False)
+    claims: dict[str, Any] = field(hash=False)
     role: str
     exp: float
     scope: str  # digest of the stable claims: the cache's notion of "who"
@@ -78,7 +80,7 @@ class Verifier:
             self._memo[token] = identity
         return identity
 
-    async def _key_for(self, token: str) -> tuple[object, str]:
+    async def _key_for(self, token: str) -> tuple[VerifyKey, str]:
         if len(token) > self.max_bytes:
             raise Unauthorized("JWT is too large", reason="too_large")
         try:
@@ -118,7 +120,7 @@ class Verifier:
             raise Unauthorized("JWT is invalid", reason="malformed") from None
         return self._check_claims(token, claims)
 
-    def _check_claims(self, token: str, claims: dict) -> Identity:
+    def _check_claims(self, token: str, claims: dict[str, Any]) -> Identity:
         now = time.time()
         exp, iat = claims.get("exp"), claims.get("iat")
         if not isinstance(exp, int | float) or isinstance(exp, bool):
@@ -140,7 +142,7 @@ class Verifier:
         )
 
 
-def scope_of(claims: dict) -> str:
+def scope_of(claims: dict[str, Any]) -> str:
     """A digest of the claims that identify a principal across token refreshes (never the
     token itself, which rotates every hour)."""
     stable = {k: v for k, v in claims.items() if k not in VOLATILE_CLAIMS}
@@ -151,7 +153,7 @@ def scope_of(claims: dict) -> str:
     return hashlib.blake2b(encoded, digest_size=12).hexdigest()
 
 
-def bearer_token(authorization: list[str], apikey: list[str]) -> str:
+def bearer_token(authorization: Sequence[str], apikey: Sequence[str]) -> str:
     """The token of a request: `Authorization: Bearer`, else the `apikey` header, like Supabase."""
     if len(authorization) > 1 or len(apikey) > 1:
         raise Unauthorized("Send one Authorization header", reason="duplicate_header")

@@ -6,9 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import TYPE_CHECKING, TypeAlias
 
 import aiohttp
 import jwt
+
+if TYPE_CHECKING:
+    from jwt.algorithms import AllowedPublicKeys
+
+# What a token is verified with: a key from the set, or the HS256 secret.
+VerifyKey: TypeAlias = "AllowedPublicKeys | str | bytes"
 
 log = logging.getLogger(__name__)
 
@@ -16,10 +23,13 @@ log = logging.getLogger(__name__)
 ALG_BY_KTY = {("EC", "P-256"): "ES256", ("RSA", None): "RS256"}
 
 
-def algorithm_for(jwk: dict) -> str | None:
+def algorithm_for(jwk: dict[str, object]) -> str | None:
     """ES256 for P-256 EC keys, RS256 for RSA keys, None for anything else."""
     kty = jwk.get("kty")
-    return ALG_BY_KTY.get((kty, jwk.get("crv") if kty == "EC" else None))
+    crv = jwk.get("crv") if kty == "EC" else None
+    if not isinstance(kty, str) or not (crv is None or isinstance(crv, str)):
+        return None
+    return ALG_BY_KTY.get((kty, crv))
 
 
 class JWKS:
@@ -35,15 +45,15 @@ class JWKS:
         self.url = url
         self.session = session
         self.cooldown_s = cooldown_s
-        self.keys: dict[str, tuple[object, str]] = {}
+        self.keys: dict[str, tuple[VerifyKey, str]] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
         self.max_age_s = max_age_s
-        self._background: asyncio.Task | None = None
+        self._background: asyncio.Task[None] | None = None
 
-    def load(self, document: dict) -> None:
+    def load(self, document: object) -> None:
         """Replace the key set with the usable keys of a JWKS document."""
-        keys: dict[str, tuple[object, str]] = {}
+        keys: dict[str, tuple[VerifyKey, str]] = {}
         listed = document.get("keys") if isinstance(document, dict) else None
         for jwk in listed if isinstance(listed, list) else []:
             if not isinstance(jwk, dict):
@@ -58,7 +68,7 @@ class JWKS:
                 log.warning("jwks: skipping key %s: %s", kid, exc)
         self.keys = keys
 
-    async def get(self, kid: str) -> tuple[object, str] | None:
+    async def get(self, kid: str) -> tuple[VerifyKey, str] | None:
         """The key for kid, refetching the set when kid is unknown and the cool-down allows."""
         found = self.keys.get(kid)
         if found is not None:

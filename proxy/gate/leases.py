@@ -12,12 +12,16 @@ applies its share of the limit on its own."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import time
 from dataclasses import dataclass
 
-from proxy.gate.ratelimit import GCRA, Decision, LocalGCRA, Policy
-from proxy.ops.redisconn import RedisDown, RedisGuard
+from redis.commands.core import AsyncScript
+
+from proxy.config import Policy
+from proxy.gate.ratelimit import GCRA, Decision, LocalGCRA
+from proxy.ops.redisconn import Client, RedisDown, RedisGuard
 
 # Leases this large are topped up before they run out; smaller ones (a budget nearly spent,
 # where exactness matters more than a round trip) are not.
@@ -42,7 +46,7 @@ class RateLimiter:
 
     def __init__(
         self,
-        guard: RedisGuard | None,
+        guard: RedisGuard[Client] | None,
         prefix: str,
         policies: dict[str, Policy],
         processes: int = 1,
@@ -59,8 +63,8 @@ class RateLimiter:
         self.local = LocalGCRA()
         self.leases: dict[str, Lease] = {}
         self.denied: dict[str, float] = {}  # subject key -> monotonic time its budget refills
-        self._fetching: dict[str, asyncio.Future] = {}
-        self._topping: set[asyncio.Task] = set()
+        self._fetching: dict[str, asyncio.Future[None]] = {}
+        self._topping: set[asyncio.Task[None]] = set()
         self._script = guard.client.register_script(GCRA) if guard is not None else None
 
     def check_now(self, policy: Policy, subject: str) -> Decision | None:
@@ -132,12 +136,15 @@ class RateLimiter:
         """One lease request to Redis (sized from `known`, what is left of the budget), handing
         back `refund` unused tokens; while it is in flight, check() waits for it rather than
         asking again. -> [granted, remaining, retry_ms, reset_ms]; raises RedisDown."""
-        future = asyncio.get_running_loop().create_future()
+        guard, script = self.guard, self._script
+        if guard is None or script is None:  # callers ask Redis only when there is one
+            raise RedisDown("no Redis")
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._fetching[key] = future
         wanted = max(1, min(self.max_lease, known // (2 * self.processes)))
         args = [policy.interval_ms, policy.burst, wanted, refund]
         try:
-            result = await self.guard.run(lambda _r: self._script(keys=[key], args=args))
+            result = await guard.run(lambda _r: script(keys=[key], args=args))
         finally:
             future.set_result(None)
             if self._fetching.get(key) is future:
@@ -197,11 +204,15 @@ class RateLimiter:
                 if self.leases.get(key) is not lease:
                     continue  # already replaced (and refunded) by a fetch
                 del self.leases[key]
-                if lease.tokens > 0 and self.guard is not None:
+                guard, script = self.guard, self._script
+                if lease.tokens > 0 and guard is not None and script is not None:
                     args = [lease.interval_ms, lease.burst, 0, lease.tokens]
                     try:
-                        await self.guard.run(
-                            lambda _r, a=args, k=key: self._script(keys=[k], args=a)
-                        )
+                        await guard.run(functools.partial(_refund, script, key, args))
                     except RedisDown:
                         pass
+
+
+async def _refund(script: AsyncScript, key: str, args: list[float], _client: Client) -> None:
+    """Hand a lease's unused tokens back (through RedisGuard.run, which passes the client)."""
+    await script(keys=[key], args=args)

@@ -7,6 +7,8 @@ import uuid
 
 import jwt
 
+from proxy.config import Settings
+
 
 def mint(
     secret: str,
@@ -16,11 +18,11 @@ def mint(
     org: str | None = None,
     ttl: int = 3600,
     email: str | None = None,
-    extra: dict | None = None,
+    extra: dict[str, object] | None = None,
 ) -> str:
     """An HS256 token with Supabase Auth's claims; anon keys carry no sub, aud or session."""
     now = int(time.time())
-    claims: dict = {"iss": "nimbus-local", "role": role, "iat": now, "exp": now + ttl}
+    claims: dict[str, object] = {"iss": "nimbus-local", "role": role, "iat": now, "exp": now + ttl}
     if role == "authenticated":
         claims.update(
             aud="authenticated",
@@ -40,6 +42,6 @@ def mint(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
-def probe_token(settings) -> str | None:
+def probe_token(settings: Settings) -> str | None:
     """A short-lived anon token for the proxy's own readiness probe (None without a JWT secret)."""
     return mint(settings.secret, role="anon", ttl=60) if settings.jwt_secret else None

@@ -7,6 +7,7 @@ import time
 import click
 
 from proxy.config import load_settings
+from proxy.local.rows import one
 
 DATABASE_URL_HELP = "PostgreSQL URL (default: NIMBUS_DATABASE_URL)."
 
@@ -19,7 +20,8 @@ DATABASE_URL_HELP = "PostgreSQL URL (default: NIMBUS_DATABASE_URL)."
 @click.option("--database-url", help=DATABASE_URL_HELP)
 def seed(scale: str, seed_value: int, database_url: str | None) -> None:
     """Load a deterministic data set: several organizations with two years of history (large)."""
-    from proxy.local.seeding import SCALES, STEPS, seed_scale
+    from proxy.local.seed_sql import STEPS
+    from proxy.local.seeding import SCALES, seed_scale
 
     url = database_url or load_settings().database_url
     total = len(SCALES[scale]) * len(STEPS) + 1
@@ -47,14 +49,14 @@ def refresh(database_url: str | None, concurrent: bool) -> None:
 
     url = database_url or load_settings().database_url
     with psycopg.connect(url, autocommit=True) as conn:
-        (views,) = conn.execute(
-            "select private.refresh_analytics_views(%s)", (concurrent,)
-        ).fetchone()
+        (views,) = one(
+            conn.execute("select private.refresh_analytics_views(%s)", (concurrent,)).fetchone()
+        )
     for view in views:
         click.echo(f"{view['view']}: {view['duration_ms']} ms")
 
 
-def seed_demo(database_url: str) -> dict:
+def seed_demo(database_url: str) -> dict[str, str]:
     """Make sure the demo user, its organization (as owner) and the demo data exist."""
     from proxy.local.seeding import seed_demo_org
 

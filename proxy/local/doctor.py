@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from proxy.config import Settings
 from proxy.local.doctor_services import Check, check_jwt, check_postgrest, check_redis
 from proxy.local.migrate import SQL_DIR, checksum, recorded
+from proxy.local.rows import one
 
 TIMEOUT_S = 3
 CLI_VERSIONS = "select version from supabase_migrations.schema_migrations"
@@ -54,23 +55,23 @@ def check_database(settings: Settings, sql_dir: Path) -> Iterator[Check]:
         yield Check("migrations", False, "not checked (no database)", "fix postgresql first")
         return
     with conn:
-        number = int(conn.execute("show server_version_num").fetchone()[0])
-        version = conn.execute("show server_version").fetchone()[0].split()[0]
+        number = int(one(conn.execute("show server_version_num").fetchone())[0])
+        version = one(conn.execute("show server_version").fetchone())[0].split()[0]
         yield Check(
             "postgresql",
             number >= MIN_POSTGRES,
             f"PostgreSQL {version} at {target}",
             "NIMBUS needs PostgreSQL 15 or later",
         )
-        ledger = conn.execute("select to_regclass('nimbus_migrations.applied')").fetchone()[0]
+        ledger = one(conn.execute("select to_regclass('nimbus_migrations.applied')").fetchone())[0]
         done = (
             recorded(dict(conn.execute("select filename, checksum from nimbus_migrations.applied")))
             if ledger
             else {}
         )
-        pushed = conn.execute(
-            "select to_regclass('supabase_migrations.schema_migrations')"
-        ).fetchone()[0]
+        pushed = one(
+            conn.execute("select to_regclass('supabase_migrations.schema_migrations')").fetchone()
+        )[0]
         cli_versions = (
             {
                 v

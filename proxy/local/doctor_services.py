@@ -96,9 +96,14 @@ def check_redis(url: str, name: str) -> Check:
     shown = url.split("@")[-1]
     try:
         target = parse(url)
+        client: Redis | RedisCluster
         if target.cluster:
             client = RedisCluster(
-                startup_nodes=[ClusterNode(host, port) for host, port in target.nodes],
+                startup_nodes=[
+                    # redis-py's sync ClusterNode.__init__ carries no annotations.
+                    ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                    for host, port in target.nodes
+                ],
                 socket_timeout=TIMEOUT_S,
                 socket_connect_timeout=TIMEOUT_S,
                 **target.client_kwargs(),
@@ -124,6 +129,7 @@ def check_redis(url: str, name: str) -> Check:
 def check_jwt(settings: Settings) -> Check:
     """The HS256 secret is usable, or the JWKS URL serves keys."""
     if settings.jwks_url:
+        status: int | str
         try:
             status, _, body = fetch(settings.jwks_url)
             keys = json.loads(body).get("keys", []) if status == 200 else []

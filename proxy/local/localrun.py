@@ -3,6 +3,7 @@ in the foreground; Ctrl-C stops what it started."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import ExitStack
 
 import click
@@ -20,7 +21,7 @@ NO_REDIS = "none (cache and limits per process)"
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-def up(settings: Settings, *, seed_demo) -> None:
+def up(settings: Settings, *, seed_demo: Callable[[str], dict[str, str]]) -> None:
     """Bring up the local stack around the proxy and serve until interrupted."""
     upstream = URL(settings.postgrest_url)
     if upstream.host not in LOCAL_HOSTS:
@@ -63,7 +64,7 @@ def redact(url: str) -> str:
     return str(parsed.with_password(None)) if parsed and parsed.password else url
 
 
-def banner(settings: Settings, demo: dict, modes: list[str]) -> None:
+def banner(settings: Settings, demo: dict[str, str], modes: list[str]) -> None:
     """What a new user needs to make a first request."""
     base = f"http://{settings.host}:{settings.port}"
     anon = mint(settings.secret, role="anon", ttl=365 * 86400)

@@ -20,7 +20,7 @@ def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 def postgrest_binary(state_dir: Path) -> Path:
@@ -42,7 +42,7 @@ def authenticator_uri(database_url: str) -> str:
     return psycopg.conninfo.make_conninfo(database_url, user="authenticator", password="")
 
 
-def stop_process(process: subprocess.Popen, timeout: float = 10) -> int:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 10) -> int:
     """SIGTERM by PID, wait, SIGKILL if it does not exit in time; returns the exit code."""
     if process.poll() is None:
         process.terminate()
@@ -58,7 +58,7 @@ def stop_process(process: subprocess.Popen, timeout: float = 10) -> int:
 class PostgREST:
     """One PostgREST process with its own ports and config file."""
 
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     url: str
     admin_url: str
     log_path: Path

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
+from proxy.local.rows import one
+
 
 def _sql_dir() -> Path:
     """The sql/ tree: inside the installed package (the build puts it there, see setup.py), or
@@ -61,7 +63,7 @@ def _needs_local(conn: psycopg.Connection) -> bool:
         " and (select count(*) from pg_roles where rolname in"
         " ('anon', 'authenticated', 'service_role', 'authenticator')) = 4"
     ).fetchone()
-    return not row[0]
+    return not one(row)[0]
 
 
 def _ensure_ledger(conn: psycopg.Connection) -> dict[str, str]:
@@ -164,7 +166,7 @@ def migrate(
 def ensure_database(database_url: str) -> bool:
     """Create the database named in database_url if it is missing; True when created."""
     info = psycopg.conninfo.conninfo_to_dict(database_url)
-    name = info.get("dbname") or "postgres"
+    name = str(info.get("dbname") or "postgres")
     admin = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
     with psycopg.connect(admin, autocommit=True) as conn:
         if conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():

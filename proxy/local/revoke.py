@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 
 import orjson
+from redis.asyncio.cluster import RedisCluster
 
 from proxy.config import Settings
-from proxy.ops.redisconn import ClusterBus, is_cluster, make_client
+from proxy.ops.redisconn import ClusterBus, Publisher, make_client
 
 
 async def revoke_session(settings: Settings, session_id: str, ttl: int) -> int:
@@ -20,7 +21,7 @@ async def revoke_session(settings: Settings, session_id: str, ttl: int) -> int:
         message = orjson.dumps({"deny": session_id, "exp": exp, "id": "cli", "from": None})
         channel = f"{prefix}:events"
         # On a cluster, where the proxies subscribe (so the count of receivers is theirs).
-        bus = ClusterBus(client, channel) if is_cluster(settings.redis_url) else client
+        bus: Publisher = ClusterBus(client, channel) if isinstance(client, RedisCluster) else client
         return await bus.publish(channel, message)
     finally:
         await client.aclose()

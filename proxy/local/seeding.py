@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from proxy.local.rows import one
 from proxy.local.seed_sql import HELPERS, STEPS
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def ensure_user(conn: psycopg.Connection, email: str, user_id: str) -> str:
         " do update set email = excluded.email returning id::text",
         (user_id, email),
     ).fetchone()
-    return row[0]
+    return str(one(row)[0])
 
 
 def org_exists(conn: psycopg.Connection, slug: str) -> str | None:
@@ -158,7 +159,7 @@ def seed_scale(
     return loaded
 
 
-def seed_demo_org(database_url: str, seed: int = 1) -> dict:
+def seed_demo_org(database_url: str, seed: int = 1) -> dict[str, str]:
     """The demo user and its organization with demo data; idempotent and quick."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         user_id = ensure_user(conn, DEMO_EMAIL, stable_uuid(seed, "demo:user"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from proxy.config import load_settings
+from proxy.local.rows import one
 
 ROLES = ("owner", "admin", "manager", "staff", "viewer")
 # Supabase Auth's users table has encrypted_password; the local stand-in (sql/local) does not.
@@ -32,7 +33,7 @@ def add_user(database_url: str, email: str, slug: str, role: str) -> tuple[str, 
         ).fetchone()
         created = row is None
         if created:
-            (hosted,) = conn.execute(HOSTED_AUTH).fetchone()
+            (hosted,) = one(conn.execute(HOSTED_AUTH).fetchone())
             if hosted:
                 raise click.ClickException(
                     "auth.users is Supabase Auth's: invite the user there (not done by nimbus)"
@@ -40,7 +41,7 @@ def add_user(database_url: str, email: str, slug: str, role: str) -> tuple[str, 
             row = conn.execute(
                 "insert into auth.users (email) values (%s) returning id::text", (address,)
             ).fetchone()
-        (uid,) = row
+        (uid,) = one(row)
         conn.execute(
             "insert into public.memberships (user_id, organization_id, role) values (%s, %s, %s)"
             " on conflict (user_id, organization_id) do update set role = excluded.role",

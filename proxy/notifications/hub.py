@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import orjson
@@ -39,7 +40,7 @@ class Event:
     frame: bytes
 
 
-def frame_of(row: dict) -> Event:
+def frame_of(row: Mapping[str, object]) -> Event:
     """The Event of a notification row or NOTIFY payload {id, organization_id, kind, payload}."""
     event_id, org = row["id"], row["organization_id"]
     if not isinstance(event_id, int) or isinstance(event_id, bool) or not isinstance(org, str):

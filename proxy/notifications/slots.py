@@ -11,12 +11,15 @@ or while it is unavailable, the same caps hold per process (counted here in any 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import uuid
 from dataclasses import dataclass
 
-from proxy.ops.redisconn import RedisDown, RedisGuard
+from redis.commands.core import AsyncScript
+
+from proxy.ops.redisconn import Client, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 TTL_S = 30
@@ -73,7 +76,12 @@ class StreamSlots:
     """acquire(subject, organizations) -> Slot, or CapReached; release(slot)."""
 
     def __init__(
-        self, guard: RedisGuard | None, prefix: str, *, per_user: int, per_organization: int
+        self,
+        guard: RedisGuard[Client] | None,
+        prefix: str,
+        *,
+        per_user: int,
+        per_organization: int,
     ) -> None:
         self.guard = guard
         self.base = "{" + prefix + ":sse}:"
@@ -96,10 +104,11 @@ class StreamSlots:
             if self.counts.get(key, 0) >= cap:  # this process alone is at the cap
                 raise CapReached("user" if index == 0 else "organization")
         slot = Slot(next(self._ids), keys)
-        if self.guard is not None:
+        guard, script = self.guard, self._acquire  # both set, or neither
+        if guard is not None and script is not None:
             try:
-                refused = await self.guard.run(
-                    lambda _r: self._acquire(keys=list(keys), args=[slot.member, TTL_S, *caps])
+                refused = await guard.run(
+                    lambda _r: script(keys=list(keys), args=[slot.member, TTL_S, *caps])
                 )
             except RedisDown:
                 refused = 0  # counted per process meanwhile; renewed into Redis once it is back
@@ -122,7 +131,7 @@ class StreamSlots:
                 self.counts.pop(key, None)
         if self.guard is not None:
 
-            async def remove(client) -> None:
+            async def remove(client: Client) -> None:
                 pipe = client.pipeline(transaction=False)
                 for key in slot.keys:
                     pipe.zrem(key, slot.member)
@@ -135,12 +144,15 @@ class StreamSlots:
 
     async def renew(self) -> None:
         """Extend every slot this process holds (also puts them back after a Redis restart)."""
+        guard, script = self.guard, self._renew  # both set, or neither (no Redis: no renewal)
+        if guard is None or script is None:
+            return
         pairs = [(key, slot.member) for slot in tuple(self.held.values()) for key in slot.keys]
         for start in range(0, len(pairs), RENEW_BATCH):
             batch = pairs[start : start + RENEW_BATCH]
-            keys = [key for key, _ in batch]
-            args = [TTL_S, *(member for _, member in batch)]
-            await self.guard.run(lambda _r, k=keys, a=args: self._renew(keys=k, args=a))
+            keys: list[str] = [key for key, _ in batch]
+            args: list[str | int] = [TTL_S, *(member for _, member in batch)]
+            await guard.run(functools.partial(_run, script, keys, args))
 
     async def renew_forever(self) -> None:
         """Forever: renew this process's slots every RENEW_S."""
@@ -150,3 +162,10 @@ class StreamSlots:
                 await self.renew()
             except RedisDown:
                 log.debug("stream slots: not renewed (Redis unavailable)")
+
+
+async def _run(
+    script: AsyncScript, keys: list[str], args: list[str | int], _client: Client
+) -> None:
+    """A Lua script's call through RedisGuard.run (which hands the client in)."""
+    await script(keys=keys, args=args)

@@ -18,7 +18,7 @@ from proxy.ops.keys import SETTINGS
 # What create_app hands to setup (see the module docstring).
 Session = Callable[[web.Application], aiohttp.ClientSession]
 AnonToken = Callable[[Settings], str | None]
-CacheCheck = Callable[[web.Application], dict | None]
+CacheCheck = Callable[[web.Application], dict[str, object] | None]
 
 PROBE_TIMEOUT = aiohttp.ClientTimeout(total=2)
 
@@ -28,8 +28,11 @@ async def health(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"}, dumps=lambda o: orjson.dumps(o).decode())
 
 
-async def _probe(session: aiohttp.ClientSession, method: str, url: str, headers: dict) -> dict:
+async def _probe(
+    session: aiohttp.ClientSession, method: str, url: str, headers: dict[str, str]
+) -> dict[str, object]:
     start = time.perf_counter()
+    result: dict[str, object]
     try:
         async with session.request(method, url, headers=headers, timeout=PROBE_TIMEOUT) as resp:
             await resp.read()

@@ -6,6 +6,8 @@ values."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 from aiohttp import web
 from prometheus_client import (
@@ -17,6 +19,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.multiprocess import MultiProcessCollector
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -87,23 +90,24 @@ DEPENDENCY_UP = Gauge(
 )
 
 
-_children: dict[tuple, object] = {}
+M = TypeVar("M", bound=MetricWrapperBase)
+_children: dict[tuple[int | str, ...], MetricWrapperBase] = {}
 
 
-def child(metric, *labels: str):
+def child(metric: M, *labels: str) -> M:
     """metric.labels(*labels), remembered: label lookup costs more than the increment itself."""
-    key = (id(metric), *labels)
+    key: tuple[int | str, ...] = (id(metric), *labels)
     found = _children.get(key)
     if found is None:
         found = _children[key] = metric.labels(*labels)
-    return found
+    return cast(M, found)  # keyed by id(metric): a child of metric, of metric's type
 
 
 def registry() -> CollectorRegistry:
     """The registry to expose: all worker processes' files, or this process's own."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         combined = CollectorRegistry()
-        MultiProcessCollector(combined)
+        MultiProcessCollector(combined)  # type: ignore[no-untyped-call]  # unannotated __init__
         return combined
     return REGISTRY
 
@@ -119,7 +123,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
     return response
 
 
-REFRESH = web.AppKey("metrics_refresh", object)
+REFRESH = web.AppKey[Callable[[], None]]("metrics_refresh")
 
 
 def setup(app: web.Application) -> None:

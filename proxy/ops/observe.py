@@ -7,9 +7,11 @@ import asyncio
 import hashlib
 import logging
 import time
+from typing import Protocol
 
 import orjson
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from proxy.cache.dependencies import RPC, TABLES
 from proxy.ops.errors import REST_PREFIX
@@ -17,6 +19,13 @@ from proxy.ops.metrics import IN_FLIGHT, REQUEST_SECONDS, child
 from proxy.ops.requestid import assign_request_id
 
 access = logging.getLogger("nimbus.access")
+
+
+class Subject(Protocol):
+    """The part of the gate's Identity the access log uses."""
+
+    @property
+    def subject(self) -> str | None: ...
 
 
 def rest_route(resource: str) -> str:
@@ -37,13 +46,21 @@ def route_of(request: web.Request) -> str:
     return resource.canonical if resource is not None else "unmatched"
 
 
-def subject_hash(identity) -> str | None:
+def subject_hash(identity: Subject | None) -> str | None:
     """A short digest of the user id, for correlating a user's requests without naming them."""
     sub = identity.subject if identity is not None else None
     return hashlib.blake2b(sub.encode(), digest_size=6).hexdigest() if sub else None
 
 
-def record(request_id, method, route, status, elapsed, identity, cache) -> None:
+def record(
+    request_id: str,
+    method: str,
+    route: str,
+    status: int,
+    elapsed: float,
+    identity: Subject | None,
+    cache: str | None,
+) -> None:
     """The request's histogram sample and, when enabled, its access log line."""
     child(REQUEST_SECONDS, method, route, str(status)).observe(elapsed)
     if access.isEnabledFor(logging.INFO):
@@ -59,13 +76,13 @@ def record(request_id, method, route, status, elapsed, identity, cache) -> None:
         access.info(orjson.dumps(entry).decode())
 
 
-def observe_middleware() -> web.middleware:
+def observe_middleware() -> Middleware:
     """Outermost (before error rendering): names the request (X-Request-Id), sees the final
     status of every request, errors included, and times all of it. One layer for all of this:
     each middleware layer costs every request a coroutine frame."""
 
     @web.middleware
-    async def middleware(request: web.Request, handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         start = time.perf_counter()
         request_id = assign_request_id(request)
         IN_FLIGHT.inc()

@@ -7,13 +7,15 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Mapping
+from typing import TypeVarTuple
 
 import psycopg
 
 log = logging.getLogger(__name__)
+Args = TypeVarTuple("Args")
 
 
-async def _call(callback: Callable, *args) -> None:
+async def _call(callback: Callable[[*Args], object], *args: *Args) -> None:
     result = callback(*args)
     if inspect.isawaitable(result):
         await result

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import orjson
 import psycopg
 from aiohttp import web
+from psycopg.rows import TupleRow
 
 from proxy.ops.keys import SETTINGS
 from proxy.ops.metrics import ANALYTICS_REFRESHES
@@ -36,6 +37,15 @@ select exists (select from pg_catalog.pg_extension where extname = 'pg_cron')
 CRON_SCHEDULED = """
 select exists (select from cron.job where command like '%%refresh_analytics_views%%')
 """
+
+
+async def _answer(
+    conn: psycopg.AsyncConnection[TupleRow], query: str, params: tuple[int, ...] | None = None
+) -> bool:
+    """The one boolean a `select exists` or advisory-lock query answers."""
+    row = await (await conn.execute(query, params)).fetchone()
+    assert row is not None  # these queries always answer one row
+    return bool(row[0])
 
 
 def relevant(payload: str) -> bool:
@@ -108,15 +118,11 @@ class Refresher:
                 self.database_url, application_name=APPLICATION_NAME, connect_timeout=5
             )
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
-                (cron,) = await (await conn.execute(CRON_JOB)).fetchone()
-                if cron:
-                    (scheduled,) = await (await conn.execute(CRON_SCHEDULED)).fetchone()
-                    if scheduled:
+                if await _answer(conn, CRON_JOB):
+                    if await _answer(conn, CRON_SCHEDULED):
                         self.by_cron = True
                         return False
-                cur = await conn.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,))
-                (locked,) = await cur.fetchone()
-                if not locked:
+                if not await _answer(conn, "select pg_try_advisory_lock(%s)", (LOCK_KEY,)):
                     ANALYTICS_REFRESHES.labels("busy").inc()
                     log.debug("analytics refresh skipped: another process is refreshing")
                     return False

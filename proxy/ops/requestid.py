@@ -10,7 +10,7 @@ import uuid
 
 from aiohttp import web
 
-from proxy.ops.keys import TRUSTED
+from proxy.ops.keys import TRUSTED, Network
 
 # Generated ids: random per process, then a counter (unique, and cheaper than uuid4 per request).
 PROCESS_ID = uuid.uuid4().hex[:12]
@@ -18,7 +18,7 @@ COUNTER = itertools.count(1)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def _from_trusted(peer: str | None, trusted) -> bool:
+def _from_trusted(peer: str | None, trusted: tuple[Network, ...]) -> bool:
     try:
         address = ipaddress.ip_address(peer or "")
     except ValueError:
@@ -26,7 +26,7 @@ def _from_trusted(peer: str | None, trusted) -> bool:
     return any(address in net for net in trusted)
 
 
-def request_id_for(incoming: str | None, peer: str | None, trusted) -> str:
+def request_id_for(incoming: str | None, peer: str | None, trusted: tuple[Network, ...]) -> str:
     """A well-formed X-Request-Id from a trusted proxy (NIMBUS_TRUSTED_PROXIES), else a new one."""
     if incoming and REQUEST_ID.match(incoming) and _from_trusted(peer, trusted):
         return incoming

@@ -41,7 +41,7 @@ class _Tenant:
 
     def __init__(self) -> None:
         self.busy = 0
-        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
 
 
 class FairShare:
@@ -114,6 +114,6 @@ class FairShare:
         )
 
 
-def _expire(turn: asyncio.Future) -> None:
+def _expire(turn: asyncio.Future[None]) -> None:
     if not turn.done():
         turn.set_exception(TimeoutError())

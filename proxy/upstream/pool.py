@@ -22,6 +22,7 @@ import collections
 import ssl
 import time
 from collections.abc import Iterable
+from typing import cast
 from urllib.parse import urlsplit
 
 import httptools
@@ -62,7 +63,7 @@ class Response:
         self._headed = False
         self._done = False
         self._error: BaseException | None = None
-        self._waiter: asyncio.Future | None = None
+        self._waiter: asyncio.Future[None] | None = None
 
     # -- what the caller uses
     def header(self, name: str) -> str | None:
@@ -140,7 +141,7 @@ class Response:
             raise self._error
 
 
-def _expire(waiter: asyncio.Future) -> None:
+def _expire(waiter: asyncio.Future[None]) -> None:
     if not waiter.done():
         waiter.set_exception(TimeoutError("PostgREST did not answer in time"))
 
@@ -161,8 +162,8 @@ class _Connection(asyncio.Protocol):
         self.paused = False
 
     # -- asyncio.Protocol
-    def connection_made(self, transport) -> None:
-        self.transport = transport
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # a TCP connection's
 
     def data_received(self, data: bytes) -> None:
         response = self.response
@@ -186,11 +187,15 @@ class _Connection(asyncio.Protocol):
             response._fail(Unavailable("PostgREST closed the connection"))
 
     # -- httptools callbacks
+    # The parser calls back only while an answer is expected (send() set self.response).
     def on_header(self, name: bytes, value: bytes) -> None:
-        self.response.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+        response = self.response
+        assert response is not None
+        response.headers.append((name.decode("latin-1"), value.decode("latin-1")))
 
     def on_headers_complete(self) -> None:
         response = self.response
+        assert response is not None
         response.status = self.parser.get_status_code()
         response.keep_alive = self.parser.should_keep_alive()
         response._headed = True
@@ -203,7 +208,9 @@ class _Connection(asyncio.Protocol):
             response._wake()
 
     def on_body(self, body: bytes) -> None:
-        self.response._feed(body)
+        response = self.response
+        assert response is not None
+        response._feed(body)
 
     def on_message_complete(self) -> None:
         if self.response is not None and not self.response._done:
@@ -212,6 +219,7 @@ class _Connection(asyncio.Protocol):
     # -- the pool's side
     def _complete(self) -> None:
         response = self.response
+        assert response is not None
         self.served += 1
         response._finish()
 
@@ -219,6 +227,7 @@ class _Connection(asyncio.Protocol):
         self.response = response = Response(self)
         self.expect_body = expect_body
         self.received = False
+        assert self.transport is not None  # the pool hands out open connections only
         self.transport.write(data)
         return response
 
@@ -256,7 +265,9 @@ class Exchange:
 
     __slots__ = ("args", "conn", "held", "pool", "tenant")
 
-    def __init__(self, pool: UpstreamPool, args: tuple, tenant: str | None) -> None:
+    def __init__(
+        self, pool: UpstreamPool, args: tuple[bytes, bool, bool], tenant: str | None
+    ) -> None:
         self.pool = pool
         self.args = args
         self.tenant = tenant
@@ -277,12 +288,14 @@ class Exchange:
             raise
         return response
 
-    async def __aexit__(self, *exc_info) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self.conn is not None  # __aenter__ returned: it has its connection
         self.pool._release(self.conn)
         self._give_back()
 
     def _give_back(self) -> None:
         if self.held is not None:
+            assert self.pool.fair is not None  # held only with a fair share
             self.pool.fair.release(self.held)
             self.held = None
 
@@ -351,7 +364,9 @@ class UpstreamPool:
             data += body
         return Exchange(self, (data, method != "HEAD", retry), tenant)
 
-    async def _exchange(self, data: bytes, expect_body: bool, retry: bool):
+    async def _exchange(
+        self, data: bytes, expect_body: bool, retry: bool
+    ) -> tuple[_Connection, Response]:
         if self._slots.locked():  # all connections busy: wait, but not forever
             try:
                 await asyncio.wait_for(self._slots.acquire(), self.acquire_timeout)
