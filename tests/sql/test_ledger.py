@@ -196,7 +196,8 @@ def test_status_change_notifies_and_notify_channels_fire(database_url: str, worl
         ).fetchall() == [("cancelled",)]
     events = [p for c, p in got if c == "nimbus_events"]
     assert [(e["kind"], e["payload"]["to"]) for e in events] == [("order_status", "cancelled")]
-    changes = {(p["table"], p["op"]) for c, p in got if c == "nimbus_changes"}
+    # (a refresh of the analytics views elsewhere in the session says {"table": ...} alone)
+    changes = {(p["table"], p.get("op")) for c, p in got if c == "nimbus_changes"}
     assert {("orders", "insert"), ("orders", "update"), ("stock_levels", "update")} <= changes
 
 
