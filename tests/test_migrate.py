@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import threading
+import time
 import uuid
 
 import psycopg
@@ -109,3 +111,37 @@ def test_no_sql_at_all_is_an_error(database_url: str, tmp_path) -> None:
     checks = {c.name: c for c in check_database(Settings(database_url=database_url), tmp_path)}
     assert not checks["migrations"].ok
     assert "no migrations found" in checks["migrations"].detail
+
+
+def test_a_deadlock_with_a_reader_runs_the_repeatables_again(database_url: str) -> None:
+    """A reader holding one table while it asks for another that migrate's policies have locked
+    (as an analytics refresh does): PostgreSQL aborts migrate's transaction, which runs again and
+    succeeds once the reader is done."""
+    lines: list[str] = []
+    outcome: list[BaseException | None] = []
+
+    def run() -> None:
+        try:
+            migrate(database_url, sql_dir=SQL_DIR, echo=lines.append)
+            outcome.append(None)
+        except BaseException as exc:  # reported by the assertion below
+            outcome.append(exc)
+
+    with psycopg.connect(database_url) as reader, psycopg.connect(database_url) as probe:
+        probe.autocommit = True
+        # policies/categories.sql runs before policies/suppliers.sql in the same transaction.
+        reader.execute("select 1 from public.suppliers limit 1")
+        worker = threading.Thread(target=run)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while not probe.execute(
+            "select 1 from pg_locks where relation = 'public.suppliers'::regclass and not granted"
+        ).fetchone():
+            assert time.monotonic() < deadline, "migrate never waited for the reader"
+            time.sleep(0.05)
+        reader.execute("select 1 from public.categories limit 1")  # waits: a deadlock
+        reader.commit()
+        worker.join(60)
+    assert outcome == [None]
+    assert any("deadlock" in line for line in lines), lines
+    assert lines[-1].startswith("done: 0 migration(s) applied")

@@ -4,6 +4,7 @@ triggers and policies (re-applied every run), then ask PostgREST to reload its s
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql
+from psycopg.errors import DeadlockDetected
 
 from proxy.local.rows import one
 
@@ -26,6 +28,7 @@ def _sql_dir() -> Path:
 
 SQL_DIR = _sql_dir()
 LOCK_KEY = 0x4E494D42  # "NIMB": one migrate at a time per database
+DEADLOCK_ATTEMPTS = 5
 REPEATABLE = ("functions", "triggers", "policies")
 # Migrations renamed after databases had applied them: current name -> the name recorded then.
 # The ledger row is renamed on the next run, so the file is not applied twice. Version
@@ -103,6 +106,30 @@ def _run_file(conn: psycopg.Connection, path: Path) -> None:
         raise MigrationError(f"{path.relative_to(path.parents[1])}: {exc}".strip()) from exc
 
 
+def _repeatables(
+    conn: psycopg.Connection, sql_dir: Path, report: Report, echo: Callable[[str], None]
+) -> None:
+    """Functions, triggers and policies, re-applied in one transaction. It takes a lock on every
+    table with a trigger or policy, one after another, so a reader of two of them that runs
+    meanwhile (an analytics refresh, a report) can deadlock with it; PostgreSQL then aborts one
+    side, here usually this one, and the whole transaction is simply run again."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            with conn.transaction():
+                conn.execute("set local check_function_bodies = off")
+                for kind in REPEATABLE:
+                    files = _files(sql_dir / kind)
+                    for path in files:
+                        _run_file(conn, path)
+                    report.repeatable[kind] = len(files)
+            return
+        except MigrationError as exc:
+            if attempt == DEADLOCK_ATTEMPTS or not isinstance(exc.__cause__, DeadlockDetected):
+                raise
+            echo(f"deadlock with another session ({exc}); running the repeatables again")
+            time.sleep(0.2 * attempt)
+
+
 def migrate(
     database_url: str, sql_dir: Path = SQL_DIR, echo: Callable[[str], None] = print
 ) -> Report:
@@ -142,13 +169,7 @@ def migrate(
                     )
                 report.applied.append(path.name)
                 echo(f"migrate  {path.name}")
-            with conn.transaction():
-                conn.execute("set local check_function_bodies = off")
-                for kind in REPEATABLE:
-                    files = _files(sql_dir / kind)
-                    for path in files:
-                        _run_file(conn, path)
-                    report.repeatable[kind] = len(files)
+            _repeatables(conn, sql_dir, report, echo)
             conn.execute(sql.SQL("notify pgrst, 'reload schema'"))
             # Role settings (statement_timeout of anon and authenticated) are part of PostgREST's
             # configuration, re-read on this notification.
