@@ -10,6 +10,7 @@ from aiohttp import web
 from proxy import api
 from proxy.api import postgrest
 from proxy.cache.coherence import cache_status, redis_context
+from proxy.cache.dependencies import RPC, TABLES
 from proxy.config import Settings
 from proxy.edge.middlewares import error_middleware
 from proxy.gate.gate import gate_middleware, ratelimit_headers
@@ -19,7 +20,7 @@ from proxy.gate.keys import VERIFIER
 from proxy.gate.tokens import probe_token
 from proxy.notifications import listener as events
 from proxy.ops import health, index, metrics
-from proxy.ops.keys import SETTINGS
+from proxy.ops.keys import ROUTE_LABELS, SETTINGS, RouteLabels
 from proxy.ops.observe import observe_middleware
 from proxy.ops.refresher import refresher_context
 from proxy.realtime import service as realtime
@@ -41,6 +42,8 @@ def create_app(settings: Settings) -> web.Application:
         },
     )
     app[SETTINGS] = settings
+    # The access log's and metrics' /rest/v1 labels: the domain's tables and functions.
+    app[ROUTE_LABELS] = RouteLabels(TABLES, RPC)
     app.on_response_prepare.append(ratelimit_headers)  # the gate's, on every answer it admitted
     app.cleanup_ctx.append(_upstream)
     app.cleanup_ctx.append(functools.partial(redis_context, call=postgrest.call))

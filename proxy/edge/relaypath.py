@@ -51,9 +51,9 @@ from proxy.ops.errors import (
     target_fault,
     upstream_failure,
 )
-from proxy.ops.keys import SETTINGS, TRUSTED
+from proxy.ops.keys import ROUTE_LABELS, SETTINGS, TRUSTED
 from proxy.ops.metrics import CACHE_RESULTS, IN_FLIGHT, RELAY_PATH, UPSTREAM_ERRORS, child
-from proxy.ops.observe import record, rest_route
+from proxy.ops.observe import record
 from proxy.ops.requestid import request_id_for
 from proxy.rest import rootdoc
 from proxy.rest.readplan import read_plan
@@ -125,6 +125,7 @@ class RelayPath:
         self.limiter = app.get(LIMITER)
         self.policy = self.limiter.policies["read"] if self.limiter is not None else None
         self.trusted = app[TRUSTED]
+        self.labels = app[ROUTE_LABELS]
         self.apikey = settings.upstream_apikey
         self.retry_after = settings.retry_after_s
         self.max_embed_depth = settings.max_embed_depth
@@ -183,7 +184,7 @@ class RelayPath:
             # From here on, identical requests wait for this one (proxy/cache/cached.py).
             miss.cache.inflight[miss.key] = miss.future
         RELAY_PATH.inc()
-        route = rest_route(resource)
+        route = self.labels.rest(resource)
         return Relay(
             target, upstream_headers, identity, limits, request_id, route, start, tenant, miss
         )

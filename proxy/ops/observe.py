@@ -13,8 +13,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
-from proxy.cache.dependencies import RPC, TABLES
 from proxy.ops.errors import REST_PREFIX
+from proxy.ops.keys import ROUTE_LABELS
 from proxy.ops.metrics import IN_FLIGHT, REQUEST_SECONDS, child
 from proxy.ops.requestid import assign_request_id
 
@@ -28,18 +28,11 @@ class Subject(Protocol):
     def subject(self) -> str | None: ...
 
 
-def rest_route(resource: str) -> str:
-    """The label of a /rest/v1 resource: known tables and functions by name, the rest as one."""
-    if resource in TABLES or (resource.startswith("rpc/") and resource[4:] in RPC):
-        return f"{REST_PREFIX}/{resource}"
-    return f"{REST_PREFIX}/{{other}}"
-
-
 def route_of(request: web.Request) -> str:
     """A bounded label: the matched route, with known /rest/v1 resources named."""
     path = request.path
     if path.startswith(REST_PREFIX):
-        return rest_route(path[len(REST_PREFIX) :].strip("/"))
+        return request.app[ROUTE_LABELS].rest(path[len(REST_PREFIX) :].strip("/"))
     info = request.match_info
     route = info.route if info is not None else None
     resource = route.resource if route is not None else None
