@@ -4,12 +4,12 @@ the cache cannot be trusted."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
 from proxy.cache.cachekey import cache_key
+from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
 from proxy.ops.metrics import CACHE_RESULTS, child
 from proxy.ops.observe import route_of
@@ -102,17 +102,13 @@ async def serve(
         if entry is None:
             return bypass(await fetch())
         return respond(request, known(entry, request, deps), "HIT", "l2")
-    waiting = cache.inflight.get(key)
-    if waiting is not None:
-        shared = await asyncio.shield(waiting)
-        # Only an answer built under the generations this request saw: a write may have
-        # landed (and been acknowledged to its client) while the shared fetch was in flight.
-        if shared is not None and shared.vector == vector:
+    miss = Miss.plan(cache, key, vector, deps, ttl_s)
+    if not miss.lead:  # an identical request is in flight: its answer, if still current
+        shared = await miss.shared()
+        if shared is not None:
             return respond(request, shared, "COALESCED")
         return bypass(await fetch())
-    # Lead: everyone asking for this key from now on waits for this request's outcome.
-    future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
-    cache.inflight[key] = future
+    miss.register()
     built: Entry | None = None
     try:
         built = await cache.get_l2(key, vector)
@@ -125,11 +121,7 @@ async def serve(
                 response.headers["X-Cache"] = "MISS"
             child(CACHE_RESULTS, "miss", "none").inc()
             return response
-        built = Entry.build(vector, response.status, response.headers.items(), body, ttl_s)
-        known(built, request, deps)
-        if generations.vector(deps) == vector and generations.coherent:
-            cache.put(key, built)  # L1 now; Redis after the answer has gone out
+        built = miss.keep(response.status, response.headers.items(), body, route_of(request))
         return respond(request, built, "MISS")
     finally:
-        del cache.inflight[key]
-        future.set_result(built)
+        miss.finish(built)

@@ -33,8 +33,9 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 
 from proxy.cache.cached import storable_parts
-from proxy.cache.cachekey import Key, cache_key
+from proxy.cache.cachekey import cache_key
 from proxy.cache.keys import CACHE, MEMBERS
+from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
 from proxy.cache.tenants import MemberOrgs
 from proxy.edge import wire
@@ -72,21 +73,6 @@ log = logging.getLogger(__name__)
 REST = REST_PREFIX + "/"
 MISS = ("X-Cache", "MISS")
 BYPASS = ("X-Cache", "BYPASS")
-
-
-@dataclass(slots=True)
-class Miss:
-    """A relayed read the cache may keep: its key, the generations it is built under, the
-    tables it depends on, how long it may be kept, and the future identical requests wait on —
-    its own when it leads (lead), else that of the identical request in flight before it."""
-
-    cache: ResponseCache
-    key: Key
-    vector: tuple[int, ...]
-    deps: tuple[str, ...]
-    ttl_s: float
-    future: asyncio.Future[Entry | None]
-    lead: bool = True
 
 
 @dataclass(slots=True)
@@ -180,9 +166,8 @@ class RelayPath:
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
         miss = planned
-        if miss is not None and miss.lead:
-            # From here on, identical requests wait for this one (proxy/cache/cached.py).
-            miss.cache.inflight[miss.key] = miss.future
+        if miss is not None:
+            miss.register()  # a lead: from here on, identical requests wait for this one
         RELAY_PATH.inc()
         route = self.labels.rest(resource)
         return Relay(
@@ -220,13 +205,8 @@ class RelayPath:
         key = cache_key(identity.scope, "GET", url.raw_path, url.raw_query_string, headers)
         if key in cache.l1.entries:
             return None
-        vector = generations.vector(deps)
-        waiting = cache.inflight.get(key)
-        if waiting is not None:  # an identical request is in flight: wait for its answer
-            return Miss(cache, key, vector, deps, plan.ttl_s, waiting, lead=False)
-        # Its own future, registered once the request is accepted (accept()).
-        future: asyncio.Future[Entry | None] = asyncio.get_running_loop().create_future()
-        return Miss(cache, key, vector, deps, plan.ttl_s, future)
+        # A follower of an identical request in flight, or a lead (registered by accept()).
+        return Miss.plan(cache, key, generations.vector(deps), deps, plan.ttl_s)
 
     async def run(self, relay: Relay, protocol: Client) -> None:
         """Relay to PostgREST (or answer from Redis) and write the answer to protocol's
@@ -240,10 +220,8 @@ class RelayPath:
             if miss is None:
                 status = await self._exchange(relay, protocol, None, None)
             elif not miss.lead:
-                # As the full path does (proxy/cache/cached.py): the shared answer only when it
-                # was built under the generations this request saw.
-                shared = await asyncio.shield(miss.future)
-                if shared is not None and shared.vector == miss.vector:
+                shared = await miss.shared()
+                if shared is not None:
                     state = "COALESCED"
                     status = self._answer_entry(relay, protocol, shared, state)
                 else:
@@ -265,10 +243,8 @@ class RelayPath:
             status = 499  # the client left before its answer was written
         finally:
             IN_FLIGHT.dec()
-            if miss is not None and miss.lead:
-                del miss.cache.inflight[miss.key]
-                if not miss.future.done():
-                    miss.future.set_result(built)
+            if miss is not None:
+                miss.finish(built)
             elapsed = time.perf_counter() - relay.start
             record(relay.request_id, "GET", relay.route, status, elapsed, relay.identity, state)
 
@@ -285,20 +261,6 @@ class RelayPath:
             protocol, wire.finish(own, relay.limits, relay.request_id, self.clock) + entry.body
         )
         return entry.status
-
-    def _keep(
-        self, relay: Relay, miss: Miss, status: int, headers: list[tuple[str, str]], body: bytes
-    ) -> Entry | None:
-        """Store an answer the full path would store (L1 now, Redis after); the entry, or None."""
-        cache = miss.cache
-        if not storable_parts(status, headers, body, cache.max_entry_bytes):
-            return None
-        entry = Entry.build(miss.vector, status, headers, body, miss.ttl_s)
-        entry.deps, entry.route = miss.deps, relay.route
-        generations = cache.generations
-        if generations.vector(miss.deps) == miss.vector and generations.coherent:
-            cache.put(miss.key, entry)
-        return entry
 
     async def _exchange(
         self, relay: Relay, protocol: Client, miss: Miss | None, label: tuple[str, str] | None
@@ -327,8 +289,8 @@ class RelayPath:
                         return self._error(relay, protocol, failure)
                     if miss is not None:
                         child(CACHE_RESULTS, "miss", "none").inc()
-                        entry = self._keep(relay, miss, up.status, headers, body)
-                        if entry is not None:
+                        if storable_parts(up.status, headers, body, miss.cache.max_entry_bytes):
+                            entry = miss.keep(up.status, headers, body, relay.route)
                             miss.future.set_result(entry)
                             headers = list(entry.headers)
                     if label is not None:
