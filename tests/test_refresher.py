@@ -158,3 +158,45 @@ def test_two_proxies_refresh_one_at_a_time(upstream_env, database_url, tmp_path_
             blocker.rollback()
             for proc in procs:
                 assert proc.stop() == 0, proc.log()
+
+
+def test_a_refresh_ends_in_postgresql_when_its_proxy_dies(
+    upstream_env, database_url, tmp_path_factory
+) -> None:
+    """A proxy killed mid-refresh (SIGKILL: no shutdown, no cancel sent) does not leave its
+    refresh running on in PostgreSQL: the session watches its client (WATCH_CLIENT) and the
+    backend ends within seconds, while the lock that held it up is still held (before, it
+    waited for the lock and then ran the whole refresh for nobody)."""
+    env = {**upstream_env, "NIMBUS_ANALYTICS_REFRESH_S": "0.3", "NIMBUS_ANALYTICS_DEBOUNCE_S": "0"}
+    running = """
+        select count(*) from pg_stat_activity
+        where application_name = %s and query like '%%refresh_analytics_views%%'
+          and state = 'active'
+    """
+    with (
+        psycopg.connect(database_url) as blocker,
+        psycopg.connect(database_url, autocommit=True) as probe,
+    ):
+        wait_until(
+            lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 0,
+            timeout=120,
+            what="an earlier refresh to finish",
+        )
+        blocker.execute("lock table private.analytics_refreshes in share mode")
+        proc = start_proxy(tmp_path_factory.mktemp("refresher-killed"), **env)[0]
+        try:
+            wait_until(
+                lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 1,
+                timeout=20,
+                what="the proxy's refresh to wait on the lock",
+            )
+            proc.process.kill()
+            proc.process.wait(timeout=10)
+            wait_until(
+                lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 0,
+                timeout=5,
+                what="the dead proxy's refresh to end in PostgreSQL",
+            )
+        finally:
+            blocker.rollback()
+            proc.stop()

@@ -31,6 +31,12 @@ LOCK_KEY = 0x6E696D627573  # "nimbus"
 TABLES = frozenset(
     {"stock_movements", "stock_levels", "orders", "order_items", "lots", "products", "locations"}
 )
+# The refresh's session asks PostgreSQL to look at its client every second while a statement
+# runs: a proxy stopped mid-refresh (killed, or its machine gone) does not leave the refresh
+# running on in the database, holding its locks (a cancelled task already cancels its query).
+# (A statement, not a startup option: poolers may refuse startup options; the advisory lock
+# needs a session anyway.)
+WATCH_CLIENT = "set client_connection_check_interval = 1000"
 CRON_JOB = """
 select exists (select from pg_catalog.pg_extension where extname = 'pg_cron')
 """
@@ -118,6 +124,7 @@ class Refresher:
                 self.database_url, application_name=APPLICATION_NAME, connect_timeout=5
             )
             async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as conn:
+                await conn.execute(WATCH_CLIENT)
                 if await _answer(conn, CRON_JOB):
                     if await _answer(conn, CRON_SCHEDULED):
                         self.by_cron = True
