@@ -92,14 +92,11 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
         token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
         identity = await request.app[VERIFIER].verify(token)
     except Unauthorized as exc:
-        JWT_REJECTIONS.labels(exc.reason).inc()
-        # Failed attempts cost the client address (never the user the token claims to be).
-        await _limit(request, "auth", "ip:" + _ip(request))
+        await failed_attempt(request, exc.reason)
         raise
     if request.app[DENYLIST].is_revoked(identity):
-        JWT_REJECTIONS.labels("revoked").inc()
         # A revoked token is a failed attempt like a forged one: the sender's address pays.
-        await _limit(request, "auth", "ip:" + _ip(request))
+        await failed_attempt(request, "revoked")
         raise Unauthorized("JWT has been revoked", reason="revoked")
     request["identity"] = identity
     forwarded = request.headers.getall("X-Forwarded-For", [])
@@ -108,6 +105,15 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
     subject = subject_of(identity, request.remote, forwarded, request.app[TRUSTED])
     await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
     return identity
+
+
+async def failed_attempt(request: web.Request, reason: str) -> None:
+    """A token refused (missing, malformed, forged, expired, revoked): counted by reason, and the
+    sender's address spends its `auth` budget (never the user the token claims to be); raises
+    RateLimited (429) once that is spent. Every surface that verifies tokens calls it: HTTP
+    through admit(), Realtime's socket and joins (proxy/realtime/socket.py)."""
+    JWT_REJECTIONS.labels(reason).inc()
+    await _limit(request, "auth", "ip:" + _ip(request))
 
 
 async def admit_preflight(request: web.Request) -> None:

@@ -18,6 +18,7 @@ import psycopg
 from aiohttp import WSMsgType, web
 
 from proxy.gate.denylist import revocation_id
+from proxy.gate.gate import RateLimited, failed_attempt
 from proxy.gate.identity import Identity, bearer_token
 from proxy.gate.keys import DENYLIST, VERIFIER
 from proxy.ops.errors import ProxyError, Unauthorized
@@ -36,10 +37,16 @@ MISSED = "Reconnected: events may have been missed while disconnected"
 
 
 async def verify(request: web.Request, token: str) -> Identity:
-    """The token's identity, as the gate would have it; Unauthorized otherwise."""
-    identity = await request.app[VERIFIER].verify(token)
-    if request.app[DENYLIST].is_revoked(identity):
-        raise Unauthorized("JWT has been revoked", reason="revoked")
+    """The token's identity, as the gate would have it; Unauthorized otherwise, after the
+    sender's address paid for the failed attempt as at the gate (RateLimited once its `auth`
+    budget is spent)."""
+    try:
+        identity = await request.app[VERIFIER].verify(token)
+        if request.app[DENYLIST].is_revoked(identity):
+            raise Unauthorized("JWT has been revoked", reason="revoked")
+    except Unauthorized as exc:
+        await failed_attempt(request, exc.reason)
+        raise
     return identity
 
 
@@ -113,6 +120,8 @@ class Socket:
             roles = await self.feed.roles_of(identity.subject)
         except Unauthorized as exc:
             return self.refuse(message, f"Invalid token: {exc.message}")
+        except RateLimited as exc:  # too many failed attempts from this address
+            return self.refuse(message, exc.message)
         except BadBinding as exc:
             return self.refuse(message, str(exc))
         except (psycopg.Error, OSError) as exc:
@@ -161,7 +170,7 @@ class Socket:
             if not isinstance(token, str) or not token:
                 raise Unauthorized("access_token must be a token", reason="missing")
             identity = await verify(self.request, token)
-        except Unauthorized as exc:
+        except (Unauthorized, RateLimited) as exc:
             self.channels.pop(channel.topic, None)
             return self.hub.close(channel, f"Invalid token: {exc.message}")
         if identity.subject != channel.user:
@@ -205,10 +214,14 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "This process has no room for another socket", status=503, code="too_many_sockets"
         )
     query_key = request.query.getall("apikey", [])
-    apikey = bearer_token(
-        request.headers.getall("Authorization", []),
-        query_key or request.headers.getall("apikey", []),
-    )
+    try:
+        apikey = bearer_token(
+            request.headers.getall("Authorization", []),
+            query_key or request.headers.getall("apikey", []),
+        )
+    except Unauthorized as exc:
+        await failed_attempt(request, exc.reason)
+        raise
     await verify(request, apikey)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)

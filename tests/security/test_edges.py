@@ -219,3 +219,27 @@ def test_client_abort_logs_info(plain, jwt_secret, world) -> None:
     assert len(aborts) == 2 and {e["level"] for e in aborts} == {"info"}, aborts
     assert not [e for e in lines if e["level"] in ("error", "critical") or "exc" in e], tail
     assert "Traceback" not in tail
+
+
+def test_realtime_bad_tokens_spend_the_auth_budget(upstream_env, jwt_secret, world, tmp_path):
+    """A Realtime socket with a forged or missing apikey is a failed attempt like an HTTP
+    request's (3 here per client address): 401 until the budget is spent, then 429 with
+    Retry-After, and HTTP from the same address is refused as well (one budget)."""
+    proc, url = start_proxy(tmp_path, **upstream_env, NIMBUS_RATE_LIMIT_AUTH="3/600")
+    forged = mint("not-the-secret-" * 4, sub=world.a.users["viewer"])
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            socket_url = "/realtime/v1/websocket"
+            answers = [
+                c.get(socket_url, params={"apikey": forged, "vsn": "1.0.0"}),
+                c.get(socket_url, params={"vsn": "1.0.0"}),  # no apikey at all
+                c.get(socket_url, params={"apikey": forged, "vsn": "1.0.0"}),
+                c.get(socket_url, params={"apikey": forged, "vsn": "1.0.0"}),
+            ]
+            assert [a.status_code for a in answers] == [401, 401, 401, 429], answers
+            assert int(answers[-1].headers["Retry-After"]) >= 1
+            assert answers[-1].json()["error"]["code"] == "rate_limited", answers[-1].text
+            spent = c.get("/rest/v1/products", headers={"Authorization": "Bearer " + forged})
+            assert spent.status_code == 429, spent.text
+    finally:
+        proc.stop()
