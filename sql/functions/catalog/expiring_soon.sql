@@ -19,7 +19,8 @@ security invoker
 set search_path = ''
 as $$
   with org as (
-    select private.active_organization(expiring_soon.organization_id) as id
+    select o.id, private.organization_today(o.id) as today
+    from (select private.active_organization(expiring_soon.organization_id) as id) as o
   ),
   horizon as (
     select coalesce(
@@ -41,7 +42,7 @@ as $$
     l.lot_number,
     l.expiry_date,
     l.quantity,
-    l.expiry_date - current_date as days_left
+    l.expiry_date - org.today as days_left
   from org
   cross join horizon
   inner join public.lots as l on l.organization_id = org.id
@@ -49,15 +50,16 @@ as $$
   where
     l.quantity > 0
     and l.expiry_date is not null
-    and private.lot_usable(l.status, l.expiry_date)
-    and l.expiry_date <= current_date + horizon.days
+    and private.lot_usable(l.status, l.expiry_date, org.today)
+    and l.expiry_date <= org.today + horizon.days
   order by l.expiry_date, p.sku, l.location_id
 $$;
 
 comment on function public.expiring_soon(integer, uuid) is
 'Usable lots with stock that expire within days (today included), soonest first.
 
-Expired lots (past their date, or status expired) and quarantined lots are not listed: they
+Days are the organization''s (private.organization_today). Expired lots (past their date, or
+status expired) and quarantined lots are not listed: they
 can no longer be sold, so they are not "expiring"; GET /api/v1/lots?status=expired lists
 them. days defaults to the setting expiry_warning_days, else 30. organization_id defaults to the
 caller''s active organization. Security invoker: RLS applies.';

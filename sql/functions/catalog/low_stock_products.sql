@@ -9,7 +9,8 @@ security invoker
 set search_path = ''
 as $$
   with org as (
-    select private.active_organization(low_stock_products.organization_id) as id
+    select o.id, private.organization_today(o.id) as today
+    from (select private.active_organization(low_stock_products.organization_id) as id) as o
   ),
 
   -- private.available_quantity's rule, set-based: one pass over the organization's lots.
@@ -20,7 +21,7 @@ as $$
       sum(l.quantity) as quantity
     from org
     inner join public.lots as l on l.organization_id = org.id
-    where l.quantity > 0 and not private.lot_usable(l.status, l.expiry_date)
+    where l.quantity > 0 and not private.lot_usable(l.status, l.expiry_date, org.today)
     group by l.product_id, l.location_id
   ),
 

@@ -33,7 +33,7 @@ begin
       hint = 'forbidden';
   end if;
   select l.* into lot from public.lots as l where l.id = set_lot_status.lot_id for update;
-  if lot.status = 'expired' or lot.expiry_date < current_date then
+  if lot.status = 'expired' or lot.expiry_date < private.organization_today(org) then
     raise sqlstate 'PT409' using
       message = format('lot %s expired on %s: its status can no longer change', lot.lot_number,
         lot.expiry_date),
@@ -57,7 +57,7 @@ comment on function public.set_lot_status(uuid, text) is
 
 status: available or quarantined (PT422 otherwise). A quarantined lot is never reserved,
 picked, sold or moved and does not count as available (low-stock alerts follow). An expired
-lot (status expired, or past its expiry_date) keeps its status: PT409 lot_expired. Manager and
+lot (status expired, or past its expiry_date by the organization''s date) keeps its status: PT409 lot_expired. Manager and
 above (PT403 forbidden); PT404 not_found when the lot is not in one of the caller''s
 organizations. Security definer only because clients may not write public.lots (the stock
 functions alone do, under nimbus.ledger_write).';

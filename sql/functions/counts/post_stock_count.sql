@@ -168,7 +168,9 @@ begin
           lt.product_id = line.product_id
           and lt.location_id = cnt.location_id
           and lt.quantity > 0
-          and not private.lot_usable(lt.status, lt.expiry_date)
+          and not private.lot_usable(
+            lt.status, lt.expiry_date, private.organization_today(lt.organization_id)
+          )
         order by lt.expiry_date asc nulls last, lt.received_at asc, lt.id asc
         for update
       loop

@@ -11,6 +11,7 @@ set search_path = ''
 as $$
 declare
   alerted integer;
+  today date;
 begin
   if num_nulls(
     evaluate_low_stock.product_id, evaluate_low_stock.organization_id
@@ -19,6 +20,12 @@ begin
       message = 'evaluate_low_stock needs a product_id or an organization_id',
       hint = 'validation_failed';
   end if;
+  -- Everything in scope is one organization's (a product's, or the one named): its date
+  -- judges lot expiry.
+  today := private.organization_today(coalesce(
+    evaluate_low_stock.organization_id,
+    (select p.organization_id from public.products as p where p.id = evaluate_low_stock.product_id)
+  ));
   -- One statement for every stock level in scope: judge (the rules of
   -- private.available_quantity and private.low_stock_threshold, inlined so that an
   -- organization-wide evaluation stays one set-based pass), record the verdicts that changed
@@ -46,7 +53,7 @@ begin
         l.product_id = s.product_id
         and l.location_id = s.location_id
         and l.quantity > 0
-        and not private.lot_usable(l.status, l.expiry_date)
+        and not private.lot_usable(l.status, l.expiry_date, today)
     ) as u on true
     where
       (evaluate_low_stock.product_id is null or s.product_id = evaluate_low_stock.product_id)

@@ -15,6 +15,8 @@ declare
 begin
   -- Lots past their expiry date that still hold stock become expired, once: the status change
   -- is the claim (a concurrent scan re-reads the row and skips it), and each is announced.
+  -- Dates are each organization's (private.organization_today); the server's current_date, at
+  -- most two days from any zone's, only narrows the rows asked.
   perform set_config('nimbus.ledger_write', 'on', true);
   for lot in
     with expired as (
@@ -23,11 +25,12 @@ begin
       where
         (scan_expiring_lots.lot_id is null or l.id = scan_expiring_lots.lot_id)
         and l.quantity > 0
-        and l.expiry_date < current_date
+        and l.expiry_date < current_date + 2
         and l.status in ('available', 'quarantined')
+        and l.expiry_date < private.organization_today(l.organization_id)
       returning
         l.id, l.organization_id, l.product_id, l.location_id, l.lot_number, l.expiry_date,
-        l.quantity
+        l.quantity, private.organization_today(l.organization_id) as today
     )
 
     select e.*
@@ -41,7 +44,7 @@ begin
       'lot_number', lot.lot_number,
       'expiry_date', lot.expiry_date,
       'quantity', lot.quantity,
-      'days_left', lot.expiry_date - current_date
+      'days_left', lot.expiry_date - lot.today
     );
     insert into public.notifications (organization_id, kind, payload)
     values (lot.organization_id, 'lot_expired', payload)
@@ -65,9 +68,9 @@ begin
     where
       l.quantity > 0
       and l.status = 'available'
-      and l.expiry_date >= current_date
+      and l.expiry_date >= current_date - 2
       and l.expiry_date
-      <= current_date + coalesce((s.value ->> 'expiry_warning_days')::integer, 30)
+      <= current_date + 2 + coalesce((s.value ->> 'expiry_warning_days')::integer, 30)
       and not exists (select from private.lot_expiry_notices as e where e.lot_id = l.id);
   else
     due := array[scan_expiring_lots.lot_id];
@@ -85,21 +88,21 @@ begin
         l.lot_number,
         l.expiry_date,
         l.quantity,
-        coalesce((s.value ->> 'expiry_warning_days')::integer, 30) as window_days
+        coalesce((s.value ->> 'expiry_warning_days')::integer, 30) as window_days,
+        private.organization_today(l.organization_id) as today
       from public.lots as l
       left join public.settings as s on l.organization_id = s.organization_id
       where
         l.id = any(due)
         and l.quantity > 0
         and l.status = 'available'
-        and l.expiry_date >= current_date
     ),
 
     claimed as (
       insert into private.lot_expiry_notices as e (lot_id, organization_id, expiry_date)
       select c.id, c.organization_id, c.expiry_date
       from candidates as c
-      where c.expiry_date <= current_date + c.window_days
+      where c.expiry_date >= c.today and c.expiry_date <= c.today + c.window_days
       on conflict on constraint lot_expiry_notices_pkey do nothing
       returning e.lot_id
     )
@@ -116,7 +119,7 @@ begin
       'lot_number', lot.lot_number,
       'expiry_date', lot.expiry_date,
       'quantity', lot.quantity,
-      'days_left', lot.expiry_date - current_date,
+      'days_left', lot.expiry_date - lot.today,
       'window_days', lot.window_days
     );
     insert into public.notifications (organization_id, kind, payload)
@@ -140,7 +143,8 @@ $$;
 comment on function private.scan_expiring_lots(uuid) is
 'Expires lots past their date and announces lots entering their expiry window, once per lot.
 
-A lot with stock whose expiry_date is before today and whose status is available or
+Dates are the organization''s (private.organization_today). A lot with stock whose expiry_date
+is before its organization''s today and whose status is available or
 quarantined is set to expired and announced by a lot_expired notification (the status change
 is the once-only claim; an expired lot never becomes available again, see set_lot_status).
 A lot with stock, status available, that expires today or within the organization''s

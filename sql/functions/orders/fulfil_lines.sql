@@ -81,7 +81,7 @@ begin
           detail = line.lot_number,
           hint = 'not_found';
       end if;
-      if not private.lot_usable(lot.status, lot.expiry_date) then
+      if not private.lot_usable(lot.status, lot.expiry_date, private.organization_today(ord.organization_id)) then
         raise sqlstate 'PT409' using
           message = format('lot %s is %s and cannot be sold', line.lot_number,
             case when lot.status = 'available' then 'expired' else lot.status end),

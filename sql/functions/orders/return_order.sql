@@ -68,7 +68,9 @@ begin
     for update;
     chosen_lot := null;
     if line.lot_number is not null then
-      select l.id, l.quantity, private.lot_usable(l.status, l.expiry_date)
+      select l.id, l.quantity, private.lot_usable(
+        l.status, l.expiry_date, private.organization_today(l.organization_id)
+      )
       into chosen_lot, lot_quantity, lot_ok
       from public.lots as l
       where

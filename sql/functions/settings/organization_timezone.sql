@@ -33,6 +33,9 @@ Analytics bucket sales and stock movements into days, weeks and months of this z
 "today" is the date there. A stored name PostgreSQL does not know (possible only in rows written
 before private.settings_timezone_known checked names) counts as UTC, so that one bad row cannot
 stop the refresh of every organization''s views. Security invoker: the analytics functions and
-materialized views call it with the privileges of their owner.';
+materialized views call it with the privileges of their owner; members call it through
+private.organization_today, and read only their own organization''s settings (RLS).';
 
-revoke all on function private.organization_timezone(uuid) from public, anon, authenticated;
+revoke all on function private.organization_timezone(uuid) from public, anon;
+
+grant execute on function private.organization_timezone(uuid) to authenticated, service_role;

@@ -66,7 +66,9 @@ begin
     );
   elsif adjust_stock.lot_number is not null then
     taking := -delta;
-    select l.id, l.quantity, private.lot_usable(l.status, l.expiry_date) as usable into lot
+    select l.id, l.quantity, private.lot_usable(
+        l.status, l.expiry_date, private.organization_today(org)
+      ) as usable into lot
     from public.lots as l
     where
       l.product_id = adjust_stock.product_id

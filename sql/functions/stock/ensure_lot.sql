@@ -14,7 +14,7 @@ as $$
 declare
   lot record;
 begin
-  if ensure_lot.expiry_date < current_date then
+  if ensure_lot.expiry_date < private.organization_today(ensure_lot.organization_id) then
     raise sqlstate 'PT422' using
       message = 'an expired lot cannot be received',
       detail = format('lot %s expired on %s', ensure_lot.lot_number, ensure_lot.expiry_date),
@@ -66,7 +66,7 @@ comment on function private.ensure_lot(uuid, uuid, uuid, text, date) is
 'Id of the lot with this number for the product at the location, created (empty) if missing,
 for stock coming in.
 
-Refuses stock into a lot that is already expired (expiry date before today, or status expired:
+Refuses stock into a lot that is already expired (expiry date before the organization''s today, or status expired:
 PT422 validation_failed) and into an existing lot number with another expiry date (PT409
 lot_expiry_mismatch: the same lot number cannot carry two dates); no date means the lot''s
 own. Quantity changes only through private.apply_movement. Security invoker: only the security

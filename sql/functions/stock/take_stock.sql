@@ -54,7 +54,7 @@ begin
       l.product_id = take_stock.product_id
       and l.location_id = take_stock.location_id
       and l.quantity > 0
-      and private.lot_usable(l.status, l.expiry_date)
+      and private.lot_usable(l.status, l.expiry_date, private.organization_today(l.organization_id))
     order by l.expiry_date asc nulls last, l.received_at asc, l.id asc
     for update
   loop

@@ -11,7 +11,9 @@ as $$
     l.product_id = unusable_quantity.product_id
     and l.location_id = unusable_quantity.location_id
     and l.quantity > 0
-    and not private.lot_usable(l.status, l.expiry_date)
+    and not private.lot_usable(
+      l.status, l.expiry_date, private.organization_today(l.organization_id)
+    )
 $$;
 
 comment on function private.unusable_quantity(uuid, uuid) is

@@ -10,6 +10,7 @@ set search_path = ''
 as $$
 declare
   org uuid;
+  today date;
   lot record;
   level record;
   piece numeric;
@@ -37,6 +38,7 @@ begin
       detail = org::text,
       hint = 'forbidden';
   end if;
+  today := private.organization_today(org);
 
   -- Every stock row the run touches is locked first, in (product_id, location_id) order, as
   -- every stock function does: apply_movement then locks the product's cost row, and taking a
@@ -52,7 +54,7 @@ begin
       and (write_off_expired.location_id is null or l.location_id = write_off_expired.location_id)
       and (loc.active or write_off_expired.location_id is not null)
       and l.quantity > 0
-      and (l.status = 'expired' or l.expiry_date < current_date)
+      and (l.status = 'expired' or l.expiry_date < today)
   )
   order by s.product_id, s.location_id
   for update;
@@ -69,7 +71,7 @@ begin
       and (write_off_expired.location_id is null or l.location_id = write_off_expired.location_id)
       and (loc.active or write_off_expired.location_id is not null)
       and l.quantity > 0
-      and (l.status = 'expired' or l.expiry_date < current_date)
+      and (l.status = 'expired' or l.expiry_date < today)
     order by l.product_id, l.location_id, l.expiry_date, l.id
   loop
     select s.on_hand, s.reserved into level
@@ -118,7 +120,8 @@ $$;
 comment on function public.write_off_expired(uuid, uuid) is
 'Writes off all expired stock of a location, or of the organization: one call.
 
-Every lot with stock that is past its expiry date or marked expired, at location_id (any of
+Every lot with stock that is past its expiry date (by the organization''s date,
+private.organization_today) or marked expired, at location_id (any of
 the organization''s active locations when null; organization_id defaults to the caller''s
 active organization), is written off from the lot itself as a write_off movement with reason
 expired, costed by the ledger. Stock that confirmed sales orders still reserve is kept (listed

@@ -39,7 +39,9 @@ begin
       reason => write_off_stock.reason
     );
   else
-    select l.id, l.quantity, private.lot_usable(l.status, l.expiry_date) as usable into lot
+    select l.id, l.quantity, private.lot_usable(
+        l.status, l.expiry_date, private.organization_today(org)
+      ) as usable into lot
     from public.lots as l
     where
       l.product_id = write_off_stock.product_id
