@@ -3,18 +3,20 @@
 A lot's stored status is set by people (quarantine) and by the expiry scan, which runs with every
 analytics refresh: between midnight and the next scan a lot past its date still says
 `available`. The status and expiring_within filters therefore judge the date too (the rule of
-private.lot_usable): `expired` is status expired OR expiry_date before today. "Today" is the UTC
-date, the database's current_date on Supabase; a cached answer is at most the cache TTL old.
+private.lot_usable): `expired` is status expired OR expiry_date before today. "Today" is each
+lot's organization's date (its `timezone` setting, else UTC: proxy/api/orgdates.py), as the SQL
+rules judge it; a cached answer is at most the cache TTL old.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import datetime as dt
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel
 
+from proxy.api import orgdates
 from proxy.api.fields import Body
 from proxy.api.inputs import path_id
 from proxy.api.params import Query, eq
@@ -25,31 +27,31 @@ STATUSES = ("available", "quarantined", "expired")
 LOT_SELECT = "*,product:products(id,sku,name,unit),location:locations(id,code,name)"
 
 
-def today() -> str:
-    """Today's date (UTC) as PostgREST filters want it."""
-    return datetime.now(UTC).date().isoformat()
-
-
 async def status_filter(
-    _request: web.Request, _identity: Identity, value: str, _org: str | None
+    request: web.Request, identity: Identity, value: str, org: str | None
 ) -> list[tuple[str, str]]:
-    """`status=` as the lot is today: expired when stored so or past its date."""
-    day = today()
+    """`status=` as the lot is today, by its organization's date: expired when stored so or
+    past its date."""
+    utc_day, other = await orgdates.dates(request, identity, org)
     if value == "expired":
-        return [("or", f"(status.eq.expired,expiry_date.lt.{day})")]
-    return [
-        ("status", f"eq.{value}"),
-        ("or", f"(expiry_date.is.null,expiry_date.gte.{day})"),
-    ]
+        past = orgdates.by_date(lambda day: f"expiry_date.lt.{day}", utc_day, other)
+        return [("or", f"(status.eq.expired,{past[1:-1]})")]
+    good = orgdates.by_date(lambda day: f"expiry_date.gte.{day}", utc_day, other)
+    return [("status", f"eq.{value}"), ("or", f"(expiry_date.is.null,{good[1:-1]})")]
 
 
 async def expiring_filter(
-    _request: web.Request, _identity: Identity, value: int, _org: str | None
+    request: web.Request, identity: Identity, value: int, org: str | None
 ) -> list[tuple[str, str]]:
-    """`expiring_within=N`: expiry date from today to N days ahead (both included)."""
-    start = datetime.now(UTC).date()
-    end = start + timedelta(days=int(value))
-    return [("and", f"(expiry_date.gte.{start.isoformat()},expiry_date.lte.{end.isoformat()})")]
+    """`expiring_within=N`: expiry date from today to N days ahead (both included), by the
+    lot's organization's date."""
+    utc_day, other = await orgdates.dates(request, identity, org)
+
+    def window(day: dt.date) -> str:
+        end = day + dt.timedelta(days=int(value))
+        return f"and(expiry_date.gte.{day},expiry_date.lte.{end})"
+
+    return [("or", orgdates.by_date(window, utc_day, other))]
 
 
 async def stocked_filter(
@@ -80,6 +82,7 @@ LOT_QUERY = (
         description="as of today: expired = status expired or past its expiry date",
         enum=STATUSES,
         resolve=status_filter,
+        extra_deps=orgdates.DEPENDS_ON,
     ),
     Query(
         "expiring_within",
@@ -88,6 +91,7 @@ LOT_QUERY = (
         minimum=0,
         maximum=3650,
         resolve=expiring_filter,
+        extra_deps=orgdates.DEPENDS_ON,
     ),
     Query(
         "in_stock",

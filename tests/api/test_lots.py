@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
-from tests.api.conftest import error_code
-from tests.support.domain import World, make_product, stock
+from tests.api.conftest import Api, error_code
+from tests.support.domain import World, build_world, make_product, stock
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +131,66 @@ def test_quarantine_and_release(api, lots) -> None:
     assert r.status_code == 404, r.text
     r = mgr.patch(f"/lots/{near}/status", json={"status": "expired"})
     assert r.status_code == 422, r.text
+
+
+def test_status_and_expiring_follow_the_organizations_date(
+    database_url: str, proxy_url: str, jwt_secret: str
+) -> None:
+    """status= and expiring_within= judge a lot by its organization's date, as the SQL rules
+    do: in a zone across midnight from UTC (UTC+14 or UTC-12, whichever is on another date
+    now), a lot dated the earlier of the two dates is expired when the zone is ahead and still
+    good (expiring today) when it is behind. Before, the filters used UTC's date."""
+    world = build_world(database_url)
+    now = dt.datetime.now(dt.UTC)
+    zone = next(
+        z for z in ("Etc/GMT-14", "Etc/GMT+12") if now.astimezone(ZoneInfo(z)).date() != now.date()
+    )
+    local = now.astimezone(ZoneInfo(zone)).date()
+    edge = min(local, now.date())
+    usable = edge >= local
+    a = world.a
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "insert into public.settings as s (organization_id, value)"
+            " values (%(o)s, jsonb_build_object('timezone', %(z)s::text))"
+            " on conflict (organization_id) do update"
+            " set value = s.value || jsonb_build_object('timezone', %(z)s::text)",
+            {"o": a.id, "z": zone},
+        )
+        product = make_product(conn, a.id, f"TZ-{uuid.uuid4().hex[:8]}")
+        conn.commit()
+        for number in ("EDGE", "LATER"):
+            stock(
+                conn,
+                a.users["staff"],
+                product,
+                a.locations["WH1"],
+                2,
+                lot_number=number,
+                expiry_date="2032-01-01",
+            )
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")  # no scan: the date only
+            conn.execute(
+                "update public.lots set expiry_date = %s where product_id = %s"
+                " and lot_number = 'EDGE'",
+                (edge, product),
+            )
+    factory = Api(proxy_url, jwt_secret, world)
+    viewer = factory.as_("viewer")
+    try:
+        listed = {
+            name: set(numbers(viewer.get("/lots", params={"product": product, **params})))
+            for name, params in (
+                ("expired", {"status": "expired"}),
+                ("available", {"status": "available"}),
+                ("today", {"expiring_within": "0"}),
+            )
+        }
+    finally:
+        for client in factory.clients:
+            client.close()
+    if usable:
+        assert listed == {"expired": set(), "available": {"EDGE", "LATER"}, "today": {"EDGE"}}
+    else:
+        assert listed == {"expired": {"EDGE"}, "available": {"LATER"}, "today": set()}
