@@ -12,7 +12,7 @@ import psycopg
 import pytest
 import redis
 
-from proxy.cache.dependencies import bucket
+from proxy.cache.dependencies import bucket, place_bucket
 from tests.support.domain import build_world, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
@@ -320,6 +320,67 @@ def test_stock_writes_drop_only_their_products_reads(proxies, stock_world, token
     assert created.status_code == 200, created.text
     assert read("p1")[0] == "MISS"
     assert read("p2")[0] == "MISS"
+
+
+def test_stock_writes_drop_only_their_places_reads(proxies, stock_world, token_for) -> None:
+    """Stock at a place (one product at one location) is invalidated per place: an adjustment
+    of P at WH1 — through /rest/v1 on either process, /api/v1, or plain SQL — drops the cached
+    reads of P at WH1 and of P anywhere, not the cached read of P at ST1; a transfer from WH1
+    to ST1 drops both places. (S6 in make bench: a product's stock read per location.)"""
+    org = stock_world.a
+    product = next(iter(org.products.values()))
+    wh, st = org.locations["WH1"], org.locations["ST1"]
+    assert place_bucket("stock_levels", product, wh) != place_bucket("stock_levels", product, st)
+    headers = {"Authorization": f"Bearer {token_for(org.users['staff'])}"}
+    at = "/rest/v1/stock_levels?select=on_hand&product_id=eq.{}&location_id=eq.{}"
+    reads = {
+        "wh": at.format(product, wh),
+        "st": at.format(product, st),
+        "any": f"/rest/v1/stock_levels?select=location_id,on_hand&product_id=eq.{product}"
+        "&order=location_id",
+    }
+
+    def read(name: str) -> tuple[str, object]:
+        response = httpx.get(proxies[0] + reads[name], headers=headers)
+        assert response.status_code == 200, response.text
+        return response.headers["x-cache"], response.json()
+
+    def primed() -> dict[str, object]:
+        seen = {name: read(name)[1] for name in reads}
+        assert {name: read(name)[0] for name in reads} == dict.fromkeys(reads, "HIT")
+        return seen
+
+    adjustment = {"product_id": product, "location_id": wh, "quantity_delta": 1, "reason": "x"}
+    writes = {
+        "rest": lambda: httpx.post(
+            proxies[1] + "/rest/v1/rpc/adjust_stock", json=adjustment, headers=headers
+        ),
+        "api": lambda: httpx.post(
+            proxies[1] + "/api/v1/stock/adjustments", json=adjustment, headers=headers
+        ),
+    }
+    for how, write in writes.items():
+        before = primed()
+        assert write().status_code in (200, 201), how
+        state, body = read("wh")
+        assert (state, body) == ("MISS", [{"on_hand": before["wh"][0]["on_hand"] + 1}]), how
+        assert read("any")[0] == "MISS", how
+        assert read("st") == ("HIT", before["st"]), how
+
+    before = primed()  # from elsewhere: the trigger names the places it changed
+    with psycopg.connect(stock_world.url) as conn:
+        call(conn, org.users["staff"], "select public.adjust_stock(%s, %s, 1, 'x')", (product, wh))
+    expected = [{"on_hand": before["wh"][0]["on_hand"] + 1}]
+    wait_until(lambda: read("wh")[1] == expected, timeout=1, what="the external write")
+    assert read("st") == ("HIT", before["st"])
+
+    before = primed()
+    transfer = {"product_id": product, "from_location_id": wh, "to_location_id": st, "quantity": 1}
+    moved = httpx.post(proxies[1] + "/rest/v1/rpc/transfer_stock", json=transfer, headers=headers)
+    assert moved.status_code == 200, moved.text
+    assert read("wh") == ("MISS", [{"on_hand": before["wh"][0]["on_hand"] - 1}])
+    had = before["st"][0]["on_hand"] if before["st"] else 0  # ST1 may have had no row yet
+    assert read("st") == ("MISS", [{"on_hand": had + 1}])
 
 
 # --- Issue 13: stale reads after your own write, failed writes, memory -----------------------

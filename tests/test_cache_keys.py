@@ -6,17 +6,23 @@ import asyncio
 import time
 import tracemalloc
 
+import orjson
+
 from proxy.cache.cachekey import normalise_query
 from proxy.cache.dependencies import (
     ALL,
     REFS,
     TABLES,
     bucket,
+    place_bucket,
     read_dependencies,
     read_order,
+    stock_scope,
+    write_names,
     write_targets,
 )
 from proxy.cache.generations import Generations
+from proxy.cache.listener import names_of
 from proxy.cache.readquery import first, parse_query, values
 from proxy.cache.store import ENTRY_OVERHEAD, L1, Entry, ResponseCache
 from proxy.ops.metrics import CACHE_STORES_DROPPED
@@ -49,6 +55,8 @@ def test_cascading_writes_invalidate_everything() -> None:
 # --- Reading a query as PostgREST does (issue 13, point 2) ---------------------------------
 
 X = "6f0c3e1a-0000-4000-8000-000000000001"
+Y = "6f0c3e1a-0000-4000-8000-000000000002"  # locations
+Z = "6f0c3e1a-0000-4000-8000-000000000003"
 
 
 def test_semicolons_separate_parameters_as_in_postgrest() -> None:
@@ -102,6 +110,31 @@ def test_product_scoping_only_where_provably_complete() -> None:
     ):
         deps = read_order("stock_levels", select, X)
         assert "stock_levels" in deps and bucket("stock_levels", X) not in deps, select
+
+
+def test_place_scoping_for_one_product_at_one_location() -> None:
+    """A read of one product's stock at one location depends on that pair's bucket (neither
+    the product's nor the table); with an embed reaching other products' rows, on the table.
+    Writes name their pairs from the RPC's arguments (one product_id, every location argument,
+    each at most once and no escapes), or none; the trigger's payload from its "places"."""
+    here = place_bucket("stock_levels", X, Y)
+    assert read_order("stock_levels", "on_hand", X, Y) == ("memberships", here)
+    assert "stock_levels" in read_order("stock_levels", "on_hand,lots(quantity)", X, Y)
+    adjust = f'{{"product_id": "{X}", "location_id": "{Y}", "quantity_delta": 1}}'.encode()
+    assert here in write_names("rpc/adjust_stock", adjust)
+    assert bucket("stock_levels", X) in write_names("rpc/adjust_stock", adjust)
+    transfer = {"product_id": X, "from_location_id": Y, "to_location_id": Z, "quantity": 1}
+    assert stock_scope("rpc/transfer_stock", transfer) == ((X,), ((X, Y), (X, Z)))
+    assert stock_scope("rpc/transfer_stock", {**transfer, "to_location_id": "x"}) == ((X,), None)
+    assert stock_scope("rpc/create_order", transfer) == (None, None)
+    twice = adjust[:-1] + f', "location_id": "{Z}"}}'.encode()
+    # Which location? Not known for certain: nothing about the write is (the whole table).
+    assert write_names("rpc/adjust_stock", twice) >= {"stock_levels", "lots"}
+    assert here not in write_names("rpc/adjust_stock", twice)
+    payload = {"table": "stock_levels", "products": [X], "places": [[X.upper(), Y]]}
+    assert here in names_of(orjson.dumps(payload).decode())
+    payload["places"] = [[X]]  # malformed: the products are known, their places not
+    assert "stock_levels#?" in names_of(orjson.dumps(payload).decode())
 
 
 def test_refs_match_the_foreign_keys_of_the_schema() -> None:

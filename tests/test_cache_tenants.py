@@ -10,7 +10,13 @@ import psycopg
 import pytest
 import redis
 
-from proxy.cache.dependencies import ORG_TABLES, bucket, changed_names, org_name
+from proxy.cache.dependencies import (
+    ORG_TABLES,
+    bucket,
+    changed_names,
+    org_name,
+    place_bucket,
+)
 from proxy.cache.generations import Generations
 from proxy.cache.tenants import read_names
 from tests.support.domain import build_world, call
@@ -54,6 +60,42 @@ async def test_no_reader_misses_a_write_of_rows_it_can_see() -> None:
                 assert moved or not sees, (name, products, orgs)
                 if orgs is not None and org is not None and org not in orgs:
                     assert not moved, (name, products, orgs)
+
+
+async def test_no_reader_of_a_place_misses_a_write_it_can_see() -> None:
+    """Readers of one product at one location (stock at a place, their organizations known or
+    not) move with every write that may have changed that place's rows — its pair named, its
+    products named without their places, nothing known — and a write naming only other places
+    of the same product leaves them alone, while the product's readers still move."""
+    table = "stock_levels"
+    here, there = place_bucket(table, "p1", "l1"), place_bucket(table, "p1", "l2")
+    assert here != there
+    readers = {
+        "p1 at l1": ((here,), None, ("p1", "l1")),
+        "p1 at l2": ((there,), None, ("p1", "l2")),
+        "p1 at l1 of a's member": (read_names((here,), frozenset({A})), A, ("p1", "l1")),
+        "p1": ((bucket(table, "p1"),), None, ("p1", None)),
+    }
+    generations = Generations(None, "unit")
+    writes = [
+        (None, None),
+        (["p1"], None),  # the products known, not their places
+        (["p1"], [("p1", "l1")]),
+        (["p1"], [("p1", "l2")]),
+        (["p1", "p2"], [("p1", "l1"), ("p2", "l1")]),
+        (["p2"], [("p2", "l1")]),
+    ]
+    for products, places in writes:
+        for orgs in (None, [A], [A, B]):
+            for name, (deps, _org, (product, location)) in readers.items():
+                before = generations.vector(deps)
+                await generations.bump(changed_names(table, products, orgs, places))
+                moved = generations.vector(deps) != before
+                sees = products is None or (
+                    product in products
+                    and (places is None or location is None or (product, location) in places)
+                )
+                assert moved == sees, (name, products, places, orgs)
 
 
 def test_organization_tables_show_only_their_members_rows(database_url) -> None:

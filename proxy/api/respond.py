@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import target_names
+from proxy.cache.dependencies import Place, target_names
 from proxy.cache.keys import BUS, CACHE, MEMBERS
 from proxy.gate.identity import Identity
 from proxy.ops.keys import SETTINGS
@@ -75,11 +75,13 @@ async def write_names(
     *,
     named: str | None = None,
     products: tuple[str, ...] | None = None,
+    places: tuple[Place, ...] | None = None,
 ) -> set[str]:
     """The generation names a write of tables moves: the caller's organizations' (only the
-    named one when the write certainly acts on it alone), the products' when known."""
+    named one when the write certainly acts on it alone), the products' and their places' when
+    known."""
     orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
-    return target_names(tables, products, orgs)
+    return target_names(tables, products, orgs, places)
 
 
 async def bump(request: web.Request, names: Iterable[str]) -> None:

@@ -18,7 +18,7 @@ from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
 from proxy.api.respond import bump, envelope, write_names
 from proxy.api.route import Route
-from proxy.cache.dependencies import SCOPED_RPC, UUID
+from proxy.cache.dependencies import Place, stock_scope
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
@@ -34,11 +34,15 @@ async def write(
     *,
     named: str | None = None,
     products: tuple[str, ...] | None = None,
+    places: tuple[Place, ...] | None = None,
     **kw: Any,
 ) -> Reply:
     """One write upstream, then the invalidation of its targets unless it was refused (named:
-    the one organization it certainly acts on; products: the only products it changes)."""
-    names = await write_names(request, identity, route.targets(), named=named, products=products)
+    the one organization it certainly acts on; products: the only products it changes, and
+    places: the only (product, location) pairs)."""
+    names = await write_names(
+        request, identity, route.targets(), named=named, products=products, places=places
+    )
     refused = False
     try:
         return await postgrest.call(request, identity, method, route.target, **kw)
@@ -131,11 +135,10 @@ async def call(request: web.Request, route: Route) -> web.StreamResponse:
         org = tenancy.chosen(request, identity)
         if org is not None:
             args["organization_id"] = org
-    product = args.get("product_id") if route.target[4:] in SCOPED_RPC else None
-    products = (
-        (product.lower(),) if isinstance(product, str) and UUID.match(product.lower()) else None
+    products, places = stock_scope(route.target, args)
+    reply = await write(
+        request, identity, route, "POST", json=args, products=products, places=places
     )
-    reply = await write(request, identity, route, "POST", json=args, products=products)
     response = envelope(reply.json(), status=route.status)
     replayed = reply.headers.get(REPLAYED)
     if replayed:  # create_order answering an Idempotency-Key it has seen says so

@@ -16,6 +16,13 @@ depends on `T@<bucket>` instead, seen as T + T@<bucket>: it moves with writes of
 (or its bucket) and with every write whose products are not known — unless its select embeds a
 SCOPED table at any depth (junctions included), which reads other products' rows.
 
+One level finer, a read filtered to one product at one location (`product_id=eq.<uuid>&
+location_id=eq.<uuid>`: stock at a place) depends on `T@l<bucket of the pair>` instead, which
+moves with writes of that pair (or its bucket), never with the same product's writes at other
+locations. A write that knows its products names its pairs too (`places`: the proxy reads them
+from adjust_stock's and transfer_stock's arguments, the trigger from the changed rows); one that
+knows its products but not their locations moves what a write of unknown products moves.
+
 Tables with organization_id are also scoped by organization (`T#<org>`, ORG_TABLES; which
 organizations a read or a write has: proxy/tenants.py). changed_names says what a write moves
 for what it knows; Generations.vector what each kind of reader adds up.
@@ -114,6 +121,8 @@ RPC: dict[str, frozenset[str]] = {
 SCOPED = frozenset({"stock_levels", "lots", "stock_movements"})
 SCOPED_RPC = frozenset({"adjust_stock", "transfer_stock"})
 BUCKETS = 4096  # product ids hash into this many names per table: bounded, collisions are safe
+PLACE_BUCKETS = 8192  # (product, location) pairs hash into this many names per table
+PLACE = "l"  # T@l<n>: the rows of the pairs hashing to n
 ANY = "@any"  # suffix: moved by every scoped write of the table
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -220,9 +229,20 @@ def bucket(table: str, product: str) -> str:
     return f"{table}@{zlib.crc32(product.encode()) % BUCKETS}"
 
 
+def place_bucket(table: str, product: str, location: str) -> str:
+    """The generation name of one product's rows at one location of a SCOPED table."""
+    return f"{table}@{PLACE}{zlib.crc32(f'{product}/{location}'.encode()) % PLACE_BUCKETS}"
+
+
+def is_bucket(rest: str) -> bool:
+    """Whether the part of a SCOPED table's generation name after `@` names a product bucket or
+    a place bucket (rather than ANY or NO_ORG)."""
+    return rest.isdigit() or (rest.startswith(PLACE) and rest[1:].isdigit())
+
+
 def product_of(values: list[str]) -> str | None:
-    """The product a read is filtered to: the values of its product_id query parameter must be
-    exactly one `eq.<uuid>` (lower-cased, as the database reports ids); None otherwise."""
+    """The id a read is filtered to (product_id, location_id): the values of its query parameter
+    must be exactly one `eq.<uuid>` (lower-cased, as the database reports ids); None otherwise."""
     if len(values) != 1 or not values[0].startswith("eq."):
         return None
     product = values[0][3:].lower()
@@ -230,16 +250,22 @@ def product_of(values: list[str]) -> str | None:
 
 
 @memo_short
-def read_order(resource: str, select: str | None, product: str | None = None) -> tuple[str, ...]:
+def read_order(
+    resource: str, select: str | None, product: str | None = None, location: str | None = None
+) -> tuple[str, ...]:
     """read_dependencies, sorted (the order an entry's generation vector lists them in). A read
-    of a SCOPED table filtered to one product depends on that product's rows only, provided
-    its select embeds no SCOPED table at any depth (junctions included): an embed such as
-    locations(stock_levels(...)) reads other products' rows, which only the table moves."""
+    of a SCOPED table filtered to one product depends on that product's rows only (and to one
+    product at one location, on that pair's), provided its select embeds no SCOPED table at
+    any depth (junctions included): an embed such as locations(stock_levels(...)) reads other
+    products' rows, which only the table moves."""
     names = read_dependencies(resource, select)
     if product is not None and resource in SCOPED and resource in names:
         embeds = embedded_tables(resource, select)
         if embeds is not None and not embeds & SCOPED:
-            names = (names - {resource}) | {bucket(resource, product)}
+            own = bucket(resource, product)
+            if location is not None:
+                own = place_bucket(resource, product, location)
+            names = (names - {resource}) | {own}
     return tuple(sorted(names))
 
 
@@ -281,14 +307,21 @@ def org_name(table: str, org: str) -> str:
     return f"{table}{ORG}{org}"
 
 
+Place = tuple[str, str]  # (product id, location id)
+
+
 def changed_names(
-    table: str, products: Iterable[str] | None, orgs: Iterable[str] | None = None
+    table: str,
+    products: Iterable[str] | None,
+    orgs: Iterable[str] | None = None,
+    places: Iterable[Place] | None = None,
 ) -> set[str]:
-    """The names a write of table moves. What it knows (its products, SCOPED tables only; its
-    organizations, ORG_TABLES only) it names, plus the table's ANY (which every reader of the
-    whole table adds); each dimension it does not know it reports to the readers scoped on
-    that dimension (NO_ORG, NO_PRODUCT); knowing nothing, the table's own name, which every
-    reader adds (Generations.vector)."""
+    """The names a write of table moves. What it knows (its products, and the places of those
+    products, SCOPED tables only; its organizations, ORG_TABLES only) it names, plus the
+    table's ANY (which every reader of the whole table adds); each dimension it does not know
+    it reports to the readers scoped on that dimension (NO_ORG, NO_PRODUCT — the readers of a
+    place too, when its products are known but not their places); knowing nothing, the table's
+    own name, which every reader adds (Generations.vector)."""
     products = products if table in SCOPED else None
     orgs = orgs if table in ORG_TABLES else None
     if products is None and orgs is None:
@@ -300,46 +333,95 @@ def changed_names(
         names.add(table + NO_ORG)
     if products is not None:
         names.update(bucket(table, p) for p in products)
-    elif table in SCOPED:
+        if places is not None:
+            names.update(place_bucket(table, p, loc) for p, loc in places)
+    if table in SCOPED and (products is None or places is None):
         names.add(table + NO_PRODUCT)
         if orgs is not None:  # for the readers of one product who know their organizations
             names.update(table + NO_PRODUCT + o for o in orgs)
+        elif products is not None:
+            # Products known, neither their places nor their organizations (rare: the trigger
+            # and the proxy know organizations): a place's reader who knows its organizations
+            # adds only theirs, so this moves every reader.
+            names.add(table)
     return names
 
 
 def write_names(resource: str, body: bytes | None, orgs: Iterable[str] | None = None) -> set[str]:
     """The generation names a write to /resource with this body may move (write_targets, with
-    stock scoped to the product an adjust_stock or transfer_stock names, and every table to
-    orgs when the caller's organizations are known)."""
-    product = None
+    stock scoped to the product an adjust_stock or transfer_stock names and to its locations,
+    and every table to orgs when the caller's organizations are known)."""
+    args = None
     if resource.startswith("rpc/") and resource[4:] in SCOPED_RPC and body:
-        product = _product_argument(body)
-    return target_names(write_targets(resource), None if product is None else (product,), orgs)
+        args = _plain_arguments(body)
+    products, places = stock_scope(resource, args)
+    return target_names(write_targets(resource), products, orgs, places)
+
+
+# The location arguments of each SCOPED_RPC: the places its stock writes touch.
+LOCATION_ARGUMENTS = {
+    "adjust_stock": ("location_id",),
+    "transfer_stock": ("from_location_id", "to_location_id"),
+}
+
+
+ARGUMENT_KEYS = (
+    b'"product_id"',
+    *{f'"{name}"'.encode() for names in LOCATION_ARGUMENTS.values() for name in names},
+)
+
+
+def stock_scope(
+    resource: str, args: object
+) -> tuple[tuple[str, ...] | None, tuple[Place, ...] | None]:
+    """(products, places) a call of a SCOPED_RPC with these arguments writes, each None when
+    not known for certain: one product_id, and a location id for each of its location
+    arguments (lower-cased uuids)."""
+    if not resource.startswith("rpc/") or not isinstance(args, dict):
+        return None, None
+    locations = LOCATION_ARGUMENTS.get(resource[4:])
+    product = _uuid(args.get("product_id"))
+    if locations is None or product is None:
+        return None, None
+    places = tuple((product, loc) for loc in (_uuid(args.get(name)) for name in locations) if loc)
+    return (product,), (places if len(places) == len(locations) else None)
+
+
+def _uuid(value: object) -> str | None:
+    if not isinstance(value, str) or not UUID.match(value.lower()):
+        return None
+    return value.lower()
 
 
 def target_names(
-    tables: Iterable[str], products: Iterable[str] | None, orgs: Iterable[str] | None
+    tables: Iterable[str],
+    products: Iterable[str] | None,
+    orgs: Iterable[str] | None,
+    places: Iterable[Place] | None = None,
 ) -> set[str]:
     """changed_names of each table."""
     names: set[str] = set()
     for table in tables:
-        names |= changed_names(table, products, orgs)
+        names |= changed_names(table, products, orgs, places)
     return names
 
 
-def _product_argument(body: bytes) -> str | None:
-    # Exactly one product_id key and no escapes (which could spell a second one), so that no
-    # JSON parser can read another product than this one.
-    if body.count(b'"product_id"') != 1 or b"\\" in body:
+def _plain_arguments(body: bytes) -> dict[str, object] | None:
+    # Each argument key at most once and no escapes (which could spell a key a second time), so
+    # that no JSON parser can read another product or location than these.
+    if b"\\" in body:
+        return None
+    keys = (
+        b'"product_id"',
+        *(f'"{n}"'.encode() for names in LOCATION_ARGUMENTS.values() for n in names),
+    )
+    if any(body.count(key) > 1 for key in keys):
         return None
     try:
         args = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    value = args.get("product_id") if isinstance(args, dict) else None
-    if not isinstance(value, str) or not UUID.match(value.lower()):
-        return None
-    return value.lower()
+    return args if isinstance(args, dict) else None
 
 
 def write_targets(resource: str) -> frozenset[str]:

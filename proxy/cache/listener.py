@@ -8,7 +8,7 @@ import logging
 
 import orjson
 
-from proxy.cache.dependencies import changed_names
+from proxy.cache.dependencies import Place, changed_names
 from proxy.cache.generations import Generations
 from proxy.ops.pglisten import listen_forever
 
@@ -18,8 +18,9 @@ CHANNEL = "nimbus_changes"
 
 def names_of(payload: str) -> set[str]:
     """The generation names a notification moves: {"table": ..., "products": [...],
-    "organizations": [...]} (each optional: products from private.notify_stock_change,
-    organizations from tables with organization_id), or a bare table name. A list that is not
+    "places": [[product, location], ...], "organizations": [...]} (each optional: products and
+    places from private.notify_stock_change, organizations from tables with organization_id),
+    or a bare table name. A list that is not
     all strings counts as not given (the whole table)."""
     try:
         data = orjson.loads(payload)
@@ -29,7 +30,10 @@ def names_of(payload: str) -> set[str]:
     if not isinstance(data, dict) or not isinstance(data.get("table"), str):
         return set()
     return changed_names(
-        data["table"], _strings(data.get("products")), _strings(data.get("organizations"))
+        data["table"],
+        _strings(data.get("products")),
+        _strings(data.get("organizations")),
+        _places(data.get("places")),
     )
 
 
@@ -37,6 +41,20 @@ def _strings(value: object) -> list[str] | None:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return [v.lower() for v in value]
     return None
+
+
+def _places(value: object) -> list[Place] | None:
+    """[[product id, location id], ...]; anything else counts as not given."""
+    if not isinstance(value, list):
+        return None
+    places = []
+    for pair in value:
+        if not (
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(v, str) for v in pair)
+        ):
+            return None
+        places.append((pair[0].lower(), pair[1].lower()))
+    return places
 
 
 async def listen(database_url: str, generations: Generations) -> None:

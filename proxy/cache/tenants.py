@@ -33,6 +33,7 @@ from proxy.cache.dependencies import (
     ORG_TABLES,
     SCOPED,
     UUID,
+    is_bucket,
     org_name,
 )
 from proxy.cache.generations import Generations
@@ -174,7 +175,7 @@ def needs_orgs(names: Iterable[str]) -> bool:
 
 def _bucket_of_scoped(name: str) -> bool:
     table, at, rest = name.partition("@")
-    return bool(at) and table in SCOPED and rest.isdigit()
+    return bool(at) and table in SCOPED and is_bucket(rest)
 
 
 def one_org(values: list[str]) -> str | None:

@@ -34,6 +34,7 @@ def read_plan(resource: str, raw_query: str, ttl_s: float, rpc_ttl_s: float) -> 
     if params is None:
         return None
     product = product_of(values(params, "product_id"))
-    deps = read_order(resource, first(params, "select"), product)
+    location = product_of(values(params, "location_id")) if product is not None else None
+    deps = read_order(resource, first(params, "select"), product, location)
     org = tenants.one_org(values(params, "organization_id"))
     return ReadPlan(resource, deps, org, rpc_ttl_s if resource.startswith("rpc/") else ttl_s)

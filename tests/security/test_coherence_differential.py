@@ -24,7 +24,7 @@ import redis
 
 from proxy.cache.dependencies import org_name
 from proxy.gate.tokens import mint
-from tests.support.domain import Org, World
+from tests.support.domain import Org, World, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -117,6 +117,12 @@ def reads_of(org: Org, rng: random.Random) -> str:
         f"stock_levels?product_id=eq.{p}&{sel}=on_hand,lots(lot_number,quantity)"
         "&order=location_id&lots.order=id",
         f"lots?{sel}=id,lot_number,quantity,product_id&product_id=eq.{p}&order=id",
+        # One product at one place: scoped to the pair (spelled in either case, either order).
+        f"stock_levels?product_id=eq.{p}{amp}location_id=eq.{loc}{amp}{sel}=on_hand,reserved",
+        f"stock_levels?location_id=eq.{loc.upper()}&product_id=eq.{p}&{sel}=on_hand",
+        f"lots?product_id=eq.{p}&location_id=eq.{loc}&{sel}=lot_number,quantity&order=id",
+        f"stock_movements?location_id=eq.{loc}&product_id=eq.{p}&{sel}=quantity,kind"
+        "&order=id.desc&limit=4",
         f"stock_movements?{sel}=id,quantity,kind,product_id&order=id.desc&limit=5",
         f"stock_movements?product_id=eq.{p}&{sel}=id,quantity,orders(status)&order=id.desc&limit=3",
         f"orders?{sel}=id,status,order_items(quantity,products(sku))&order=created_at.desc,id"
@@ -223,6 +229,21 @@ def test_cached_reads_equal_postgrest_under_writes(
 
     def sql_write(i: int) -> None:
         org = rng.choice(orgs)
+        if rng.random() < 0.4:  # stock from SQL: the trigger names its products and places
+            p = rng.choice([*org.products.values(), org.spare["products"]])
+            loc = rng.choice([org.locations["WH1"], org.locations["ST1"]])
+            name = org_name("stock_levels", org.id)
+            before = int(gens.hget(differential_prefix + ":gen", name) or 0)
+            call(sql, org.users["staff"], "select public.adjust_stock(%s, %s, 1, 'sql')", (p, loc))
+            wait_until(
+                lambda: (
+                    int(gens.hget(differential_prefix + ":gen", name) or 0) >= before + PROCESSES
+                ),
+                timeout=5,
+                what="the NOTIFY of stock_levels",
+            )
+            tally.writes["sql adjust_stock"] += 1
+            return
         table, column = rng.choice(sorted(SQL_WRITES.items()))
         row = {
             "products": rng.choice([*org.products.values(), org.spare["products"]]),

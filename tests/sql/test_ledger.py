@@ -209,8 +209,9 @@ def statements(listener: psycopg.Connection) -> list[dict]:
 
 
 def test_stock_changes_name_their_products(database_url: str, world: World) -> None:
-    """A stock statement's nimbus_changes payload names the products it touched (the proxy
-    drops only their cached reads); more than 100 products, or none named, mean the table."""
+    """A stock statement's nimbus_changes payload names the products it touched and their
+    places (the proxy drops only their cached reads); more than 100 products, or none named,
+    mean the table; more than 30 places, the products without their places."""
     staff = world.a.users["staff"]
     p1, wh = world.a.products["P1"], world.a.locations["WH1"]
     with (
@@ -225,20 +226,30 @@ def test_stock_changes_name_their_products(database_url: str, world: World) -> N
         assert named[("stock_levels", "update")] == [p1]
         assert named[("stock_movements", "insert")] == [p1]
         assert stock_tables <= {table for table, _ in named}
+        places = {(p["table"], p["op"]): p.get("places") for p in got}
+        assert places[("stock_levels", "update")] == [[p1, wh]]
+        assert places[("stock_movements", "insert")] == [[p1, wh]]
 
-        # The trigger function itself, on a table of this test's own: 3 products, then 101.
-        conn.execute("create temporary table scoped (product_id uuid)")
+        # The trigger function itself, on a table of this test's own: 3 products at one place
+        # each, 31 products (too many places), then 101 (too many products).
+        conn.execute("create temporary table scoped (product_id uuid, location_id uuid)")
         conn.execute(
             "create trigger scoped_insert after insert on scoped referencing new table as"
             " new_rows for each statement execute function private.notify_stock_change()"
         )
-        conn.execute("insert into scoped select gen_random_uuid() from generate_series(1, 3)")
-        conn.execute("insert into scoped select gen_random_uuid() from generate_series(1, 101)")
-        conn.execute("insert into scoped select gen_random_uuid() where false")
+        for n in (3, 31, 101):
+            conn.execute(
+                "insert into scoped select gen_random_uuid(), %s from generate_series(1, %s)",
+                (wh, n),
+            )
+        conn.execute("insert into scoped select gen_random_uuid(), null where false")
         conn.commit()
-        got = statements(listener)
-    assert [len(p.get("products", ())) for p in got if p["table"] == "scoped"] == [3, 0]
-    assert [p for p in got if p["table"] == "scoped"][1] == {"table": "scoped", "op": "insert"}
+        got = [p for p in statements(listener) if p["table"] == "scoped"]
+    assert [len(p.get("products", ())) for p in got] == [3, 31, 0]
+    assert [len(p.get("places", ())) for p in got] == [3, 0, 0]
+    assert all(place[1] == wh for place in got[0]["places"])
+    assert got[2] == {"table": "scoped", "op": "insert"}
+    assert all(len(str(p)) < 8000 for p in got)
 
 
 def test_deleting_an_organization_cascades_through_the_ledger(conn, database_url: str) -> None:

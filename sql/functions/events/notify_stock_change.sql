@@ -6,6 +6,7 @@ set search_path = ''
 as $$
 declare
   products uuid[];
+  places jsonb;
   organizations uuid[];
   payload jsonb;
 begin
@@ -31,6 +32,26 @@ begin
   payload := jsonb_build_object('table', tg_table_name, 'op', lower(tg_op));
   if cardinality(products) <= 100 then
     payload := payload || jsonb_build_object('products', products);
+    -- The (product, location) pairs too, at most 30 (NOTIFY's payload is bounded: 8000 bytes
+    -- hold 100 products, 20 organizations and 30 pairs): more are not named (the products are).
+    if tg_op = 'INSERT' then
+      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
+      from (select distinct n.product_id, n.location_id from new_rows as n limit 31) as d;
+    elsif tg_op = 'DELETE' then
+      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
+      from (select distinct o.product_id, o.location_id from old_rows as o limit 31) as d;
+    else
+      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
+      from (
+        select o.product_id, o.location_id from old_rows as o
+        union
+        select n.product_id, n.location_id from new_rows as n
+        limit 31
+      ) as d;
+    end if;
+    if jsonb_array_length(places) <= 30 then
+      payload := payload || jsonb_build_object('places', places);
+    end if;
   end if;
   -- With the argument 'organization_id': at most 20 organizations are named, more are not.
   if tg_nargs > 0 and tg_argv[0] = 'organization_id' then
@@ -59,12 +80,15 @@ end
 $$;
 
 comment on function private.notify_stock_change() is
-'Trigger: NOTIFY nimbus_changes with {"table", "op", "products": [product ids]} per statement.
+'Trigger: NOTIFY nimbus_changes with {"table", "op", "products": [product ids], "places":
+[[product id, location id], ...]} per statement.
 
 Statement-level trigger with transition tables (new_rows, old_rows) on the stock tables, whose
 rows each belong to one product: the proxy then drops cached stock reads of those products
-only (proxy/dependencies.py). A statement touching more than 100 products is reported without
-"products", as a change of the whole table; one touching no row is not reported. Declared with
+only (proxy/cache/dependencies.py), and cached reads of one product at one location of the
+pairs in "places" only. A statement touching more than 100 products is reported without
+"products", as a change of the whole table; more than 30 pairs, without "places" (the
+products'' reads of one place are then dropped too); one touching no row is not reported. Declared with
 the argument ''organization_id'', the payload also names the organizations of the changed rows
 ("organizations", at most 20; more are not named: the whole table).';
 
