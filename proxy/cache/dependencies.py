@@ -116,10 +116,16 @@ RPC: dict[str, frozenset[str]] = {
     "remove_member": frozenset({"memberships"}) | SIDE_EFFECTS,
 }
 
-# Tables whose rows all belong to one product (column product_id), and the RPCs whose writes
-# to them touch the rows of their product_id argument only.
+# Tables whose rows each belong to one product at one location (columns product_id and
+# location_id).
 SCOPED = frozenset({"stock_levels", "lots", "stock_movements"})
-SCOPED_RPC = frozenset({"adjust_stock", "transfer_stock"})
+# The RPCs whose stock writes touch only their product_id argument's rows, at the locations
+# their location arguments name (the places).
+LOCATION_ARGUMENTS = {
+    "adjust_stock": ("location_id",),
+    "transfer_stock": ("from_location_id", "to_location_id"),
+}
+SCOPED_RPC = frozenset(LOCATION_ARGUMENTS)
 BUCKETS = 4096  # product ids hash into this many names per table: bounded, collisions are safe
 PLACE_BUCKETS = 8192  # (product, location) pairs hash into this many names per table
 PLACE = "l"  # T@l<n>: the rows of the pairs hashing to n
@@ -240,13 +246,13 @@ def is_bucket(rest: str) -> bool:
     return rest.isdigit() or (rest.startswith(PLACE) and rest[1:].isdigit())
 
 
-def product_of(values: list[str]) -> str | None:
+def one_id(values: list[str]) -> str | None:
     """The id a read is filtered to (product_id, location_id): the values of its query parameter
     must be exactly one `eq.<uuid>` (lower-cased, as the database reports ids); None otherwise."""
     if len(values) != 1 or not values[0].startswith("eq."):
         return None
-    product = values[0][3:].lower()
-    return product if UUID.match(product) else None
+    value = values[0][3:].lower()
+    return value if UUID.match(value) else None
 
 
 @memo_short
@@ -356,13 +362,6 @@ def write_names(resource: str, body: bytes | None, orgs: Iterable[str] | None = 
         args = _plain_arguments(body)
     products, places = stock_scope(resource, args)
     return target_names(write_targets(resource), products, orgs, places)
-
-
-# The location arguments of each SCOPED_RPC: the places its stock writes touch.
-LOCATION_ARGUMENTS = {
-    "adjust_stock": ("location_id",),
-    "transfer_stock": ("from_location_id", "to_location_id"),
-}
 
 
 ARGUMENT_KEYS = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from proxy.cache import tenants
-from proxy.cache.dependencies import product_of, read_order
+from proxy.cache.dependencies import one_id, read_order
 from proxy.cache.readquery import first, parse_query, values
 
 
@@ -33,8 +33,8 @@ def read_plan(resource: str, raw_query: str, ttl_s: float, rpc_ttl_s: float) -> 
     params = parse_query(raw_query)
     if params is None:
         return None
-    product = product_of(values(params, "product_id"))
-    location = product_of(values(params, "location_id")) if product is not None else None
+    product = one_id(values(params, "product_id"))
+    location = one_id(values(params, "location_id")) if product is not None else None
     deps = read_order(resource, first(params, "select"), product, location)
     org = tenants.one_org(values(params, "organization_id"))
     return ReadPlan(resource, deps, org, rpc_ttl_s if resource.startswith("rpc/") else ttl_s)
