@@ -20,6 +20,7 @@ import pytest
 import redis
 
 from proxy.cache.generations import EPOCH, Generations
+from proxy.cache.listener import Coalescer
 from proxy.cache.pubsub import Subscriber
 from proxy.local.localstack import free_port
 from proxy.ops.redisconn import (
@@ -78,6 +79,52 @@ async def test_a_bump_returns_once_every_peer_has_applied_it(caplog) -> None:
                     assert reader.gens["products"] == writer.gens["products"]
                     assert reader.vector(("products",)) == writer.vector(("products",))
             assert not [r for r in caplog.records if "acknowledge" in r.getMessage()]
+
+
+async def test_a_bump_records_its_names_in_one_command(tmp_path: Path) -> None:
+    """A bump increments all its names with one EVAL; on a server that refuses scripts (EVAL
+    renamed away here, as some managed Redis do) it falls back to a pipeline, once, staying
+    coherent: the counters in Redis and in the process are the same either way."""
+    for refused in (False, True):
+        server = RedisServer(tmp_path / str(refused))
+        (tmp_path / str(refused)).mkdir()
+        server.start(*(["--rename-command", "EVAL", ""] if refused else []))
+        try:
+            with own_prefix("incr") as prefix:
+                async with subscribed(server.url, prefix) as gens:
+                    await gens.bump(["a", "b"])
+                    await gens.bump(["b", "c"])
+                    assert gens.scripted is not refused
+                    assert gens.coherent
+                    stored = await gens.guard.run(lambda r: r.hgetall(gens.key))
+                    counters = {k.decode(): int(v) for k, v in stored.items()}
+                    assert {k: counters[k] for k in "abc"} == {"a": 1, "b": 2, "c": 1}
+                    assert {k: gens.gens[k] for k in "abc"} == {"a": 1, "b": 2, "c": 1}
+        finally:
+            server.stop()
+
+
+async def test_notifications_heard_together_are_one_bump() -> None:
+    """A commit's notifications (one per table it wrote) are distrusted here at once and
+    recorded and announced together: one bump, not one Redis round per notification."""
+    with own_prefix("coalesce") as prefix:
+        async with subscribed(SHARED_REDIS, prefix) as gens:
+            coalescer = Coalescer(gens)
+            bumped: list[set[str]] = []
+            bump = gens.bump
+
+            async def counted(names, *, wait: bool = True) -> None:
+                bumped.append(set(names))
+                await bump(names, wait=wait)
+
+            gens.bump = counted  # type: ignore[method-assign]
+            tables = ("stock_levels", "stock_movements", "lots", "audit_log")
+            for table in tables:
+                coalescer.add({table})
+                assert gens.gens[table] == 1  # distrusted before any round trip
+            await eventually(lambda: bool(bumped) and coalescer.flushing.done(), "the bump")
+            assert bumped == [set(tables)]
+            await coalescer.close()
 
 
 @pytest.fixture

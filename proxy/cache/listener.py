@@ -4,6 +4,7 @@ reach the cache as generation bumps. One connection per process, reconnecting wi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import orjson
@@ -57,17 +58,52 @@ def _places(value: object) -> list[Place] | None:
     return places
 
 
+class Coalescer:
+    """Bumps for notifications, one Redis round at a time: the names of every notification that
+    arrives while a bump is in flight go out together in the next one. A statement's commit
+    sends a notification per table it wrote (a stock adjustment: stock levels, movements, lots,
+    the audit log), and under a write load they arrive faster than one bump per notification
+    can be recorded and announced; each arrival is applied here at once all the same, so this
+    process distrusts what it cached the moment it hears of the change."""
+
+    def __init__(self, generations: Generations) -> None:
+        self.generations = generations
+        self.pending: set[str] = set()
+        self.flushing: asyncio.Task[None] | None = None
+
+    def add(self, names: set[str]) -> None:
+        """Distrust names here now; record and announce them with the next bump."""
+        if not names:
+            return
+        gens = self.generations.gens
+        self.generations.apply({name: gens.get(name, 0) + 1 for name in names})
+        self.pending |= names
+        if self.flushing is None or self.flushing.done():
+            self.flushing = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self.pending:
+            names, self.pending = self.pending, set()
+            # Nobody waits on an external write's response here: no need for acks.
+            await self.generations.bump(names, wait=False)
+
+    async def close(self) -> None:
+        """Stop (at shutdown): what was not announced is only bumps peers hear themselves."""
+        if self.flushing is not None:
+            self.flushing.cancel()
+            await asyncio.gather(self.flushing, return_exceptions=True)
+
+
 async def listen(database_url: str, generations: Generations) -> None:
     """Run until cancelled: every notification bumps its table; every (re)connect the epoch."""
-
-    async def changed(payload: str) -> None:
-        # Nobody waits on an external write's response here: no need for acks.
-        await generations.bump(names_of(payload), wait=False)
-
-    await listen_forever(
-        database_url,
-        CHANNEL,
-        on_notify=changed,
-        on_state=generations.set_listener,
-        application_name="nimbus-listener",
-    )
+    coalescer = Coalescer(generations)
+    try:
+        await listen_forever(
+            database_url,
+            CHANNEL,
+            on_notify=lambda payload: coalescer.add(names_of(payload)),
+            on_state=generations.set_listener,
+            application_name="nimbus-listener",
+        )
+    finally:
+        await coalescer.close()
