@@ -113,6 +113,10 @@ class Generations:
         self._waiting: dict[str, _Wait] = {}  # bump id -> acknowledgements still expected
         self._parts: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}  # vector()
         self.scripted = True  # bumps as one EVAL (INCR_ALL) until the server refuses scripts
+        # Counters a bump of this process is moving (name -> bumps in flight): until Redis has
+        # answered, nothing depending on them is served or kept (vector() answers UNSETTLED).
+        self.unsettled: dict[str, int] = {}
+        self._unsettled_vectors = itertools.count(-1, -1)
 
     @property
     def coherent(self) -> bool:
@@ -125,15 +129,42 @@ class Generations:
     def vector(self, deps: tuple[str, ...]) -> tuple[int, ...]:
         """The current generations of deps, epoch first. A scoped table's generation includes
         its scoped writes, a product's or an organization's the table's unscoped ones (_parts):
-        sums of counters that only grow, so each moves whenever one of its parts does."""
+        sums of counters that only grow, so each moves whenever one of its parts does.
+
+        While a bump of this process is moving one of those counters, a vector of its own that
+        equals nothing (a negative number, new each time): no entry is served under it, and no
+        answer fetched meanwhile is kept. Counters here only ever take Redis's values, so two
+        processes that see the same vector have seen the same writes."""
         gens = self.gens
         parts = self._parts.get(deps)
         if parts is None:
             if len(self._parts) > 65536:  # per-organization names: keep the memo bounded
                 self._parts.clear()
             parts = self._parts[deps] = tuple(_parts(name) for name in deps)
+        unsettled = self.unsettled
+        if unsettled and (
+            EPOCH in unsettled
+            or any(a in unsettled or b in unsettled or c in unsettled for a, b, c in parts)
+        ):
+            return (next(self._unsettled_vectors),)
         get = gens.get
         return (get(EPOCH, 0), *[get(a, 0) + get(b, 0) + get(c, 0) for a, b, c in parts])
+
+    def unsettle(self, names: Iterable[str]) -> None:
+        """Distrust names here from now until a matching settle() (a bump in flight)."""
+        unsettled = self.unsettled
+        for name in names:
+            unsettled[name] = unsettled.get(name, 0) + 1
+
+    def settle(self, names: Iterable[str]) -> None:
+        """One bump of names has been recorded (or has failed, and coherence with it)."""
+        unsettled = self.unsettled
+        for name in names:
+            left = unsettled.get(name, 0) - 1
+            if left > 0:
+                unsettled[name] = left
+            else:
+                unsettled.pop(name, None)
 
     def apply(self, updates: dict[str, int]) -> None:
         """Take newer counters (messages may arrive out of order; counters only grow)."""
@@ -181,17 +212,22 @@ class Generations:
         """Advance tables (and ALL) here and, through Redis, everywhere; with wait, returns once
         every subscribed process has applied it (or the ack timeout passed)."""
         names = sorted({*tables, ALL})
-        # Whatever happens next, this process stops trusting what it has cached.
-        self.apply({t: self.gens.get(t, 0) + 1 for t in names})
-        if self.guard is None:
+        if self.guard is None:  # the counters are this process's own
+            self.apply({t: self.gens.get(t, 0) + 1 for t in names})
             return
+        # Whatever happens next, this process stops trusting what depends on names; it takes
+        # Redis's values, never a guess of its own (a guess could equal the value another
+        # process's write gets, and hide that write here).
+        self.unsettle(names)
         try:
             values = await self.guard.run(lambda r: self._incr(r, names))
+            updates = dict(zip(names, values, strict=True))
+            self.apply(updates)
         except RedisDown:
             self._trouble()
             return
-        updates = dict(zip(names, values, strict=True))
-        self.apply(updates)
+        finally:
+            self.settle(names)
         await self.announce({"g": updates}, wait=wait)
 
     async def announce(self, data: Announcement, *, wait: bool = True) -> None:

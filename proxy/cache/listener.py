@@ -63,8 +63,8 @@ class Coalescer:
     arrives while a bump is in flight go out together in the next one. A statement's commit
     sends a notification per table it wrote (a stock adjustment: stock levels, movements, lots,
     the audit log), and under a write load they arrive faster than one bump per notification
-    can be recorded and announced; each arrival is applied here at once all the same, so this
-    process distrusts what it cached the moment it hears of the change."""
+    can be recorded and announced. Each arrival is distrusted here at once (unsettled until its
+    bump has Redis's values)."""
 
     def __init__(self, generations: Generations) -> None:
         self.generations = generations
@@ -73,25 +73,30 @@ class Coalescer:
 
     def add(self, names: set[str]) -> None:
         """Distrust names here now; record and announce them with the next bump."""
-        if not names:
+        fresh = names - self.pending  # each pending name is unsettled once, settled once
+        if not fresh:
             return
-        gens = self.generations.gens
-        self.generations.apply({name: gens.get(name, 0) + 1 for name in names})
-        self.pending |= names
+        self.generations.unsettle(fresh)
+        self.pending |= fresh
         if self.flushing is None or self.flushing.done():
             self.flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
         while self.pending:
             names, self.pending = self.pending, set()
-            # Nobody waits on an external write's response here: no need for acks.
-            await self.generations.bump(names, wait=False)
+            try:
+                # Nobody waits on an external write's response here: no need for acks.
+                await self.generations.bump(names, wait=False)
+            finally:
+                self.generations.settle(names)
 
     async def close(self) -> None:
         """Stop (at shutdown): what was not announced is only bumps peers hear themselves."""
         if self.flushing is not None:
             self.flushing.cancel()
             await asyncio.gather(self.flushing, return_exceptions=True)
+        self.generations.settle(self.pending)
+        self.pending = set()
 
 
 async def listen(database_url: str, generations: Generations) -> None:
