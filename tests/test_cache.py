@@ -258,6 +258,23 @@ def stock_world(database_url):
     return build_world(database_url)
 
 
+def named_reads(base: str, reads: dict[str, str], headers: dict[str, str]):
+    """read(name) -> (X-Cache, body) of one of reads through base; primed() reads each twice,
+    asserts the second time is a hit, and returns the bodies."""
+
+    def read(name: str) -> tuple[str, object]:
+        response = httpx.get(base + reads[name], headers=headers)
+        assert response.status_code == 200, response.text
+        return response.headers["x-cache"], response.json()
+
+    def primed() -> dict[str, object]:
+        seen = {name: read(name)[1] for name in reads}
+        assert {name: read(name)[0] for name in reads} == dict.fromkeys(reads, "HIT")
+        return seen
+
+    return read, primed
+
+
 def test_stock_writes_drop_only_their_products_reads(proxies, stock_world, token_for) -> None:
     """Stock is invalidated per product: an adjustment of P1 (through either process, or in
     plain SQL) drops cached reads of P1 and of many products, not the cached read of P2; a write
@@ -282,15 +299,7 @@ def test_stock_writes_drop_only_their_products_reads(proxies, stock_world, token
         "all": "/rest/v1/stock_levels?select=product_id,on_hand&order=product_id",
     }
 
-    def read(name: str) -> tuple[str, object]:
-        response = httpx.get(proxies[0] + reads[name], headers=headers)
-        assert response.status_code == 200, response.text
-        return response.headers["x-cache"], response.json()
-
-    def primed() -> dict[str, object]:
-        seen = {name: read(name)[1] for name in reads}
-        assert {name: read(name)[0] for name in reads} == dict.fromkeys(reads, "HIT")
-        return seen
+    read, primed = named_reads(proxies[0], reads, headers)
 
     def adjust(base: str, product: str) -> None:
         body = {"product_id": product, "location_id": wh, "quantity_delta": 1, "reason": "count"}
@@ -340,15 +349,7 @@ def test_stock_writes_drop_only_their_places_reads(proxies, stock_world, token_f
         "&order=location_id",
     }
 
-    def read(name: str) -> tuple[str, object]:
-        response = httpx.get(proxies[0] + reads[name], headers=headers)
-        assert response.status_code == 200, response.text
-        return response.headers["x-cache"], response.json()
-
-    def primed() -> dict[str, object]:
-        seen = {name: read(name)[1] for name in reads}
-        assert {name: read(name)[0] for name in reads} == dict.fromkeys(reads, "HIT")
-        return seen
+    read, primed = named_reads(proxies[0], reads, headers)
 
     adjustment = {"product_id": product, "location_id": wh, "quantity_delta": 1, "reason": "x"}
     writes = {

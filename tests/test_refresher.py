@@ -85,6 +85,24 @@ def test_a_sale_reaches_the_dashboard_without_a_manual_refresh(
         assert proc.stop() == 0, proc.log()
 
 
+FAST = {"NIMBUS_ANALYTICS_REFRESH_S": "0.3", "NIMBUS_ANALYTICS_DEBOUNCE_S": "0"}
+RUNNING = """
+    select count(*) from pg_stat_activity
+    where application_name = %s and query like '%%refresh_analytics_views%%' and state = 'active'
+"""
+
+
+def running(probe: psycopg.Connection) -> int:
+    """How many proxies' refreshes PostgreSQL is running now."""
+    return probe.execute(RUNNING, (APPLICATION_NAME,)).fetchone()[0]
+
+
+def earlier_refreshes_done(probe: psycopg.Connection) -> None:
+    """A refresh an earlier test's proxy started may still run in its backend (on a database
+    full of other tests' data it takes seconds): it must not be counted as one of a test's."""
+    wait_until(lambda: running(probe) == 0, timeout=120, what="an earlier refresh to finish")
+
+
 def refreshes(url: str) -> dict[str, float]:
     """nimbus_analytics_refreshes_total by outcome, from a proxy's /metrics."""
     text = httpx.get(url + "/metrics").text
@@ -100,23 +118,12 @@ def test_two_proxies_refresh_one_at_a_time(upstream_env, database_url, tmp_path_
     """While one proxy's refresh is held up (its log table locked by this test) it keeps the
     advisory lock: the other proxy's turns are skipped as busy, never a second refresh at once;
     once let go, the refresh completes."""
-    env = {**upstream_env, "NIMBUS_ANALYTICS_REFRESH_S": "0.3", "NIMBUS_ANALYTICS_DEBOUNCE_S": "0"}
-    watching = """
-        select count(*) from pg_stat_activity
-        where application_name = %s and query like '%%refresh_analytics_views%%'
-          and state = 'active'
-    """
+    env = {**upstream_env, **FAST}
     with (
         psycopg.connect(database_url) as blocker,
         psycopg.connect(database_url, autocommit=True) as probe,
     ):
-        # A refresh an earlier test's proxy started may still run in its backend (on a database
-        # full of other tests' data it takes seconds): it must not be counted as one of these.
-        wait_until(
-            lambda: probe.execute(watching, (APPLICATION_NAME,)).fetchone()[0] == 0,
-            timeout=120,
-            what="an earlier refresh to finish",
-        )
+        earlier_refreshes_done(probe)
         (as_of,) = probe.execute(
             "select max(refreshed_at) from private.analytics_refreshes"
         ).fetchone()
@@ -127,7 +134,7 @@ def test_two_proxies_refresh_one_at_a_time(upstream_env, database_url, tmp_path_
                 procs.append(start_proxy(tmp_path_factory.mktemp(f"refresher-{i}"), **env)[0])
 
             def held_up() -> bool:
-                (n,) = probe.execute(watching, (APPLICATION_NAME,)).fetchone()
+                n = running(probe)
                 assert n <= 1, "two refreshes at once"
                 return n == 1
 
@@ -167,33 +174,24 @@ def test_a_refresh_ends_in_postgresql_when_its_proxy_dies(
     refresh running on in PostgreSQL: the session watches its client (WATCH_CLIENT) and the
     backend ends within seconds, while the lock that held it up is still held (before, it
     waited for the lock and then ran the whole refresh for nobody)."""
-    env = {**upstream_env, "NIMBUS_ANALYTICS_REFRESH_S": "0.3", "NIMBUS_ANALYTICS_DEBOUNCE_S": "0"}
-    running = """
-        select count(*) from pg_stat_activity
-        where application_name = %s and query like '%%refresh_analytics_views%%'
-          and state = 'active'
-    """
+    env = {**upstream_env, **FAST}
     with (
         psycopg.connect(database_url) as blocker,
         psycopg.connect(database_url, autocommit=True) as probe,
     ):
-        wait_until(
-            lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 0,
-            timeout=120,
-            what="an earlier refresh to finish",
-        )
+        earlier_refreshes_done(probe)
         blocker.execute("lock table private.analytics_refreshes in share mode")
         proc = start_proxy(tmp_path_factory.mktemp("refresher-killed"), **env)[0]
         try:
             wait_until(
-                lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 1,
+                lambda: running(probe) == 1,
                 timeout=20,
                 what="the proxy's refresh to wait on the lock",
             )
             proc.process.kill()
             proc.process.wait(timeout=10)
             wait_until(
-                lambda: probe.execute(running, (APPLICATION_NAME,)).fetchone()[0] == 0,
+                lambda: running(probe) == 0,
                 timeout=5,
                 what="the dead proxy's refresh to end in PostgreSQL",
             )
