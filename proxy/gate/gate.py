@@ -88,22 +88,42 @@ async def admit(request: web.Request, *, policy: str | None = None) -> Identity:
     if isinstance(admitted, Identity):
         return admitted
     headers = request.headers
-    try:
-        token = bearer_token(headers.getall("Authorization", []), headers.getall("apikey", []))
-        identity = await request.app[VERIFIER].verify(token)
-    except Unauthorized as exc:
-        await failed_attempt(request, exc.reason)
-        raise
-    if request.app[DENYLIST].is_revoked(identity):
-        # A revoked token is a failed attempt like a forged one: the sender's address pays.
-        await failed_attempt(request, "revoked")
-        raise Unauthorized("JWT has been revoked", reason="revoked")
+    token = await token_of(
+        request, headers.getall("Authorization", []), headers.getall("apikey", [])
+    )
+    identity = await verified(request, token)
     request["identity"] = identity
     forwarded = request.headers.getall("X-Forwarded-For", [])
     # Whose share of PostgREST this request's upstream calls spend (this request's task only).
     TENANT.set(tenant_of(identity, request.remote, forwarded, request.app[TRUSTED]))
     subject = subject_of(identity, request.remote, forwarded, request.app[TRUSTED])
     await _limit(request, policy or ("read" if request.method in READS else "write"), subject)
+    return identity
+
+
+async def token_of(
+    request: web.Request, authorization: Sequence[str], apikeys: Sequence[str]
+) -> str:
+    """The one token of a request (Authorization: Bearer, else apikey); Unauthorized otherwise,
+    after the sender paid for the failed attempt (failed_attempt)."""
+    try:
+        return bearer_token(authorization, apikeys)
+    except Unauthorized as exc:
+        await failed_attempt(request, exc.reason)
+        raise
+
+
+async def verified(request: web.Request, token: str) -> Identity:
+    """The token's identity, unrevoked; Unauthorized otherwise, after the sender paid for the
+    failed attempt (a revoked token is one like a forged one). For every surface that verifies
+    tokens: admit(), Realtime's socket, joins and access_token."""
+    try:
+        identity = await request.app[VERIFIER].verify(token)
+        if request.app[DENYLIST].is_revoked(identity):
+            raise Unauthorized("JWT has been revoked", reason="revoked")
+    except Unauthorized as exc:
+        await failed_attempt(request, exc.reason)
+        raise
     return identity
 
 

@@ -63,7 +63,6 @@ class Hub:
         self.roles: dict[str, dict[str, int]] = {}  # user -> organization -> role rank
         self.users: dict[str, int] = {}  # user -> channels open
         self.membership_epoch = 0  # moves with each membership change the feed sees
-        self.sockets = 0
         self.started = time.monotonic()
         self.recent: dict[tuple[str, str], float] = {}  # (user, topic) -> when its socket dropped
 

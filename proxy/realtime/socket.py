@@ -18,9 +18,8 @@ import psycopg
 from aiohttp import WSMsgType, web
 
 from proxy.gate.denylist import revocation_id
-from proxy.gate.gate import RateLimited, failed_attempt
-from proxy.gate.identity import Identity, bearer_token
-from proxy.gate.keys import DENYLIST, VERIFIER
+from proxy.gate.gate import RateLimited, token_of, verified
+from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError, Unauthorized
 from proxy.ops.keys import SETTINGS
 from proxy.realtime import protocol
@@ -34,20 +33,6 @@ log = logging.getLogger(__name__)
 MAX_MESSAGE = 256 * 1024
 READY_WAIT_S = 3.0
 MISSED = "Reconnected: events may have been missed while disconnected"
-
-
-async def verify(request: web.Request, token: str) -> Identity:
-    """The token's identity, as the gate would have it; Unauthorized otherwise, after the
-    sender's address paid for the failed attempt as at the gate (RateLimited once its `auth`
-    budget is spent)."""
-    try:
-        identity = await request.app[VERIFIER].verify(token)
-        if request.app[DENYLIST].is_revoked(identity):
-            raise Unauthorized("JWT has been revoked", reason="revoked")
-    except Unauthorized as exc:
-        await failed_attempt(request, exc.reason)
-        raise
-    return identity
 
 
 def claims_of(identity: Identity) -> str:
@@ -109,7 +94,7 @@ class Socket:
         try:
             if not isinstance(token, str):
                 raise Unauthorized("access_token must be a string", reason="malformed")
-            identity = await verify(self.request, token)
+            identity = await verified(self.request, token)
             if not isinstance(config, dict):
                 raise BadBinding("config must be an object")
             columns = self.feed.catalog.columns()
@@ -169,7 +154,7 @@ class Socket:
         try:
             if not isinstance(token, str) or not token:
                 raise Unauthorized("access_token must be a token", reason="missing")
-            identity = await verify(self.request, token)
+            identity = await verified(self.request, token)
         except (Unauthorized, RateLimited) as exc:
             self.channels.pop(channel.topic, None)
             return self.hub.close(channel, f"Invalid token: {exc.message}")
@@ -209,24 +194,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             "Realtime needs NIMBUS_DATABASE_URL", status=503, code="realtime_unavailable"
         )
     settings = request.app[SETTINGS]
-    if feed.hub.sockets >= settings.realtime_max_sockets:
+    if len(feed.sockets) >= settings.realtime_max_sockets:
         raise ProxyError(
             "This process has no room for another socket", status=503, code="too_many_sockets"
         )
     query_key = request.query.getall("apikey", [])
-    try:
-        apikey = bearer_token(
-            request.headers.getall("Authorization", []),
-            query_key or request.headers.getall("apikey", []),
-        )
-    except Unauthorized as exc:
-        await failed_attempt(request, exc.reason)
-        raise
-    await verify(request, apikey)
+    apikey = await token_of(
+        request,
+        request.headers.getall("Authorization", []),
+        query_key or request.headers.getall("apikey", []),
+    )
+    await verified(request, apikey)
     ws = web.WebSocketResponse(heartbeat=30, max_msg_size=MAX_MESSAGE)
     await ws.prepare(request)
     socket = Socket(request, ws, vsn, apikey)
-    feed.hub.sockets += 1
     feed.sockets.add(ws)
     writer = asyncio.create_task(socket.outbox.run(), name="realtime-writer")
     try:
@@ -241,7 +222,6 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             await socket.handle(message)
     finally:
         socket.close_all()
-        feed.hub.sockets -= 1
         feed.sockets.discard(ws)
         writer.cancel()
         await asyncio.gather(writer, return_exceptions=True)
