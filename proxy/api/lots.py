@@ -35,9 +35,9 @@ async def status_filter(
     utc_day, other = await orgdates.dates(request, identity, org)
     if value == "expired":
         past = orgdates.by_date(lambda day: f"expiry_date.lt.{day}", utc_day, other)
-        return [("or", f"(status.eq.expired,{past[1:-1]})")]
+        return [("or", f"(status.eq.expired,{past})")]
     good = orgdates.by_date(lambda day: f"expiry_date.gte.{day}", utc_day, other)
-    return [("status", f"eq.{value}"), ("or", f"(expiry_date.is.null,{good[1:-1]})")]
+    return [("status", f"eq.{value}"), ("or", f"(expiry_date.is.null,{good})")]
 
 
 async def expiring_filter(
@@ -51,7 +51,7 @@ async def expiring_filter(
         end = day + dt.timedelta(days=int(value))
         return f"and(expiry_date.gte.{day},expiry_date.lte.{end})"
 
-    return [("or", orgdates.by_date(window, utc_day, other))]
+    return [("or", f"({orgdates.by_date(window, utc_day, other)})")]
 
 
 async def stocked_filter(

@@ -20,6 +20,8 @@ from proxy.gate.identity import Identity
 
 # What the filters read: a change of time zone must not leave a cached list on the old date.
 DEPENDS_ON = frozenset({"settings"})
+MEMO = "orgdates"  # request key: (org, what dates() answered for it)
+Dates = tuple[dt.date, dict[dt.date, list[str]]]
 
 
 def date_in(zone: str | None, now: dt.datetime) -> dt.date:
@@ -31,11 +33,12 @@ def date_in(zone: str | None, now: dt.datetime) -> dt.date:
         return now.date()
 
 
-async def dates(
-    request: web.Request, identity: Identity, org: str | None
-) -> tuple[dt.date, dict[dt.date, list[str]]]:
+async def dates(request: web.Request, identity: Identity, org: str | None) -> Dates:
     """(UTC's date, {another date: the organizations on it}) for the organizations the caller
-    reads (org, or every one it can see)."""
+    reads (org, or every one it can see); asked once per request (two filters may need it)."""
+    known: tuple[str | None, Dates] | None = request.get(MEMO)
+    if known is not None and known[0] == org:
+        return known[1]
     now = dt.datetime.now(dt.UTC)
     params = [("select", "organization_id,timezone:value->>timezone")]
     if org:
@@ -46,18 +49,20 @@ async def dates(
         day = date_in(row.get("timezone"), now)
         if day != now.date():
             other[day].append(str(row["organization_id"]))
-    return now.date(), dict(other)
+    found: Dates = (now.date(), dict(other))
+    request[MEMO] = (org, found)
+    return found
 
 
 def by_date(
     condition: Callable[[dt.date], str], utc_day: dt.date, other: dict[dt.date, list[str]]
 ) -> str:
-    """A PostgREST `or=(...)` value: condition(date) for each organization on its date — those
-    listed in other on theirs, every other organization on UTC's."""
+    """The terms (comma-separated) of a PostgREST `or=(...)`: condition(date) for each
+    organization on its date — those listed in other on theirs, every other one on UTC's."""
     if not other:
-        return f"({condition(utc_day)})"
+        return condition(utc_day)
     listed = ",".join(org for orgs in other.values() for org in orgs)
     terms = [f"and(organization_id.not.in.({listed}),{condition(utc_day)})"]
     for day, orgs in sorted(other.items()):
         terms.append(f"and(organization_id.in.({','.join(orgs)}),{condition(day)})")
-    return "(" + ",".join(terms) + ")"
+    return ",".join(terms)
