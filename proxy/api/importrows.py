@@ -155,5 +155,4 @@ def batch(file: ParsedFile, start: int, stop: int) -> Batch:
             if column in row:
                 _reconcile(column, row, file.known[column], errors)
         rows.add(index, row, ProductRow, partial=False, errors=errors)
-    rows.total = file.total
     return rows

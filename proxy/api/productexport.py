@@ -16,13 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from proxy.api import postgrest
-from proxy.api.importfile import STOCK_PREFIX
+from proxy.api.importfile import IGNORED, READ, STOCK_PREFIX
 from proxy.gate.identity import Identity
 
-FIELDS = (
-    "id,sku,name,description,barcode,unit,price,unit_cost,low_stock_threshold,reorder_point,"
-    "safety_stock,active,category_id,category,supplier_id,supplier,created_at,updated_at,on_hand"
-).split(",")
+FIELDS = [*READ, *IGNORED]  # every column the import reads, then those it skips
 SELECT = [
     *(f for f in FIELDS if f not in ("category", "supplier", "on_hand")),
     "category:categories(name)",

@@ -200,11 +200,9 @@ class ResponseCache:
         """A current Redis entry (promoted to L1), or None; corrupt values are misses."""
         if self.reads is None:
             return None
-        try:
-            blob = await self.reads.get(self.prefix + redis_key(key))
-        except RedisDown:
-            return None
-        if not isinstance(blob, bytes):  # None: no entry (the clients answer bytes)
+        # None when there is no entry or Redis is unavailable (L2Reads answers, never raises).
+        blob = await self.reads.get(self.prefix + redis_key(key))
+        if not isinstance(blob, bytes):
             return None
         try:
             entry = Entry.loads(blob)
