@@ -109,11 +109,14 @@ class Catalog:
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
+        self._columns: dict[str, set[str]] = {}
 
     def load(self, rows: Iterable[Any]) -> None:
         """Replace the tables with those of QUERY's rows."""
         self.tables = {row[0]: table_of(*row) for row in rows}
+        self._columns = {name: {c["name"] for c in t.columns} for name, t in self.tables.items()}
 
     def columns(self) -> dict[str, set[str]]:
-        """Each published table's column names (what bindings may name and filter on)."""
-        return {name: {c["name"] for c in t.columns} for name, t in self.tables.items()}
+        """Each published table's column names (what bindings may name and filter on), worked
+        out once per load rather than once per join."""
+        return self._columns
