@@ -81,25 +81,43 @@ async def test_a_bump_returns_once_every_peer_has_applied_it(caplog) -> None:
             assert not [r for r in caplog.records if "acknowledge" in r.getMessage()]
 
 
-async def test_a_bump_records_its_names_in_one_command(tmp_path: Path) -> None:
-    """A bump increments all its names with one EVAL; on a server that refuses scripts (EVAL
-    renamed away here, as some managed Redis do) it falls back to a pipeline, once, staying
-    coherent: the counters in Redis and in the process are the same either way."""
+async def test_a_bump_is_one_round_trip(tmp_path: Path) -> None:
+    """A bump increments all its names and announces them with one script: one Redis round
+    trip, the peer's acknowledgement aside. On a server that refuses scripts (EVAL renamed away
+    here, as some managed Redis do) it falls back, once, to a pipeline and a publish, staying
+    coherent: the counters in Redis, in the process and in its peer are the same either way."""
     for refused in (False, True):
         server = RedisServer(tmp_path / str(refused))
         (tmp_path / str(refused)).mkdir()
         server.start(*(["--rename-command", "EVAL", ""] if refused else []))
         try:
             with own_prefix("incr") as prefix:
-                async with subscribed(server.url, prefix) as gens:
+                async with (
+                    subscribed(server.url, prefix) as gens,
+                    subscribed(server.url, prefix) as peer,
+                ):
+                    rounds = 0
+                    run = gens.guard.run
+
+                    async def counted(call):  # type: ignore[no-untyped-def]
+                        nonlocal rounds
+                        rounds += 1
+                        return await run(call)
+
+                    gens.guard.run = counted  # type: ignore[method-assign]
                     await gens.bump(["a", "b"])
+                    first = rounds
                     await gens.bump(["b", "c"])
                     assert gens.scripted is not refused
-                    assert gens.coherent
-                    stored = await gens.guard.run(lambda r: r.hgetall(gens.key))
+                    # Refused (found out at the subscription's first bump): a pipeline, a publish.
+                    assert (first, rounds - first) == ((2, 2) if refused else (1, 1))
+                    assert gens.coherent and peer.coherent
+                    stored = await run(lambda r: r.hgetall(gens.key))
                     counters = {k.decode(): int(v) for k, v in stored.items()}
                     assert {k: counters[k] for k in "abc"} == {"a": 1, "b": 2, "c": 1}
                     assert {k: gens.gens[k] for k in "abc"} == {"a": 1, "b": 2, "c": 1}
+                    # bump() waited for the peer's acknowledgement: it has applied both.
+                    assert {k: peer.gens[k] for k in "abc"} == {"a": 1, "b": 2, "c": 1}
         finally:
             server.stop()
 

@@ -45,6 +45,22 @@ for i, name in ipairs(ARGV) do
 end
 return out
 """
+# The same, and the bump announced in the same round trip: ARGV is the channel, the bump's id,
+# who waits for acknowledgements ('' for nobody), then the names. Answers the new values, in
+# order, then how many subscribers received the announcement. Values travel as decimal strings
+# (cjson would print a large number in exponent form).
+BUMP_ALL = """
+local g, out = {}, {}
+for i = 4, #ARGV do
+  local value = redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
+  out[#out + 1] = value
+  g[ARGV[i]] = string.format('%d', value)
+end
+local message = {g = g, id = ARGV[2]}
+if ARGV[3] ~= '' then message['from'] = ARGV[3] end
+out[#out + 1] = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+return out
+"""
 # A message on the bus other than a bump, decoded from JSON (the denylist's, realtime's).
 Announcement: TypeAlias = dict[str, Any]
 
@@ -210,48 +226,93 @@ class Generations:
 
     async def bump(self, tables: Iterable[str], *, wait: bool = True) -> None:
         """Advance tables (and ALL) here and, through Redis, everywhere; with wait, returns once
-        every subscribed process has applied it (or the ack timeout passed)."""
+        every subscribed process has applied it (or the ack timeout passed). One round trip
+        where the counters and the subscribers share a server (a script records and announces);
+        two on a cluster, or where the server refuses scripts."""
         names = sorted({*tables, ALL})
-        if self.guard is None:  # the counters are this process's own
+        guard = self.guard
+        if guard is None:  # the counters are this process's own
             self.apply({t: self.gens.get(t, 0) + 1 for t in names})
             return
         # Whatever happens next, this process stops trusting what depends on names; it takes
         # Redis's values, never a guess of its own (a guess could equal the value another
         # process's write gets, and hide that write here).
         self.unsettle(names)
+        bump_id, waiting = self._expect()
         try:
-            values = await self.guard.run(lambda r: self._incr(r, names))
-            updates = dict(zip(names, values, strict=True))
-            self.apply(updates)
+            try:
+                recorded = None
+                if self.bus is guard and self.scripted:
+                    sender = self.me if wait else ""
+                    recorded = await guard.run(lambda r: self._record(r, names, bump_id, sender))
+                if recorded is None:
+                    values = await guard.run(lambda r: self._incr(r, names))
+                else:
+                    *values, receivers = recorded
+                updates = dict(zip(names, values, strict=True))
+                self.apply(updates)
+            finally:
+                self.settle(names)
+            if recorded is None:
+                receivers = await self._publish({"g": updates}, bump_id, wait)
+            await self._acknowledged(waiting, receivers, wait)
         except RedisDown:
             self._trouble()
-            return
         finally:
-            self.settle(names)
-        await self.announce({"g": updates}, wait=wait)
+            del self._waiting[bump_id]
 
     async def announce(self, data: Announcement, *, wait: bool = True) -> None:
         """Publish data to every process; with wait, until each has applied it (bounded)."""
-        if self.bus is None:
-            return
-        bump_id = f"{next(self._ids)}"
-        waiting = self._waiting[bump_id] = _Wait(asyncio.get_running_loop().create_future())
-        # Without "from", receivers do not acknowledge (nobody is waiting).
-        message = orjson.dumps({**data, "id": bump_id, "from": self.me if wait else None})
+        bump_id, waiting = self._expect()
         try:
-            receivers = await self.bus.run(lambda r: r.publish(self.channel, message))
-            waiting.expected += receivers - (1 if self.connected else 0)
-            waiting.armed = True
-            if wait and waiting.expected > 0:
-                await asyncio.wait_for(waiting.done, self.ack_timeout_s)
+            receivers = await self._publish(data, bump_id, wait)
+            await self._acknowledged(waiting, receivers, wait)
         except RedisDown:
             self._trouble()
+        finally:
+            del self._waiting[bump_id]
+
+    def _expect(self) -> tuple[str, _Wait]:
+        """A new message id and its wait for acknowledgements (registered before it is sent:
+        an acknowledgement may come back before the sender hears how many received it)."""
+        bump_id = f"{next(self._ids)}"
+        waiting = self._waiting[bump_id] = _Wait(asyncio.get_running_loop().create_future())
+        return bump_id, waiting
+
+    async def _publish(self, data: Announcement, bump_id: str, wait: bool) -> int:
+        """Publish on the bus; how many subscribers received it (0 without a bus)."""
+        bus = self.bus
+        if bus is None:
+            return 0
+        # Without "from", receivers do not acknowledge (nobody is waiting).
+        message = orjson.dumps({**data, "id": bump_id, "from": self.me if wait else None})
+        return int(await bus.run(lambda r: r.publish(self.channel, message)))
+
+    async def _acknowledged(self, waiting: _Wait, receivers: int, wait: bool) -> None:
+        """With wait, until every receiver but this process has acknowledged (bounded)."""
+        waiting.expected += receivers - (1 if self.connected else 0)
+        waiting.armed = True
+        if not wait or waiting.expected <= 0:
+            return
+        try:
+            await asyncio.wait_for(waiting.done, self.ack_timeout_s)
         except TimeoutError:
             log.warning(
                 "pubsub: %d process(es) did not acknowledge a bump in time", waiting.expected
             )
-        finally:
-            del self._waiting[bump_id]
+
+    async def _record(
+        self, client: Client, names: list[str], bump_id: str, sender: str
+    ) -> list[int] | None:
+        """BUMP_ALL: the new values of names, then the announcement's receivers; None where
+        the server refuses scripts (nothing was recorded: the caller pipelines instead)."""
+        try:
+            values = await client.eval(BUMP_ALL, 1, self.key, self.channel, bump_id, sender, *names)
+        except ResponseError as exc:  # scripting disabled or not allowed on this server
+            log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
+            self.scripted = False
+            return None
+        return [int(value) for value in values]
 
     async def _incr(self, client: Client, names: list[str]) -> list[int]:
         # One command for all the names (a stock write moves about twenty): a pipeline of one
