@@ -99,7 +99,7 @@ async def test_a_bump_is_one_round_trip(tmp_path: Path) -> None:
                     rounds = 0
                     run = gens.guard.run
 
-                    async def counted(call):  # type: ignore[no-untyped-def]
+                    async def counted(call, run=run):  # type: ignore[no-untyped-def]
                         nonlocal rounds
                         rounds += 1
                         return await run(call)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import socket
+import uuid
 
 import httpx
 import pytest
@@ -82,6 +83,115 @@ def test_relayed_answers_are_the_full_paths(pair, auth) -> None:
         )
     assert answers["on"][0].headers["ratelimit-policy"].startswith('"read"')
     assert len(answers["on"][-1].content) > 400_000
+
+
+WRITES = [
+    # (path, extra headers, JSON body; {name} is made unique per proxy)
+    (
+        "/rest/v1/test_items?select=name,qty",
+        {"Prefer": "return=representation"},
+        '{"name":"{name}-a","qty":3}',
+    ),
+    ("/rest/v1/test_items", {}, '{"name":"{name}-b","qty":2}'),
+    ("/rest/v1/rpc/test_total_qty", {}, '{"min_qty":1000000}'),
+    ("/rest/v1/rpc/test_total_qty", {}, ""),  # no body at all
+    ("/rest/v1/test_items", {}, '{"name":"{name}-c","qty":-1}'),  # a check violation
+    ("/rest/v1/test_items", {}, '{"nope":1}'),  # no such column
+    ("/rest/v1/no_such_table", {}, '{"a":1}'),
+]
+
+
+def test_relayed_writes_are_the_full_paths(pair, auth) -> None:
+    """POSTs — an insert returning its row, one returning nothing, an RPC with and without a
+    body, a check violation, an unknown column, an unknown table — are relayed (the client
+    sends each body after its headers) and answered as the full path answers them."""
+    answers, names = {}, {}
+    for name, base in pair.items():
+        names[name] = f"relay-write-{name[:2]}-{uuid.uuid4().hex[:8]}"  # same length
+        with httpx.Client(base_url=base, headers=auth) as client:
+            assert client.get(REQUESTS[0][0]).status_code == 200  # the token, verified
+            assert client.post("/rest/v1/rpc/test_total_qty", json={}).status_code == 200
+            before = relayed_count(base)
+            answers[name] = [
+                client.post(
+                    path,
+                    content=body.replace("{name}", names[name]).encode(),
+                    headers={**extra, "Content-Type": "application/json"},
+                )
+                for path, extra, body in WRITES
+            ]
+            relayed = relayed_count(base) - before
+        assert relayed == (len(WRITES) if name == "on" else 0)
+    assert [r.status_code for r in answers["on"]] == [201, 201, 200, 200, 400, 400, 404]
+    for index, (on, off) in enumerate(zip(answers["on"], answers["off"], strict=True)):
+        assert on.status_code == off.status_code
+        if index == 3:  # the total of every row, which the other proxy's inserts moved
+            assert on.text.isdigit() and off.text.isdigit()
+            assert on.headers["content-type"] == off.headers["content-type"]
+            continue
+        assert comparable(on) == comparable(off)
+        mine, theirs = names["on"].encode(), names["off"].encode()
+        assert on.content.replace(mine, b"") == off.content.replace(theirs, b"")
+    assert answers["on"][0].json() == [{"name": names["on"] + "-a", "qty": 3}]
+    assert answers["on"][0].headers["ratelimit-policy"].startswith('"write"')
+
+
+def test_a_client_that_leaves_mid_body_ends_its_relay(pair, auth) -> None:
+    """A relayed POST whose client goes away before the rest of its body is sent is ended (the
+    proxy does not wait for it forever, nor send half a body upstream): nothing is inserted."""
+    host, port = pair["on"].removeprefix("http://").split(":")
+    marker = f"half-{uuid.uuid4().hex[:8]}"
+    body = f'{{"name":"{marker}","qty":1}}'.encode()
+    head = (
+        f"POST /rest/v1/test_items HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with httpx.Client(base_url=pair["on"], headers=auth) as client:
+        assert client.get(REQUESTS[0][0]).status_code == 200  # the token, verified
+        assert client.post("/rest/v1/rpc/test_total_qty", json={}).status_code == 200
+    before = relayed_count(pair["on"])
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(head + body[:5])
+        wait_until(lambda: relayed_count(pair["on"]) > before, what="the relay")
+    ended = re.compile(
+        r'^nimbus_http_request_duration_seconds_count\{method="POST",route="[^"]*",status="499"\}',
+        re.M,
+    )
+    wait_until(
+        lambda: ended.search(httpx.get(pair["on"] + "/metrics").text) is not None,
+        what="the relay to end (recorded as 499)",
+    )
+    with httpx.Client(base_url=pair["on"], headers=auth) as client:
+        assert client.get(f"/rest/v1/test_items?name=eq.{marker}").json() == []
+
+
+def test_a_relayed_write_is_seen_by_the_next_read_on_every_process(cached_trio, auth) -> None:
+    """On a cached proxy a relayed insert moves what it names before its client hears of it:
+    the next read, here and on the other process, shows the row (no stale HIT); a write that
+    PostgREST refused moves nothing (the reads stay HITs)."""
+    marker = f"ryw-{uuid.uuid4().hex[:8]}"
+    path = f"/rest/v1/test_items?select=name&name=like.{marker}*&order=name"
+    base, peer = cached_trio["on"], cached_trio["peer"]
+    with (
+        httpx.Client(base_url=base, headers=auth) as c,
+        httpx.Client(base_url=peer, headers=auth) as p,
+    ):
+        assert c.get("/rest/v1/test_items?select=id&limit=1").status_code == 200
+        assert c.post("/rest/v1/test_items", json={"qty": 1}).status_code == 400  # a lease
+        assert p.get("/rest/v1/test_items?select=id&limit=1").status_code == 200
+        assert c.get(path).json() == p.get(path).json() == []
+        assert [c.get(path).headers["x-cache"], p.get(path).headers["x-cache"]] == ["HIT"] * 2
+        before = relayed_count(base)
+        refused = c.post("/rest/v1/test_items", json={"name": marker + "-x", "qty": -1})
+        assert refused.status_code == 400
+        assert [c.get(path).headers["x-cache"], p.get(path).headers["x-cache"]] == ["HIT"] * 2
+        added = c.post("/rest/v1/test_items", json={"name": marker + "-y", "qty": 1})
+        assert added.status_code == 201
+        assert relayed_count(base) - before == 2
+        mine, theirs = c.get(path), p.get(path)
+    assert mine.json() == theirs.json() == [{"name": marker + "-y"}]  # the peer's from Redis
+    assert mine.headers["x-cache"] == "MISS"
 
 
 def read_answers(sock: socket.socket, count: int) -> list[bytes]:

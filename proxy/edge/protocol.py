@@ -4,8 +4,9 @@
    idle, each parsed request the hit path can answer is written back at once, in order; the
    first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
    That first one may instead be relayed to PostgREST from here (proxy/edge/relaypath.py: a GET,
-   or a cache miss); until its answer is written, requests arriving behind it are held back from
-   aiohttp's request loop, so answers keep the order of requests.
+   a cache miss, or a POST whose body has arrived whole); until its answer is written, requests
+   arriving behind it are held back from aiohttp's request loop, so answers keep the order of
+   requests.
 2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
    proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
    text quotes the first 100 bytes of the bad line — which may be a token — and logs them).
@@ -26,7 +27,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.http import RawRequestMessage
 from aiohttp.http_exceptions import BadHttpMessage, BadHttpMethod, LineTooLong
-from aiohttp.streams import EMPTY_PAYLOAD
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, _MsgType
 
 from proxy.edge.hitpath import HitPath
@@ -71,6 +72,7 @@ class ProxyHandler(RequestHandler):
     # A relay in flight (proxy/edge/relaypath.py) and the requests parsed behind it meanwhile.
     _relay: asyncio.Task[None] | None = None
     _held: collections.deque[_MsgType] | None = None
+    _relay_body: StreamReader | None = None  # a relayed POST's body, still arriving maybe
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -151,17 +153,17 @@ class ProxyHandler(RequestHandler):
         answered = False
         while messages and transport is not None and not self._force_close:
             message, payload = messages[0]
-            if not isinstance(message, RawRequestMessage) or payload is not EMPTY_PAYLOAD:
-                break  # a parse error (aiohttp answers it), or a request with a body
+            if not isinstance(message, RawRequestMessage):
+                break  # a parse error: aiohttp answers it
             if transport.get_write_buffer_size() > MAX_PENDING_WRITE:
                 break
             wire: bytes | None = None
             relay: Relay | None = None
             try:
-                if hits is not None:
+                if hits is not None and payload is EMPTY_PAYLOAD:
                     wire = hits.answer(message, self._peer)
                 if wire is None and relays is not None:
-                    relay = relays.accept(message, self._peer)
+                    relay = relays.accept(message, self._peer, payload)
             except Exception:  # a bug here must cost speed, never an answer
                 log.exception("fast path failed; the full path answers")
             if wire is None and relay is None:
@@ -191,6 +193,7 @@ class ProxyHandler(RequestHandler):
         self._held = collections.deque(self._messages)  # anything pipelined behind it
         self._messages.clear()
         self._rearm_keepalive()  # the idle timer must not end the connection meanwhile
+        self._relay_body = relay.payload
         self._relay = self._loop.create_task(self._run_relay(relays, relay))
 
     async def _run_relay(self, relays: RelayPath, relay: Relay) -> None:
@@ -203,6 +206,7 @@ class ProxyHandler(RequestHandler):
         finally:
             self._done += 1
             self._relay = None
+            self._relay_body = None
             held, self._held = self._held, None
             self._messages.extend(held or ())
         manager = self._manager
@@ -223,7 +227,12 @@ class ProxyHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         request = self._current_request
+        body = self._relay_body
         super().connection_lost(exc)
+        # aiohttp drops its parser here, and with it whatever would have ended a body being
+        # read: a relayed POST waiting for the rest of its body learns the client has left.
+        if body is not None and not body.is_eof():
+            body.set_exception(ConnectionResetError("Connection lost"))
         # A request that waits on something else than the client (a live stream) learns at
         # once that its client is gone, rather than at its next write.
         if request is not None:

@@ -1,5 +1,6 @@
 """The relay path: a GET on /rest/v1 from a caller whose token the verifier already knows, that
-the hit path could not answer, is relayed to PostgREST by the protocol handler
+the hit path could not answer, or a POST there (an insert, an RPC) whose body has arrived whole,
+is relayed to PostgREST by the protocol handler
 (proxy/edge/protocol.py) — the request's allow-listed headers out through the one upstream
 exchange, PostgREST's answer back as one prepared write — without an aiohttp request, task hop,
 middleware chain or response object. Those cost more CPU than the relay itself, and on a machine
@@ -10,13 +11,17 @@ With a response cache, the relay is the cache's miss path: it takes the key's pl
 in-flight table (identical requests on the full path wait for it, as they wait for one of their
 own), looks in Redis, else asks PostgREST, answers, and stores what the full path would have
 stored (Redis after the answer has gone out). The read's dependencies are decided by the same
-plan the full path uses (proxy/rest/readplan.py).
+plan the full path uses (proxy/rest/readplan.py). A POST moves the generations the full path
+would move (the same names, the same rule: once PostgREST has answered and before the client
+hears of it; nothing for an answer that proves nothing changed, everything named when the
+outcome is unknown).
 
 Like the hit path, it only says yes: `accept()` runs the full path's checks synchronously — token
 from the verifier's memo, session not revoked, path without dot segments, embeds within limits,
 the caller's organizations already known, cache coherent, one request from a rate-limit lease —
 and returns None whenever one of them cannot be decided at once; that request (and any other
-method, HEAD included) takes the full path. What it sends and answers is what the full path sends
+method, HEAD included, and a write whose body is not whole, sized or plain) takes the full
+path. What it sends and answers is what the full path sends
 and answers (tests/test_relaypath.py compares them header by header), errors included: PostgREST
 down -> 503, too slow -> 504, a lost database connection -> 503.
 """
@@ -26,18 +31,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from proxy.cache.cached import storable_parts
 from proxy.cache.cachekey import cache_key
+from proxy.cache.dependencies import write_names, write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
-from proxy.cache.tenants import MemberOrgs
+from proxy.cache.tenants import MemberOrgs, narrowed
 from proxy.edge import wire
 from proxy.edge.hitpath import head_of
 from proxy.gate import embedlimit
@@ -58,7 +65,7 @@ from proxy.ops.observe import record
 from proxy.ops.requestid import request_id_for
 from proxy.rest import rootdoc
 from proxy.rest.readplan import read_plan
-from proxy.rest.routes import has_dot_segments
+from proxy.rest.routes import has_dot_segments, named_org
 from proxy.upstream.exchange import (
     STREAM_THRESHOLD,
     collect,
@@ -67,12 +74,31 @@ from proxy.upstream.exchange import (
     response_headers,
 )
 from proxy.upstream.keys import UPSTREAM
-from proxy.upstream.pool import Unavailable
+from proxy.upstream.pool import Response, Unavailable
 
 log = logging.getLogger(__name__)
 REST = REST_PREFIX + "/"
 MISS = ("X-Cache", "MISS")
 BYPASS = ("X-Cache", "BYPASS")
+
+
+@dataclass(slots=True)
+class Change:
+    """A write on a cached proxy: what decides the generation names it may move (named once its
+    body has been read), and what is known of its outcome: "unknown" until PostgREST's answer
+    says "changed" (bumped) or "unchanged"."""
+
+    resource: str
+    query: str
+    prefer: str
+    orgs: frozenset[str] | None
+    names: set[str] = field(default_factory=set)
+    outcome: str = "unknown"
+
+    def name(self, body: bytes | None) -> None:
+        """The names, as the full path decides them (proxy/rest/routes.py)."""
+        named = named_org("POST", self.resource, self.query, self.prefer, body)
+        self.names = write_names(self.resource, body, narrowed(self.orgs, named))
 
 
 @dataclass(slots=True)
@@ -88,6 +114,10 @@ class Relay:
     start: float
     tenant: str
     miss: Miss | None = None
+    method: str = "GET"
+    payload: StreamReader = EMPTY_PAYLOAD  # a POST's body, read by run()
+    body: bytes | None = None
+    change: Change | None = None  # a POST on a cached proxy
 
 
 class Client(Protocol):
@@ -110,6 +140,8 @@ class RelayPath:
         self.denylist = app[DENYLIST]
         self.limiter = app.get(LIMITER)
         self.policy = self.limiter.policies["read"] if self.limiter is not None else None
+        self.write_policy = self.limiter.policies["write"] if self.limiter is not None else None
+        self.max_body = settings.max_body_bytes
         self.trusted = app[TRUSTED]
         self.labels = app[ROUTE_LABELS]
         self.apikey = settings.upstream_apikey
@@ -127,22 +159,31 @@ class RelayPath:
             return None
         return cls(app)
 
-    def accept(self, message: RawRequestMessage, peer: str | None) -> Relay | None:
+    def accept(
+        self, message: RawRequestMessage, peer: str | None, payload: StreamReader = EMPTY_PAYLOAD
+    ) -> Relay | None:
+        """A Relay for a GET, or for a POST with a body of a declared size within the limit
+        (run() reads it: a request handed to the full path keeps its body unread)."""
         start = time.perf_counter()
+        method = message.method
         if (
-            message.method != "GET"
-            or message.version != HttpVersion11
+            message.version != HttpVersion11
             or message.should_close
             or message.upgrade
             or "Expect" in message.headers
             or not message.path.startswith(REST)
         ):
             return None
+        if method == "GET":
+            if payload is not EMPTY_PAYLOAD:
+                return None
+        elif method != "POST" or not self._sized(message, payload):
+            return None
         target = message.path[len(REST_PREFIX) :]
         if has_dot_segments(target) or target_fault(target) is not None:
             return None  # the full path refuses it
         resource = message.url.path[len(REST_PREFIX) :].strip("/")
-        if rootdoc.is_root(resource):
+        if method == "GET" and rootdoc.is_root(resource):
             return None  # the full path takes PostgREST's address out of it
         query = message.url.raw_query_string
         try:
@@ -154,14 +195,24 @@ class RelayPath:
         if identity is None:
             return None
         planned = None
+        orgs = None
         if self.cache is not None and self.members is not None:
-            planned = self._plan(self.cache, self.members, message, identity, resource, query)
-            if planned is None:
-                return None
+            if method == "GET":
+                planned = self._plan(self.cache, self.members, message, identity, resource, query)
+                if planned is None:
+                    return None
+            else:
+                decided, orgs = self.members.remembered(identity, write_targets(resource))
+                if not decided:
+                    return None
         # The budget last: whatever goes the full way from here on has spent nothing.
-        limits = limit_now(self.limiter, self.policy, identity, peer, headers, self.trusted)
+        policy = self.policy if method == "GET" else self.write_policy
+        limits = limit_now(self.limiter, policy, identity, peer, headers, self.trusted)
         if limits is None:
             return None
+        change = None
+        if method != "GET" and self.cache is not None:
+            change = Change(resource, query, ",".join(headers.getall("Prefer", ())), orgs)
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
@@ -171,8 +222,31 @@ class RelayPath:
         RELAY_PATH.inc()
         route = self.labels.rest(resource)
         return Relay(
-            target, upstream_headers, identity, limits, request_id, route, start, tenant, miss
+            target,
+            upstream_headers,
+            identity,
+            limits,
+            request_id,
+            route,
+            start,
+            tenant,
+            miss,
+            method,
+            payload,
+            None,
+            change,
         )
+
+    def _sized(self, message: RawRequestMessage, payload: StreamReader) -> bool:
+        """A body the full path would read as it stands: its size declared and within the
+        limit, neither chunked nor compressed (or none at all)."""
+        headers = message.headers
+        if "Content-Encoding" in headers or "Transfer-Encoding" in headers:
+            return False
+        if payload is EMPTY_PAYLOAD:
+            return True
+        length = headers.get("Content-Length", "")
+        return length.isdigit() and int(length) <= self.max_body
 
     def _plan(
         self,
@@ -217,7 +291,13 @@ class RelayPath:
         built: Entry | None = None
         miss = relay.miss
         try:
-            if miss is None:
+            if relay.method == "POST":
+                if relay.payload is not EMPTY_PAYLOAD:
+                    relay.body = await relay.payload.read()  # ConnectionError: the client left
+                if relay.change is not None:
+                    relay.change.name(relay.body)
+                status = await self._exchange(relay, protocol, None, None)
+            elif miss is None:
                 status = await self._exchange(relay, protocol, None, None)
             elif not miss.lead:
                 shared = await miss.shared()
@@ -245,8 +325,11 @@ class RelayPath:
             IN_FLIGHT.dec()
             if miss is not None:
                 miss.finish(built)
+            await self._settle_unknown(relay)
             elapsed = time.perf_counter() - relay.start
-            record(relay.request_id, "GET", relay.route, status, elapsed, relay.identity, state)
+            record(
+                relay.request_id, relay.method, relay.route, status, elapsed, relay.identity, state
+            )
 
     def _answer_entry(self, relay: Relay, protocol: Client, entry: Entry, state: str) -> int:
         """An entry found in Redis (HIT) or built by an identical request (COALESCED), as the
@@ -270,13 +353,16 @@ class RelayPath:
         try:
             async with exchange(
                 self.pool,
-                "GET",
+                relay.method,
                 relay.target,
                 relay.headers,
-                retry=True,
+                relay.body,
+                retry=relay.method == "GET",
                 retry_after=self.retry_after,
                 tenant=relay.tenant,
             ) as up:
+                if relay.change is not None:
+                    await self._settle(relay.change, up)
                 headers = response_headers(up)
                 if up.status in wire.NO_BODY:
                     self._write(protocol, self._head(relay, up.status, headers, 0))
@@ -286,7 +372,10 @@ class RelayPath:
                     body = b"".join(parts)
                     failure = upstream_failure(up.status, body)
                     if failure is not None:
+                        await self._settle_unknown(relay)
                         return self._error(relay, protocol, failure)
+                    if relay.change is not None and 400 <= up.status < 500:
+                        relay.change.outcome = "unchanged"  # PostgREST rolled it back
                     if miss is not None:
                         child(CACHE_RESULTS, "miss", "none").inc()
                         if storable_parts(up.status, headers, body, miss.cache.max_entry_bytes):
@@ -313,9 +402,29 @@ class RelayPath:
                     self._write(protocol, wire.CHUNK_END)
                 return up.status
         except ProxyError as exc:  # unreachable, too slow (the exchange's), the tenant busy
+            await self._settle_unknown(relay)
             return self._error(relay, protocol, exc)
         except ConnectionError:
             return 499  # the client left while its answer was written
+
+    async def _settle(self, change: Change, upstream: Response) -> None:
+        """Once PostgREST has answered a write, before its client hears of it: what did not
+        fail moved what it names (as on the full path, proxy/rest/routes.py; a POST never
+        proves it changed nothing). A 4xx is decided once it has been read whole."""
+        if 400 <= upstream.status < 500 or self.cache is None:
+            return
+        change.outcome = "changed"
+        await self.cache.generations.bump(change.names)
+
+    async def _settle_unknown(self, relay: Relay) -> None:
+        """A write whose outcome is unknown (PostgREST failed or went silent, the client left
+        before the answer was read): bump everything it names; over-invalidating is safe."""
+        change = relay.change
+        if change is None or change.outcome != "unknown" or not change.names:
+            return  # not a write, decided already, or never sent (its body was not read)
+        change.outcome = "changed"
+        if self.cache is not None:
+            await self.cache.generations.bump(change.names)
 
     def _head(
         self, relay: Relay, status: int, headers: list[tuple[str, str]], length: int | None

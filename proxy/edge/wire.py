@@ -3,9 +3,10 @@ answer's status line and headers as bytes, rendered the way aiohttp's own writer
 path's answers, so a client cannot tell which path answered (tests/test_hitpath.py and
 tests/test_relaypath.py compare them header by header).
 
-aiohttp's rules, kept here: header text is UTF-8; a body without a Content-Type is
-`application/octet-stream`; 1xx, 204 and 304 carry no body framing; a body of unknown length is
-sent chunked. The per-request lines (RateLimit, X-Request-Id, Date, Server) come last."""
+aiohttp's rules, kept here: header text is UTF-8; a body (not an empty one) without a
+Content-Type is `application/octet-stream`; 1xx, 204 and 304 carry no body framing; a body of
+unknown length is sent chunked. The per-request lines (RateLimit, X-Request-Id, Date, Server) come
+last."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def head(status: int, headers: Iterable[tuple[str, str]], length: int | None) ->
         lines.append(f"{name}: {value}\r\n")
         typed = typed or name.lower() == "content-type"
     if status not in NO_BODY and status >= 200:
-        if not typed:
+        if not typed and length != 0:
             lines.append("Content-Type: application/octet-stream\r\n")
         if length is None:
             lines.append("Transfer-Encoding: chunked\r\n")

@@ -134,7 +134,9 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         return await fetch()
     outcome = "unknown"  # "changed" once bumped, "unchanged" when provably nothing changed
     orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
-    names = write_names(resource, body, tenants.narrowed(orgs, named_org(request, body)))
+    prefer = ",".join(request.headers.getall("Prefer", ()))
+    named = named_org(method, resource, request.rel_url.raw_query_string, prefer, body)
+    names = write_names(resource, body, tenants.narrowed(orgs, named))
 
     async def settle(upstream: Response) -> None:
         # Once PostgREST has answered, before the client sees the answer (a large one is
@@ -160,19 +162,23 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
             await cache.generations.bump(names)
 
 
-def named_org(request: web.Request, body: bytes | None) -> str | None:
+def named_org(
+    method: str, resource: str, query: str, prefer: str, body: bytes | None
+) -> str | None:
     """The one organization a table write certainly changes rows of: a PATCH/DELETE filtered
     to `organization_id=eq.X` that does not set organization_id, or a plain insert (no upsert)
     whose rows all carry the same one; None otherwise (RPCs included: a function may act on
-    any organization of the caller)."""
-    if resource_of(request).startswith("rpc/"):
+    any organization of the caller). prefer: every Prefer header, joined (an upsert may say
+    so in any of them). For both paths a write takes (this one and the protocol handler's
+    relay, proxy/edge/relaypath.py)."""
+    if resource.startswith("rpc/"):
         return None
-    if request.method in ("PATCH", "DELETE"):
+    if method in ("PATCH", "DELETE"):
         if body and (b"organization_id" in body or b"\\" in body):
             return None  # it may move rows to another organization (an escape may spell it)
-        params = parse_query(request.rel_url.raw_query_string)
+        params = parse_query(query)
         return None if params is None else tenants.one_org(values(params, "organization_id"))
-    if request.method == "POST" and "resolution" not in request.headers.get("Prefer", ""):
+    if method == "POST" and "resolution" not in prefer:
         return tenants.named_by_body(body)
     return None
 
