@@ -15,6 +15,7 @@ compares the two paths' answers header by header (tests/test_hitpath.py)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
@@ -22,11 +23,12 @@ from aiohttp.http import HttpVersion11, RawRequestMessage
 from proxy.api import PREFIX as API_PREFIX
 from proxy.api.tenancy import cache_scope
 from proxy.cache.cached import etag_matches
-from proxy.cache.cachekey import cache_key
+from proxy.cache.cachekey import Key, cache_key
 from proxy.cache.keys import CACHE
 from proxy.cache.store import Entry, ResponseCache
 from proxy.edge import wire
 from proxy.gate.gate import identity_now, limit_now
+from proxy.gate.identity import Identity
 from proxy.gate.keys import DENYLIST, LIMITER, VERIFIER
 from proxy.ops.errors import REST_PREFIX
 from proxy.ops.keys import SETTINGS, TRUSTED
@@ -38,6 +40,15 @@ READS = frozenset({"GET", "HEAD"})
 REST = REST_PREFIX + "/"
 API = API_PREFIX + "/"
 HIT = ("X-Cache", "HIT")
+
+
+@dataclass(frozen=True, slots=True)
+class Looked:
+    """A GET on /rest/v1 the hit path looked up and could not answer: the caller and the key it
+    found, for the relay path (proxy/edge/relaypath.py) not to work them out again."""
+
+    identity: Identity
+    key: Key
 
 
 def head_of(entry: Entry) -> bytes:
@@ -57,7 +68,8 @@ def not_modified_head(entry: Entry) -> bytes:
 
 
 class HitPath:
-    """answer(message, peer) -> the whole HTTP response as bytes, or None for the full path."""
+    """answer(message, peer) -> the whole HTTP response as bytes; else what it looked up (a GET
+    on /rest/v1 that missed L1: Looked) or None, and another path answers."""
 
     def __init__(self, app: web.Application) -> None:
         self.cache: ResponseCache = app[CACHE]
@@ -76,7 +88,7 @@ class HitPath:
             return None
         return cls(app)
 
-    def answer(self, message: RawRequestMessage, peer: str | None) -> bytes | None:
+    def answer(self, message: RawRequestMessage, peer: str | None) -> bytes | Looked | None:
         start = time.perf_counter()
         method = message.method
         if (
@@ -101,13 +113,14 @@ class HitPath:
         url = message.url
         # The scope each surface's full path caches under (proxy/rest/routes.py,
         # proxy/api/respond.py).
-        scope = identity.scope if url.raw_path.startswith(REST) else cache_scope(identity, headers)
+        rest = url.raw_path.startswith(REST)
+        scope = identity.scope if rest else cache_scope(identity, headers)
         key = cache_key(scope, method, url.raw_path, url.raw_query_string, headers)
         # An entry carries the tables it depends on: an identical request (same key) has the
         # same dependencies, so no route or select needs parsing here.
         entry = cache.get_l1_known(key)
         if entry is None:
-            return None
+            return Looked(identity, key) if rest and method == "GET" else None
         validator = headers.get("If-None-Match")
         if validator is not None and (
             validator == entry.etag or etag_matches(validator, entry.etag)

@@ -160,10 +160,15 @@ class ProxyHandler(RequestHandler):
             wire: bytes | None = None
             relay: Relay | None = None
             try:
+                looked = None
                 if hits is not None and payload is EMPTY_PAYLOAD:
-                    wire = hits.answer(message, self._peer)
+                    answer = hits.answer(message, self._peer)
+                    if isinstance(answer, bytes):
+                        wire = answer
+                    else:
+                        looked = answer
                 if wire is None and relays is not None:
-                    relay = relays.accept(message, self._peer, payload)
+                    relay = relays.accept(message, self._peer, payload, looked)
             except Exception:  # a bug here must cost speed, never an answer
                 log.exception("fast path failed; the full path answers")
             if wire is None and relay is None:

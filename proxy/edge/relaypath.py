@@ -39,14 +39,14 @@ from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from proxy.cache.cached import storable_parts
-from proxy.cache.cachekey import cache_key
+from proxy.cache.cachekey import Key, cache_key
 from proxy.cache.dependencies import write_names, write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
 from proxy.cache.tenants import MemberOrgs, narrowed
 from proxy.edge import wire
-from proxy.edge.hitpath import head_of
+from proxy.edge.hitpath import Looked, head_of
 from proxy.gate import embedlimit
 from proxy.gate.gate import identity_now, limit_now, tenant_of
 from proxy.gate.identity import Identity
@@ -160,10 +160,15 @@ class RelayPath:
         return cls(app)
 
     def accept(
-        self, message: RawRequestMessage, peer: str | None, payload: StreamReader = EMPTY_PAYLOAD
+        self,
+        message: RawRequestMessage,
+        peer: str | None,
+        payload: StreamReader = EMPTY_PAYLOAD,
+        looked: Looked | None = None,
     ) -> Relay | None:
         """A Relay for a GET, or for a POST with a body of a declared size within the limit
-        (run() reads it: a request handed to the full path keeps its body unread)."""
+        (run() reads it: a request handed to the full path keeps its body unread). looked: the
+        caller and key the hit path found for this GET, if it looked."""
         start = time.perf_counter()
         method = message.method
         if (
@@ -191,14 +196,23 @@ class RelayPath:
         except embedlimit.EmbedLimit:
             return None  # the full path refuses it
         headers = message.headers
-        identity = identity_now(headers, self.verifier, self.denylist)
+        identity = (
+            identity_now(headers, self.verifier, self.denylist)
+            if looked is None
+            else looked.identity
+        )
         if identity is None:
             return None
         planned = None
         orgs = None
         if self.cache is not None and self.members is not None:
             if method == "GET":
-                planned = self._plan(self.cache, self.members, message, identity, resource, query)
+                key = (
+                    looked.key
+                    if looked is not None
+                    else cache_key(identity.scope, "GET", message.url.raw_path, query, headers)
+                )
+                planned = self._plan(self.cache, self.members, message, identity, resource, key)
                 if planned is None:
                     return None
             else:
@@ -255,7 +269,7 @@ class RelayPath:
         message: RawRequestMessage,
         identity: Identity,
         resource: str,
-        query: str,
+        key: Key,
     ) -> Miss | None:
         """The Miss of a read the cache may answer or keep; None when only the full path can
         serve it (a conditional or no-cache request, a query this proxy cannot read as PostgREST
@@ -268,15 +282,13 @@ class RelayPath:
             or "If-None-Match" in headers
         ):
             return None
-        plan = read_plan(resource, query, self.ttl_s, self.rpc_ttl_s)
+        plan = read_plan(resource, message.url.raw_query_string, self.ttl_s, self.rpc_ttl_s)
         if plan is None:
             return None
         decided, orgs = members.remembered(identity, plan.deps)
         if not decided:
             return None
         deps = plan.names(orgs)
-        url = message.url
-        key = cache_key(identity.scope, "GET", url.raw_path, url.raw_query_string, headers)
         if key in cache.l1.entries:
             return None
         # A follower of an identical request in flight, or a lead (registered by accept()).
