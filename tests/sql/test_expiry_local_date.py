@@ -117,3 +117,39 @@ def test_lot_expiry_follows_the_organizations_date(conn, world: World, zoned) ->
     result = call(conn, manager, "select public.write_off_expired(%s)", (wh,))[0][0]
     written = {(w["product_id"], w["lot_number"]) for w in result["written_off"]}
     assert ((product, "EDGE") in written) is (not usable)
+
+
+def test_the_dashboards_counts_follow_the_organizations_date(conn, world: World, zoned) -> None:
+    """private.organization_summary (the dashboard's expiring and low-stock counts) judges lots
+    by the organization's date at its refresh, as expiring_soon and low_stock_products do: a
+    lot on the edge, not yet marked by the expiry scan, is counted the same way by the view and
+    by the functions (before, the view read the server's date)."""
+    server, local = zoned
+    edge = min(server, local)
+    staff = world.a.users["staff"]
+    product = make_product(conn, world.a.id, f"TZD-{uuid.uuid4().hex[:8]}")
+    conn.execute("update public.products set low_stock_threshold = 5 where id = %s", (product,))
+    conn.commit()
+    stock(
+        conn, staff, product, world.a.locations["WH1"], 10, lot_number="E", expiry_date="2031-01-01"
+    )
+    _date_lot(conn, product, "E", edge)  # usable by one date, expired by the other
+    # As it stands between a local midnight and the next expiry scan: still marked available.
+    conn.execute("select set_config('nimbus.ledger_write', 'on', true)")
+    conn.execute("update public.lots set status = 'available' where product_id = %s", (product,))
+    conn.commit()
+
+    conn.execute("select private.refresh_analytics_views(false)")
+    conn.commit()
+    summary = conn.execute(
+        "select expiring_count, low_stock_count from private.organization_summary"
+        " where organization_id = %s",
+        (world.a.id,),
+    ).fetchone()
+    expiring = call(
+        conn, staff, "select count(*) from public.expiring_soon(null, %s)", (world.a.id,)
+    )
+    low = call(
+        conn, staff, "select count(*) from public.low_stock_products(null, %s)", (world.a.id,)
+    )
+    assert summary == (expiring[0][0], low[0][0])
