@@ -107,20 +107,21 @@ def fixtures(env: Stack) -> dict[str, Path]:
 def measure(env: Stack, scenario, target: str, headers: dict, seconds: int, files) -> tuple:
     """Warm up, then one measured wrk run with CPU accounting (and the stale check for S6)."""
     base = env.targets[target]
-    wrk(scenario, base, headers, 3, files)
-    pids = {"postgrest": env.pids["PostgREST"], "proxy": env.pids.get(target)}
-    before = {k: cpu_seconds(p) for k, p in pids.items() if p}
-    checker = None
-    if scenario.kind in ("mix", "tenants"):  # the writer (organization A) reads its writes
-        product, location = files["checker"].read_text().split()
-        checker = StaleChecker(base, headers, product, location)
-        checker.start()
-    result = wrk(scenario, base, headers, seconds, files)
-    if checker is not None:
-        checker.stop.set()
-        checker.join()
-        result["stale"] = f"{checker.stale}/{checker.checks}"
-    cpu = {k: round(cpu_seconds(p) - before[k], 2) for k, p in pids.items() if p}
+    with env.alone(target):
+        wrk(scenario, base, headers, 3, files)
+        pids = {"postgrest": env.pids["PostgREST"], "proxy": env.pids.get(target)}
+        before = {k: cpu_seconds(p) for k, p in pids.items() if p}
+        checker = None
+        if scenario.kind in ("mix", "tenants"):  # the writer (organization A) reads its writes
+            product, location = files["checker"].read_text().split()
+            checker = StaleChecker(base, headers, product, location)
+            checker.start()
+        result = wrk(scenario, base, headers, seconds, files)
+        if checker is not None:
+            checker.stop.set()
+            checker.join()
+            result["stale"] = f"{checker.stale}/{checker.checks}"
+        cpu = {k: round(cpu_seconds(p) - before[k], 2) for k, p in pids.items() if p}
     return result, cpu
 
 
