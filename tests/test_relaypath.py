@@ -136,12 +136,26 @@ def test_relayed_writes_are_the_full_paths(pair, auth) -> None:
     assert answers["on"][0].headers["ratelimit-policy"].startswith('"write"')
 
 
+def aborted_posts(base: str) -> float:
+    """How many POSTs one proxy process recorded as 499 (the client left before its answer)."""
+    text = httpx.get(base + "/metrics").text
+    found = re.findall(
+        r'^nimbus_http_request_duration_seconds_count\{method="POST",route="[^"]*",'
+        r'status="499"\} (\S+)$',
+        text,
+        re.M,
+    )
+    return sum(float(value) for value in found)
+
+
 def test_a_client_that_leaves_mid_body_ends_its_relay(pair, auth) -> None:
     """A relayed POST whose client goes away before the rest of its body is sent is ended (the
-    proxy does not wait for it forever, nor send half a body upstream): nothing is inserted."""
+    proxy does not wait for it forever, nor send what it has upstream): the part sent is valid
+    JSON on its own, and nothing is inserted."""
     host, port = pair["on"].removeprefix("http://").split(":")
     marker = f"half-{uuid.uuid4().hex[:8]}"
-    body = f'{{"name":"{marker}","qty":1}}'.encode()
+    whole = f'{{"name":"{marker}","qty":1}}'.encode()
+    body = whole + b" " * 32  # the client leaves after `whole`: a body PostgREST would take
     head = (
         f"POST /rest/v1/test_items HTTP/1.1\r\nHost: {host}\r\n"
         f"Authorization: {auth['Authorization']}\r\nContent-Type: application/json\r\n"
@@ -150,29 +164,81 @@ def test_a_client_that_leaves_mid_body_ends_its_relay(pair, auth) -> None:
     with httpx.Client(base_url=pair["on"], headers=auth) as client:
         assert client.get(REQUESTS[0][0]).status_code == 200  # the token, verified
         assert client.post("/rest/v1/rpc/test_total_qty", json={}).status_code == 200
-    before = relayed_count(pair["on"])
+    before, aborted = relayed_count(pair["on"]), aborted_posts(pair["on"])
     with socket.create_connection((host, int(port)), timeout=10) as sock:
-        sock.sendall(head + body[:5])
+        sock.sendall(head + whole)
         wait_until(lambda: relayed_count(pair["on"]) > before, what="the relay")
-    ended = re.compile(
-        r'^nimbus_http_request_duration_seconds_count\{method="POST",route="[^"]*",status="499"\}',
-        re.M,
-    )
     wait_until(
-        lambda: ended.search(httpx.get(pair["on"] + "/metrics").text) is not None,
+        lambda: aborted_posts(pair["on"]) == aborted + 1,
         what="the relay to end (recorded as 499)",
     )
     with httpx.Client(base_url=pair["on"], headers=auth) as client:
         assert client.get(f"/rest/v1/test_items?name=eq.{marker}").json() == []
 
 
-def test_a_relayed_write_is_seen_by_the_next_read_on_every_process(cached_trio, auth) -> None:
+def test_unsized_and_oversized_writes_take_the_full_path(pair, auth, tmp_path) -> None:
+    """A chunked body and one over NIMBUS_MAX_BODY_BYTES are not relayed; the answers are the
+    full path's (201 for the chunked insert, 413 in the proxy's JSON for the large one)."""
+    answers = {}
+    for name, base in pair.items():
+        with httpx.Client(base_url=base, headers=auth) as client:
+            assert client.get(REQUESTS[0][0]).status_code == 200  # the token, verified
+            assert client.post("/rest/v1/rpc/test_total_qty", json={}).status_code == 200
+            before = relayed_count(base)
+            unique = f"chunked-{name[:2]}-{uuid.uuid4().hex[:8]}"
+            chunked = client.post(
+                "/rest/v1/test_items",
+                content=iter([f'{{"name":"{unique}",'.encode(), b'"qty":1}']),
+                headers={"Content-Type": "application/json"},
+            )
+            large = client.post(
+                "/rest/v1/rpc/test_total_qty",
+                content=b'{"min_qty":1' + b" " * 1_100_000 + b"}",
+                headers={"Content-Type": "application/json"},
+            )
+            assert relayed_count(base) - before == 0
+            answers[name] = (chunked, large)
+    for on, off in zip(answers["on"], answers["off"], strict=True):
+        assert on.status_code == off.status_code
+        assert comparable(on) == comparable(off)
+    assert [r.status_code for r in answers["on"]] == [201, 413]
+    assert answers["on"][1].json()["code"] == "payload_too_large"
+
+
+@pytest.fixture(scope="module")
+def deaf_pair(upstream_env, tmp_path_factory):
+    """Two cached processes sharing Redis entries and generations that do not LISTEN: a write's
+    own bump is the only thing that can move what they serve."""
+    with own_prefix("relay-deaf") as prefix:
+        procs = [
+            start_proxy(
+                tmp_path_factory.mktemp(f"relay-deaf-{i}"),
+                **upstream_env,
+                NIMBUS_REDIS_URL=SHARED_REDIS,
+                NIMBUS_REDIS_PREFIX=prefix,
+                NIMBUS_LISTEN_ENABLED="false",
+            )
+            for i in range(2)
+        ]
+        urls = [url for _, url in procs]
+        for url in urls:
+            wait_until(
+                lambda u=url: httpx.get(u + "/ready").json()["checks"]["cache"]["coherent"],
+                what="cache coherence",
+            )
+        yield urls
+        for proc, _ in procs:
+            proc.stop()
+
+
+def test_a_relayed_write_is_seen_by_the_next_read_on_every_process(deaf_pair, auth) -> None:
     """On a cached proxy a relayed insert moves what it names before its client hears of it:
     the next read, here and on the other process, shows the row (no stale HIT); a write that
-    PostgREST refused moves nothing (the reads stay HITs)."""
+    PostgREST refused moves nothing (the reads stay HITs). The processes do not LISTEN, so
+    only the relay's own bump can do this."""
     marker = f"ryw-{uuid.uuid4().hex[:8]}"
     path = f"/rest/v1/test_items?select=name&name=like.{marker}*&order=name"
-    base, peer = cached_trio["on"], cached_trio["peer"]
+    base, peer = deaf_pair
     with (
         httpx.Client(base_url=base, headers=auth) as c,
         httpx.Client(base_url=peer, headers=auth) as p,

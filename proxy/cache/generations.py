@@ -308,11 +308,22 @@ class Generations:
         the server refuses scripts (nothing was recorded: the caller pipelines instead)."""
         try:
             values = await client.eval(BUMP_ALL, 1, self.key, self.channel, bump_id, sender, *names)
-        except ResponseError as exc:  # scripting disabled or not allowed on this server
-            log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
-            self.scripted = False
+        except ResponseError as exc:
+            if not self._refused(exc):
+                raise  # this bump failed (the guard makes it RedisDown: trouble, resync)
             return None
         return [int(value) for value in values]
+
+    def _refused(self, exc: ResponseError) -> bool:
+        """Whether the server refuses scripts (EVAL renamed away, or not allowed by an ACL):
+        then bumps are pipelined from now on. Any other error (out of memory, a script failing
+        part-way) is this bump's failure, not a reason to stop using scripts."""
+        text = str(exc).lower()
+        if "eval" not in text or not ("unknown command" in text or "noperm" in text):
+            return False
+        log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
+        self.scripted = False
+        return True
 
     async def _incr(self, client: Client, names: list[str]) -> list[int]:
         # One command for all the names (a stock write moves about twenty): a pipeline of one
@@ -321,9 +332,9 @@ class Generations:
             try:
                 values = await client.eval(INCR_ALL, 1, self.key, *names)
                 return [int(value) for value in values]
-            except ResponseError as exc:  # scripting disabled or not allowed on this server
-                log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
-                self.scripted = False
+            except ResponseError as exc:
+                if not self._refused(exc):
+                    raise
         pipe = client.pipeline(transaction=False)
         for name in names:
             pipe.hincrby(self.key, name, 1)

@@ -4,9 +4,9 @@
    idle, each parsed request the hit path can answer is written back at once, in order; the
    first one it cannot answer, and everything after it, goes to aiohttp's request loop as usual.
    That first one may instead be relayed to PostgREST from here (proxy/edge/relaypath.py: a GET,
-   a cache miss, or a POST whose body has arrived whole); until its answer is written, requests
-   arriving behind it are held back from aiohttp's request loop, so answers keep the order of
-   requests.
+   a cache miss, or a POST with a sized body, read as it arrives); until its answer is written,
+   requests arriving behind it are held back from aiohttp's request loop, so answers keep the
+   order of requests.
 2. aiohttp's own answers (a request line or header it cannot parse, one too long) come in the
    proxy's JSON error shape and are logged in one line without the offending bytes (aiohttp's
    text quotes the first 100 bytes of the bad line — which may be a token — and logs them).

@@ -1,6 +1,7 @@
 """The relay path: a GET on /rest/v1 from a caller whose token the verifier already knows, that
-the hit path could not answer, or a POST there (an insert, an RPC) whose body has arrived whole,
-is relayed to PostgREST by the protocol handler
+the hit path could not answer, or a POST there (an insert, an RPC) with a sized body (read by the
+relay as it arrives, as aiohttp's full path would, without a deadline of its own), is relayed to
+PostgREST by the protocol handler
 (proxy/edge/protocol.py) — the request's allow-listed headers out through the one upstream
 exchange, PostgREST's answer back as one prepared write — without an aiohttp request, task hop,
 middleware chain or response object. Those cost more CPU than the relay itself, and on a machine
@@ -236,19 +237,18 @@ class RelayPath:
         RELAY_PATH.inc()
         route = self.labels.rest(resource)
         return Relay(
-            target,
-            upstream_headers,
-            identity,
-            limits,
-            request_id,
-            route,
-            start,
-            tenant,
-            miss,
-            method,
-            payload,
-            None,
-            change,
+            target=target,
+            headers=upstream_headers,
+            identity=identity,
+            limits=limits,
+            request_id=request_id,
+            route=route,
+            start=start,
+            tenant=tenant,
+            miss=miss,
+            method=method,
+            payload=payload,
+            change=change,
         )
 
     def _sized(self, message: RawRequestMessage, payload: StreamReader) -> bool:
@@ -307,7 +307,7 @@ class RelayPath:
                 if relay.payload is not EMPTY_PAYLOAD:
                     relay.body = await relay.payload.read()  # ConnectionError: the client left
                 if relay.change is not None:
-                    relay.change.name(relay.body)
+                    self._name(relay, relay.change)
                 status = await self._exchange(relay, protocol, None, None)
             elif miss is None:
                 status = await self._exchange(relay, protocol, None, None)
@@ -412,12 +412,24 @@ class RelayPath:
                     return self._cut(protocol, exc)
                 if length is None:
                     self._write(protocol, wire.CHUNK_END)
+                if relay.change is not None and 400 <= up.status < 500:
+                    relay.change.outcome = "unchanged"  # read whole: PostgREST rolled it back
                 return up.status
         except ProxyError as exc:  # unreachable, too slow (the exchange's), the tenant busy
             await self._settle_unknown(relay)
             return self._error(relay, protocol, exc)
         except ConnectionError:
             return 499  # the client left while its answer was written
+
+    def _name(self, relay: Relay, change: Change) -> None:
+        """The names a write may move, once its body is here: the caller's organizations are
+        looked at again (memberships may have changed while the body arrived; undecided now:
+        every organization's, as when they are not known)."""
+        if self.members is not None:
+            targets = write_targets(change.resource)
+            decided, orgs = self.members.remembered(relay.identity, targets)
+            change.orgs = orgs if decided else None
+        change.name(relay.body)
 
     async def _settle(self, change: Change, upstream: Response) -> None:
         """Once PostgREST has answered a write, before its client hears of it: what did not
