@@ -301,6 +301,7 @@ def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, data
         ("PATCH", f"/api/v1/products/{nobody}", {"description": "x"}, staff),  # 404
         ("PATCH", f"/api/v1/products/{a.products['P1']}", {"description": "x"}, viewer),  # 403
     ]
+    settled(prefix, database_url)  # what earlier tests wrote has been heard by both processes
     primed(proxies, staff, reads)
     before = generation(prefix, "*")
     for method, path, body, headers in attempts:
