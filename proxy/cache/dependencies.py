@@ -33,7 +33,6 @@ at any depth, through hints and many-to-many junctions (REFS), is a dependency."
 from __future__ import annotations
 
 import functools
-import re
 import zlib
 from collections.abc import Callable, Iterable
 from typing import TypeVar, cast
@@ -41,6 +40,7 @@ from typing import TypeVar, cast
 import orjson
 
 from proxy.cache import readquery
+from proxy.ops.ids import UUID
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
 
@@ -130,7 +130,6 @@ BUCKETS = 4096  # product ids hash into this many names per table: bounded, coll
 PLACE_BUCKETS = 8192  # (product, location) pairs hash into this many names per table
 PLACE = "l"  # T@l<n>: the rows of the pairs hashing to n
 ANY = "@any"  # suffix: moved by every scoped write of the table
-UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).
 CASCADES = frozenset({"organizations", "orders", "notifications"})

@@ -32,13 +32,13 @@ from proxy.cache.dependencies import (
     NO_PRODUCT,
     ORG_TABLES,
     SCOPED,
-    UUID,
     is_bucket,
     org_name,
 )
 from proxy.cache.generations import Generations
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
+from proxy.ops.ids import UUID, is_uuid
 
 log = logging.getLogger(__name__)
 MAX_ORGS = 16  # more organizations than this: depend on (and move) the whole table
@@ -116,7 +116,7 @@ class MemberOrgs:
         if identity is None or identity.role != "authenticated" or not needs_orgs(tables):
             return True, None
         subject = identity.subject
-        if not isinstance(subject, str) or not UUID.match(subject):
+        if not is_uuid(subject):
             return True, None
         known = self.memo.get(subject)
         if known is not None and known[0] == self.generations.vector(MEMBERSHIPS):

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 import orjson
 import psycopg
 
 from proxy.notifications.hub import Hub
+from proxy.ops.ids import is_uuid
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_changes"
@@ -38,14 +38,6 @@ def may_remove_members(payload: str) -> bool:
     return data.get("table") == "memberships" and data.get("op") != "insert"
 
 
-def _uuid(text: str) -> bool:
-    try:
-        uuid.UUID(text)
-    except ValueError:
-        return False
-    return True
-
-
 class MembershipWatch:
     """on_change(payload) from the LISTEN connection; run() re-checks the streams' users."""
 
@@ -64,7 +56,7 @@ class MembershipWatch:
 
     async def memberships(self, users: set[str]) -> dict[str, set[str]]:
         """user id -> organization ids, as the table says now."""
-        ids = sorted(u for u in users if _uuid(u))
+        ids = sorted(u for u in users if is_uuid(u))
         found: dict[str, set[str]] = {}
         if not ids:
             return found

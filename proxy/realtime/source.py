@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import deque
 
 import orjson
@@ -18,6 +17,7 @@ import psycopg
 from aiohttp import web
 
 from proxy.notifications.members import CHANNEL as MEMBERS_CHANNEL
+from proxy.ops.ids import is_uuid
 from proxy.ops.metrics import DEPENDENCY_UP
 from proxy.ops.pglisten import listen_forever
 from proxy.realtime.catalog import QUERY, Catalog
@@ -28,14 +28,6 @@ from proxy.realtime.hub import Hub
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_realtime"
 GAP = "The change feed reconnected: events may have been missed"
-
-
-def _is_uuid(text: object) -> bool:
-    try:
-        uuid.UUID(str(text))
-    except ValueError:
-        return False
-    return True
 
 
 class Feed:
@@ -94,7 +86,7 @@ class Feed:
     async def roles_of(self, user: str | None) -> dict[str, int] | None:
         """The user's roles (organization -> rank), from the hub when it has them; read with an
         epoch check so a membership change seen meanwhile is not missed."""
-        if user is None or not _is_uuid(user):
+        if user is None or not is_uuid(user):
             return {}
         known = self.hub.roles.get(user)
         if known is not None:
@@ -135,7 +127,7 @@ class Feed:
 
     async def refresh_roles(self) -> None:
         """Re-read the roles of every user with an open channel."""
-        users = sorted(u for u in self.hub.users if _is_uuid(u))
+        users = sorted(u for u in self.hub.users if is_uuid(u))
         if not users:
             return
         try:

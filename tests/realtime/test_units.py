@@ -164,3 +164,25 @@ def test_routes_narrow_to_the_channels_a_row_concerns() -> None:
     routes.remove(by_location)
     assert by_location not in routes.candidates("stock_levels", {"location_id": "L1"})
     assert routes.eq["stock_levels"].keys() == {"on_hand"}
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "urn:uuid:a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",  # Python's uuid takes it, PostgreSQL not
+        "{a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11}",
+        "A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11",  # would be read back lower case: never matched
+        "user_2abc",  # a third-party issuer's subject
+    ],
+)
+async def test_a_subject_that_is_not_a_canonical_uuid_has_no_organizations(subject) -> None:
+    """Roles are read only for subjects PostgreSQL prints as uuids; any other subject has none,
+    without a query (the database here is unreachable: a query would raise, and the join be
+    refused as 'Database unavailable')."""
+    from proxy.realtime.source import Feed
+
+    feed = Feed("postgresql://nobody@127.0.0.1:1/none", 60)
+    try:
+        assert await feed.roles_of(subject) == {}
+    finally:
+        await feed.db.close()
