@@ -13,9 +13,7 @@ in-flight table (identical requests on the full path wait for it, as they wait f
 own), looks in Redis, else asks PostgREST, answers, and stores what the full path would have
 stored (Redis after the answer has gone out). The read's dependencies are decided by the same
 plan the full path uses (proxy/rest/readplan.py). A POST moves the generations the full path
-would move (the same names, the same rule: once PostgREST has answered and before the client
-hears of it; nothing for an answer that proves nothing changed, everything named when the
-outcome is unknown).
+would move (the same names, the same rule: proxy/cache/written.py).
 
 Like the hit path, it only says yes: `accept()` runs the full path's checks synchronously — token
 from the verifier's memo, session not revoked, path without dot segments, embeds within limits,
@@ -32,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from aiohttp import web
@@ -46,6 +44,7 @@ from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
 from proxy.cache.tenants import MemberOrgs, narrowed
+from proxy.cache.written import Written
 from proxy.edge import wire
 from proxy.edge.hitpath import Looked, head_of
 from proxy.gate import embedlimit
@@ -75,7 +74,7 @@ from proxy.upstream.exchange import (
     response_headers,
 )
 from proxy.upstream.keys import UPSTREAM
-from proxy.upstream.pool import Response, Unavailable
+from proxy.upstream.pool import Unavailable
 
 log = logging.getLogger(__name__)
 REST = REST_PREFIX + "/"
@@ -85,21 +84,12 @@ BYPASS = ("X-Cache", "BYPASS")
 
 @dataclass(slots=True)
 class Change:
-    """A write on a cached proxy: what decides the generation names it may move (named once its
-    body has been read), and what is known of its outcome: "unknown" until PostgREST's answer
-    says "changed" (bumped) or "unchanged"."""
+    """A POST on a cached proxy: what decides the generation names it may move (with its body,
+    once read)."""
 
     resource: str
     query: str
     prefer: str
-    orgs: frozenset[str] | None
-    names: set[str] = field(default_factory=set)
-    outcome: str = "unknown"
-
-    def name(self, body: bytes | None) -> None:
-        """The names, as the full path decides them (proxy/rest/routes.py)."""
-        named = named_org("POST", self.resource, self.query, self.prefer, body)
-        self.names = write_names(self.resource, body, narrowed(self.orgs, named))
 
 
 @dataclass(slots=True)
@@ -119,6 +109,7 @@ class Relay:
     payload: StreamReader = EMPTY_PAYLOAD  # a POST's body, read by run()
     body: bytes | None = None
     change: Change | None = None  # a POST on a cached proxy
+    written: Written | None = None  # ... once its body is read: the rule its outcome follows
 
 
 class Client(Protocol):
@@ -205,7 +196,6 @@ class RelayPath:
         if identity is None:
             return None
         planned = None
-        orgs = None
         if self.cache is not None and self.members is not None:
             if method == "GET":
                 key = (
@@ -216,10 +206,8 @@ class RelayPath:
                 planned = self._plan(self.cache, self.members, message, identity, resource, key)
                 if planned is None:
                     return None
-            else:
-                decided, orgs = self.members.remembered(identity, write_targets(resource))
-                if not decided:
-                    return None
+            elif not self.members.remembered(identity, write_targets(resource))[0]:
+                return None  # organizations not looked up yet: the full path does
         # The budget last: whatever goes the full way from here on has spent nothing.
         policy = self.policy if method == "GET" else self.write_policy
         limits = limit_now(self.limiter, policy, identity, peer, headers, self.trusted)
@@ -227,7 +215,7 @@ class RelayPath:
             return None
         change = None
         if method != "GET" and self.cache is not None:
-            change = Change(resource, query, ",".join(headers.getall("Prefer", ())), orgs)
+            change = Change(resource, query, ",".join(headers.getall("Prefer", ())))
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
@@ -307,7 +295,7 @@ class RelayPath:
                 if relay.payload is not EMPTY_PAYLOAD:
                     relay.body = await relay.payload.read()  # ConnectionError: the client left
                 if relay.change is not None:
-                    self._name(relay, relay.change)
+                    relay.written = self._written(relay, relay.change)
                 status = await self._exchange(relay, protocol, None, None)
             elif miss is None:
                 status = await self._exchange(relay, protocol, None, None)
@@ -337,7 +325,7 @@ class RelayPath:
             IN_FLIGHT.dec()
             if miss is not None:
                 miss.finish(built)
-            await self._settle_unknown(relay)
+            await self._unsure(relay)
             elapsed = time.perf_counter() - relay.start
             record(
                 relay.request_id, relay.method, relay.route, status, elapsed, relay.identity, state
@@ -373,8 +361,9 @@ class RelayPath:
                 retry_after=self.retry_after,
                 tenant=relay.tenant,
             ) as up:
-                if relay.change is not None:
-                    await self._settle(relay.change, up)
+                written = relay.written
+                if written is not None:
+                    await written.answered(up.status)  # a POST never proves it changed nothing
                 headers = response_headers(up)
                 if up.status in wire.NO_BODY:
                     self._write(protocol, self._head(relay, up.status, headers, 0))
@@ -384,10 +373,10 @@ class RelayPath:
                     body = b"".join(parts)
                     failure = upstream_failure(up.status, body)
                     if failure is not None:
-                        await self._settle_unknown(relay)
+                        await self._unsure(relay)
                         return self._error(relay, protocol, failure)
-                    if relay.change is not None and 400 <= up.status < 500:
-                        relay.change.outcome = "unchanged"  # PostgREST rolled it back
+                    if written is not None and 400 <= up.status < 500:
+                        written.rolled_back()
                     if miss is not None:
                         child(CACHE_RESULTS, "miss", "none").inc()
                         if storable_parts(up.status, headers, body, miss.cache.max_entry_bytes):
@@ -412,43 +401,30 @@ class RelayPath:
                     return self._cut(protocol, exc)
                 if length is None:
                     self._write(protocol, wire.CHUNK_END)
-                if relay.change is not None and 400 <= up.status < 500:
-                    relay.change.outcome = "unchanged"  # read whole: PostgREST rolled it back
+                if written is not None and 400 <= up.status < 500:
+                    written.rolled_back()  # read whole
                 return up.status
         except ProxyError as exc:  # unreachable, too slow (the exchange's), the tenant busy
-            await self._settle_unknown(relay)
+            await self._unsure(relay)
             return self._error(relay, protocol, exc)
         except ConnectionError:
             return 499  # the client left while its answer was written
 
-    def _name(self, relay: Relay, change: Change) -> None:
-        """The names a write may move, once its body is here: the caller's organizations are
-        looked at again (memberships may have changed while the body arrived; undecided now:
-        every organization's, as when they are not known)."""
-        if self.members is not None:
-            targets = write_targets(change.resource)
-            decided, orgs = self.members.remembered(relay.identity, targets)
-            change.orgs = orgs if decided else None
-        change.name(relay.body)
+    def _written(self, relay: Relay, change: Change) -> Written:
+        """The names a write may move, as the full path decides them (proxy/rest/routes.py),
+        once its body is here: the caller's organizations are looked at now (memberships may
+        have changed while the body arrived; undecided: every organization's)."""
+        assert self.cache is not None and self.members is not None  # a Change means a cache
+        decided, orgs = self.members.remembered(relay.identity, write_targets(change.resource))
+        named = named_org("POST", change.resource, change.query, change.prefer, relay.body)
+        names = write_names(change.resource, relay.body, narrowed(orgs if decided else None, named))
+        return Written(self.cache.generations, names)
 
-    async def _settle(self, change: Change, upstream: Response) -> None:
-        """Once PostgREST has answered a write, before its client hears of it: what did not
-        fail moved what it names (as on the full path, proxy/rest/routes.py; a POST never
-        proves it changed nothing). A 4xx is decided once it has been read whole."""
-        if 400 <= upstream.status < 500 or self.cache is None:
-            return
-        change.outcome = "changed"
-        await self.cache.generations.bump(change.names)
-
-    async def _settle_unknown(self, relay: Relay) -> None:
-        """A write whose outcome is unknown (PostgREST failed or went silent, the client left
-        before the answer was read): bump everything it names; over-invalidating is safe."""
-        change = relay.change
-        if change is None or change.outcome != "unknown" or not change.names:
-            return  # not a write, decided already, or never sent (its body was not read)
-        change.outcome = "changed"
-        if self.cache is not None:
-            await self.cache.generations.bump(change.names)
+    @staticmethod
+    async def _unsure(relay: Relay) -> None:
+        """A write whose outcome was never learnt is bumped (one never sent names nothing)."""
+        if relay.written is not None:
+            await relay.written.unsure()
 
     def _head(
         self, relay: Relay, status: int, headers: list[tuple[str, str]], length: int | None

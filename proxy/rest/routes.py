@@ -12,6 +12,7 @@ from proxy.cache import cached, tenants
 from proxy.cache.dependencies import write_names, write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.readquery import parse_query, values
+from proxy.cache.written import Written
 from proxy.gate import embedlimit
 from proxy.ops.errors import REST_PREFIX, ProxyError, upstream_failure
 from proxy.ops.keys import SETTINGS
@@ -132,34 +133,23 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
-    outcome = "unknown"  # "changed" once bumped, "unchanged" when provably nothing changed
     orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
     prefer = ",".join(request.headers.getall("Prefer", ()))
     named = named_org(method, resource, request.rel_url.raw_query_string, prefer, body)
-    names = write_names(resource, body, tenants.narrowed(orgs, named))
+    written = Written(cache.generations, write_names(resource, body, tenants.narrowed(orgs, named)))
 
     async def settle(upstream: Response) -> None:
-        # Once PostgREST has answered, before the client sees the answer (a large one is
-        # streamed: the client could otherwise read stale data before the bump).
-        nonlocal outcome
-        if 400 <= upstream.status < 500:
-            return  # rolled back, unless it is the lost connection fetch() raises for (below)
-        if changed_nothing(method, upstream):
-            outcome = "unchanged"
-            return
-        outcome = "changed"
-        await cache.generations.bump(names)
+        # Before the client sees the answer (a large one is streamed: the client could
+        # otherwise read stale data before the bump).
+        await written.answered(upstream.status, nothing_changed=changed_nothing(method, upstream))
 
     try:
         response = await fetch(before_relay=settle)
         if 400 <= response.status < 500:
-            outcome = "unchanged"  # PostgREST rolled the transaction back: nothing moved
+            written.rolled_back()  # fetch() raised for the lost connection's 400
         return response
     finally:
-        # A 5xx, a timeout or a lost connection: the outcome is unknown, so bump (over-
-        # invalidating is safe, missing one is not).
-        if outcome == "unknown":
-            await cache.generations.bump(names)
+        await written.unsure()  # a 5xx, a timeout, a lost connection: before the error
 
 
 def named_org(

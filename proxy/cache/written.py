@@ -1,0 +1,52 @@
+"""The rule every /rest/v1 write follows on either path (the full path, proxy/rest/routes.py;
+the protocol handler's relay, proxy/edge/relaypath.py): what it may have changed is bumped once
+PostgREST has answered and before its client hears of it, unless the answer proves nothing
+changed.
+
+- a 4xx means PostgREST rolled the transaction back, once the answer has been read whole and is
+  not the 400 of a lost database connection (those callers turn into a 503): nothing moves;
+- a PATCH/DELETE that says it matched no row (exact count 0) moved nothing;
+- anything else moved what it names; and an outcome never learnt (PostgREST failed, went
+  silent, or the connection was lost) is bumped too: over-invalidating is safe, missing a
+  write is not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from proxy.cache.generations import Generations
+
+
+class Written:
+    """One write's names and what is known of its outcome: "unknown" until PostgREST's answer
+    says "changed" (bumped) or "unchanged"."""
+
+    __slots__ = ("generations", "names", "outcome")
+
+    def __init__(self, generations: Generations, names: Iterable[str]) -> None:
+        self.generations = generations
+        self.names = set(names)
+        self.outcome = "unknown"
+
+    async def answered(self, status: int, *, nothing_changed: bool = False) -> None:
+        """PostgREST's status is known (its body not read yet): bump unless it refused (decided
+        by rolled_back() once the answer is read whole) or proved it changed nothing."""
+        if 400 <= status < 500:
+            return
+        if nothing_changed:
+            self.outcome = "unchanged"
+            return
+        self.outcome = "changed"
+        await self.generations.bump(self.names)
+
+    def rolled_back(self) -> None:
+        """A 4xx read whole, PostgREST's own (not a lost connection): nothing moved."""
+        if self.outcome == "unknown":
+            self.outcome = "unchanged"
+
+    async def unsure(self) -> None:
+        """Before answering an error, and when the write is over: if the outcome was never
+        learnt, bump everything it names."""
+        if self.outcome == "unknown":
+            self.outcome = "changed"
+            await self.generations.bump(self.names)
