@@ -37,18 +37,11 @@ from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
 EPOCH = "~epoch"
-# HINCRBY by 1 of each field named in ARGV, in the hash KEYS[1]; the new values, in order.
-INCR_ALL = """
-local out = {}
-for i, name in ipairs(ARGV) do
-  out[i] = redis.call('HINCRBY', KEYS[1], name, 1)
-end
-return out
-"""
-# The same, and the bump announced in the same round trip: ARGV is the channel, the bump's id,
-# who waits for acknowledgements ('' for nobody), then the names. Answers the new values, in
-# order, then how many subscribers received the announcement. Values travel as decimal strings
-# (cjson would print a large number in exponent form).
+# HINCRBY by 1 of each name in the hash KEYS[1], and the bump announced in the same round trip:
+# ARGV is the channel ('' on a cluster, where the subscribers' node publishes it), the bump's
+# id, who waits for acknowledgements ('' for nobody), then the names. Answers the new values,
+# in order, then how many subscribers received the announcement (-1: not published here).
+# Values travel as decimal strings (cjson would print a large number in exponent form).
 BUMP_ALL = """
 local g, out = {}, {}
 for i = 4, #ARGV do
@@ -56,9 +49,13 @@ for i = 4, #ARGV do
   out[#out + 1] = value
   g[ARGV[i]] = string.format('%d', value)
 end
-local message = {g = g, id = ARGV[2]}
-if ARGV[3] ~= '' then message['from'] = ARGV[3] end
-out[#out + 1] = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+local receivers = -1
+if ARGV[1] ~= '' then
+  local message = {g = g, id = ARGV[2]}
+  if ARGV[3] ~= '' then message['from'] = ARGV[3] end
+  receivers = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+end
+out[#out + 1] = receivers
 return out
 """
 # A message on the bus other than a bump, decoded from JSON (the denylist's, realtime's).
@@ -128,7 +125,7 @@ class Generations:
         self._ids = itertools.count(1)
         self._waiting: dict[str, _Wait] = {}  # bump id -> acknowledgements still expected
         self._parts: dict[tuple[str, ...], tuple[tuple[str, str, str], ...]] = {}  # vector()
-        self.scripted = True  # bumps as one EVAL (INCR_ALL) until the server refuses scripts
+        self.scripted = True  # bumps as one EVAL (BUMP_ALL) until the server refuses scripts
         # Counters a bump of this process is moving (name -> bumps in flight): until Redis has
         # answered, nothing depending on them is served or kept (vector() answers UNSETTLED).
         self.unsettled: dict[str, int] = {}
@@ -242,18 +239,20 @@ class Generations:
         try:
             try:
                 recorded = None
-                if self.bus is guard and self.scripted:
+                if self.scripted:
+                    channel = self.channel if self.bus is guard else ""
                     sender = self.me if wait else ""
-                    recorded = await guard.run(lambda r: self._record(r, names, bump_id, sender))
+                    recorded = await guard.run(
+                        lambda r: self._record(r, names, channel, bump_id, sender)
+                    )
                 if recorded is None:
-                    values = await guard.run(lambda r: self._incr(r, names))
-                else:
-                    *values, receivers = recorded
+                    recorded = [*await guard.run(lambda r: _pipelined(r, self.key, names)), -1]
+                *values, receivers = recorded
                 updates = dict(zip(names, values, strict=True))
                 self.apply(updates)
             finally:
                 self.settle(names)
-            if recorded is None:
+            if receivers < 0:  # not published with the counters
                 receivers = await self._publish({"g": updates}, bump_id, wait)
             await self._acknowledged(waiting, receivers, wait)
         except RedisDown:
@@ -302,43 +301,22 @@ class Generations:
             )
 
     async def _record(
-        self, client: Client, names: list[str], bump_id: str, sender: str
+        self, client: Client, names: list[str], channel: str, bump_id: str, sender: str
     ) -> list[int] | None:
-        """BUMP_ALL: the new values of names, then the announcement's receivers; None where
-        the server refuses scripts (nothing was recorded: the caller pipelines instead)."""
+        """BUMP_ALL: the new values of names, then the announcement's receivers (-1 without a
+        channel); None where the server refuses scripts (nothing was recorded: the caller
+        pipelines instead, from now on). Any other error (out of memory, a script failing
+        part-way) is this bump's failure, not a reason to stop using scripts."""
         try:
-            values = await client.eval(BUMP_ALL, 1, self.key, self.channel, bump_id, sender, *names)
+            values = await client.eval(BUMP_ALL, 1, self.key, channel, bump_id, sender, *names)
         except ResponseError as exc:
-            if not self._refused(exc):
+            text = str(exc).lower()
+            if "eval" not in text or not ("unknown command" in text or "noperm" in text):
                 raise  # this bump failed (the guard makes it RedisDown: trouble, resync)
+            log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
+            self.scripted = False
             return None
         return [int(value) for value in values]
-
-    def _refused(self, exc: ResponseError) -> bool:
-        """Whether the server refuses scripts (EVAL renamed away, or not allowed by an ACL):
-        then bumps are pipelined from now on. Any other error (out of memory, a script failing
-        part-way) is this bump's failure, not a reason to stop using scripts."""
-        text = str(exc).lower()
-        if "eval" not in text or not ("unknown command" in text or "noperm" in text):
-            return False
-        log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
-        self.scripted = False
-        return True
-
-    async def _incr(self, client: Client, names: list[str]) -> list[int]:
-        # One command for all the names (a stock write moves about twenty): a pipeline of one
-        # HINCRBY each costs redis-py a command's packing and parsing per name.
-        if self.scripted:
-            try:
-                values = await client.eval(INCR_ALL, 1, self.key, *names)
-                return [int(value) for value in values]
-            except ResponseError as exc:
-                if not self._refused(exc):
-                    raise
-        pipe = client.pipeline(transaction=False)
-        for name in names:
-            pipe.hincrby(self.key, name, 1)
-        return [int(value) for value in await pipe.execute()]
 
     async def resync(self) -> None:
         """After (re)subscribing: load the counters, lift any that fell behind this process
@@ -402,3 +380,11 @@ class Generations:
     def _lost(self) -> None:
         for callback in self.on_incoherent:
             callback()
+
+
+async def _pipelined(client: Client, key: str, names: list[str]) -> list[int]:
+    """HINCRBY each name, pipelined (where scripts are refused)."""
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hincrby(key, name, 1)
+    return [int(value) for value in await pipe.execute()]
