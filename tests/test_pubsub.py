@@ -122,6 +122,34 @@ async def test_a_bump_is_one_round_trip(tmp_path: Path) -> None:
             server.stop()
 
 
+async def test_a_script_failing_part_way_fails_that_bump_only() -> None:
+    """A bump script the server runs and that fails (here: the counters' key is not a hash, as
+    after a stray write; out of memory acts alike) is that bump's failure: the cache stops
+    being trusted until a fresh subscription has resynced, and the next bump is a script
+    again (one round trip). Only a server refusing EVAL itself turns scripts off."""
+    with own_prefix("scriptfail") as prefix:
+        async with subscribed(SHARED_REDIS, prefix) as gens:
+            run = gens.guard.run
+            await run(lambda r: r.set(gens.key, b"not a hash"))
+            await gens.bump(["a"])
+            assert not gens.coherent  # the bump could not be recorded: nothing is trusted
+            assert gens.scripted
+            await run(lambda r: r.delete(gens.key))
+            await eventually(lambda: gens.coherent, "the resync after the failed bump")
+            rounds = 0
+
+            async def counted(call):  # type: ignore[no-untyped-def]
+                nonlocal rounds
+                rounds += 1
+                return await run(call)
+
+            gens.guard.run = counted  # type: ignore[method-assign]
+            await gens.bump(["a"])
+            assert (rounds, gens.scripted, gens.coherent) == (1, True, True)
+            stored = await run(lambda r: r.hget(gens.key, "a"))
+            assert int(stored) == gens.gens["a"] >= 1
+
+
 async def test_notifications_heard_together_are_one_bump() -> None:
     """A commit's notifications (one per table it wrote) are distrusted here at once and
     recorded and announced together: one bump, not one Redis round per notification."""
