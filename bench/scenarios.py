@@ -42,7 +42,8 @@ SCENARIOS = {
         "S1m",
         "unique",
         "/products?select=id,name,sku,price&order=id&limit=10&name=neq.miss-{n}",
-        ("direct PostgREST", "pass-through", "cache (L1)"),
+        # nginx with and without its cache: what any proxy hop costs here (the floor of S1m).
+        ("direct PostgREST", "nginx", "nginx proxy_cache", "pass-through", "cache (L1)"),
     ),
     "S2": Scenario(
         "S2", "pick", "/products?select=id,name,sku,price,unit_cost&id=eq.{id}", READ_TARGETS
