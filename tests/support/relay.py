@@ -1,7 +1,9 @@
 """A TCP relay between the proxy and PostgREST that counts the HTTP requests crossing it.
 
 It is not a double: bytes go to the real PostgREST unchanged. Tests read `requests` to prove that
-a rejected call never reached upstream."""
+a rejected call never reached upstream. Given `drop_answer_to` (the start of a request line), it
+also loses PostgREST's answer to such a request — the request reaches PostgREST and runs, then
+the connection to the proxy is closed unanswered: a write whose outcome the proxy never learns."""
 
 from __future__ import annotations
 
@@ -15,8 +17,12 @@ REQUEST_LINE = re.compile(rb"(?:GET|HEAD|POST|PATCH|PUT|DELETE|OPTIONS) \S+ HTTP
 class CountingRelay:
     """Listens on 127.0.0.1:<port> and relays to target; runs its own loop in a thread."""
 
-    def __init__(self, target_host: str, target_port: int) -> None:
+    def __init__(
+        self, target_host: str, target_port: int, *, drop_answer_to: bytes | None = None
+    ) -> None:
         self.target = (target_host, target_port)
+        self.drop_answer_to = drop_answer_to
+        self.dropped = 0  # answers lost on purpose
         self.requests = 0
         self.port = 0
         self._lock = threading.Lock()
@@ -52,13 +58,14 @@ class CountingRelay:
         except OSError:
             writer.close()
             return
+        doomed = asyncio.Event()  # the answer now coming back is to be lost
         await asyncio.gather(
-            self._pipe(reader, up_writer, count=True),
-            self._pipe(up_reader, writer, count=False),
+            self._pipe(reader, up_writer, count=True, doomed=doomed),
+            self._pipe(up_reader, writer, count=False, doomed=doomed),
             return_exceptions=True,
         )
 
-    async def _pipe(self, reader, writer, *, count: bool) -> None:
+    async def _pipe(self, reader, writer, *, count: bool, doomed: asyncio.Event) -> None:
         tail = b""
         try:
             while data := await reader.read(65536):
@@ -68,6 +75,11 @@ class CountingRelay:
                     with self._lock:
                         self.requests += found
                     tail = window[-256:]
+                    if self.drop_answer_to is not None and self.drop_answer_to in window:
+                        doomed.set()  # before PostgREST can have answered
+                elif doomed.is_set():
+                    self.dropped += 1
+                    return  # closes the proxy's side unanswered (the request has run)
                 writer.write(data)
                 await writer.drain()
         finally:
