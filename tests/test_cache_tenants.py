@@ -310,3 +310,34 @@ def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, data
     settled(prefix, database_url)
     assert generation(prefix, "*") == before + 2  # the marker's, nothing else
     assert set(states(proxies, staff, reads).values()) == {"HIT"}
+
+
+def test_read_only_rpc_posts_move_nothing(proxies, prefix, world, token_for, database_url) -> None:
+    """A POST to a STABLE function (supabase-js calls rpc() with POST) runs in a read-only
+    transaction (PostgREST's access mode): it changes nothing, so it moves no generation —
+    neither the caller's organization's, nor the tables' of a caller with no organization,
+    nor the global memberships every read depends on. Reported by a hostile probe: org a's
+    `rpc/members` turned b's hits into misses."""
+    a, b = world.a, world.b
+    b_viewer = auth(token_for, b.users["viewer"])
+    b_reads = reads_of(b)
+    owner = auth(token_for, a.users["owner"])
+    stranger = auth(token_for, "00000000-0000-4000-8000-00000000beef")  # no organization
+    calls = [
+        ("/rest/v1/rpc/members", {}, owner),
+        ("/rest/v1/rpc/lookup_product", {"code": "zzz"}, owner),
+        ("/rest/v1/rpc/lookup_product", {"code": "zzz"}, stranger),
+        ("/rest/v1/rpc/dashboard", {}, owner),
+    ]
+    settled(prefix, database_url)
+    primed(proxies, b_viewer, b_reads)
+    before = generation(prefix, "*")
+    for path, body, headers in calls:
+        for base in proxies:  # the first request of a token takes the full path, then the relay
+            for _ in range(2):
+                response = httpx.post(base + path, json=body, headers=headers)
+                assert response.status_code == 200, (path, response.text)
+    settled(prefix, database_url)
+    assert generation(prefix, "*") == before + 2  # the marker's, nothing else
+    missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+    assert not missed, missed

@@ -85,5 +85,8 @@ async def write_names(
 
 
 async def bump(request: web.Request, names: Iterable[str]) -> None:
-    """Invalidate what a write may have changed, everywhere, before answering."""
-    await request.app[BUS].bump(names)
+    """Invalidate what a write may have changed, everywhere, before answering (a call of a
+    read-only function names nothing, and moves nothing)."""
+    names = set(names)
+    if names:
+        await request.app[BUS].bump(names)

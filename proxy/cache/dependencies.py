@@ -115,6 +115,25 @@ RPC: dict[str, frozenset[str]] = {
     "change_member_role": frozenset({"memberships"}) | SIDE_EFFECTS,
     "remove_member": frozenset({"memberships"}) | SIDE_EFFECTS,
 }
+# The STABLE functions among them (and the other STABLE ones exposed): PostgREST runs even a
+# POST to one in a READ ONLY transaction, so such a call changes nothing and moves nothing
+# (supabase-js calls rpc() with POST). A test compares this with the functions' volatility.
+READ_ONLY_RPC = frozenset(
+    {
+        "custom_access_token_hook",
+        "dashboard",
+        "demand_forecast",
+        "expiring_soon",
+        "import_job",
+        "inventory_turnover",
+        "lookup_product",
+        "low_stock_products",
+        "members",
+        "reorder_suggestions",
+        "sales_analytics",
+        "stock_valuation",
+    }
+)
 
 # Tables whose rows each belong to one product at one location (columns product_id and
 # location_id).
@@ -423,8 +442,11 @@ def _plain_arguments(body: bytes) -> dict[str, object] | None:
 
 
 def write_targets(resource: str) -> frozenset[str]:
-    """Tables a write to /resource may change (over-approximated: that is safe)."""
+    """Tables a write to /resource may change (over-approximated: that is safe); none for a
+    read-only function."""
     if resource.startswith("rpc/"):
+        if resource[4:] in READ_ONLY_RPC:
+            return frozenset()
         return RPC.get(resource[4:], frozenset({ALL}))
     if resource in CASCADES:
         return frozenset({ALL})  # deleting an organization or an order cascades

@@ -6,6 +6,7 @@ changed.
 - a 4xx means PostgREST rolled the transaction back, once the answer has been read whole and is
   not the 400 of a lost database connection (those callers turn into a 503): nothing moves;
 - a PATCH/DELETE that says it matched no row (exact count 0) moved nothing;
+- a write that names nothing (a call of a read-only function) moves nothing;
 - anything else moved what it names; and an outcome never learnt (PostgREST failed, went
   silent, or the connection was lost) is bumped too: over-invalidating is safe, missing a
   write is not."""
@@ -26,12 +27,12 @@ class Written:
     def __init__(self, generations: Generations, names: Iterable[str]) -> None:
         self.generations = generations
         self.names = set(names)
-        self.outcome = "unknown"
+        self.outcome = "unknown" if self.names else "unchanged"
 
     async def answered(self, status: int, *, nothing_changed: bool = False) -> None:
         """PostgREST's status is known (its body not read yet): bump unless it refused (decided
         by rolled_back() once the answer is read whole) or proved it changed nothing."""
-        if 400 <= status < 500:
+        if 400 <= status < 500 or self.outcome != "unknown":
             return
         if nothing_changed:
             self.outcome = "unchanged"

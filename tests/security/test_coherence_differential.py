@@ -351,3 +351,22 @@ def test_junctions_and_tables_match_the_schema(database_url) -> None:
     assert tables == set(TABLES)
     assert refs == {t: set(r) for t, r in REFS.items()}
     assert setters == []
+
+
+def test_read_only_functions_are_the_stable_ones(database_url) -> None:
+    """A POST to a function in READ_ONLY_RPC moves nothing: sound only because PostgREST runs a
+    STABLE or IMMUTABLE function in a READ ONLY transaction. The list is exactly the exposed
+    functions that are not VOLATILE (one turned volatile must leave it, or its writes would
+    never be invalidated)."""
+    from proxy.cache.dependencies import READ_ONLY_RPC
+
+    with psycopg.connect(database_url) as conn:
+        stable = {
+            r[0]
+            for r in conn.execute(
+                "select p.proname from pg_proc p join pg_namespace n on n.oid = p.pronamespace"
+                " where n.nspname = 'public' and p.provolatile <> 'v' and p.prokind = 'f'"
+                " and p.proname not like 'test\\_%'"
+            )
+        }
+    assert stable == set(READ_ONLY_RPC)
