@@ -19,10 +19,12 @@ Fetch = Callable[[], Awaitable[web.StreamResponse]]
 
 
 def etag_matches(if_none_match: str | None, etag: str) -> bool:
-    """True when an If-None-Match header names etag (or is `*`)."""
+    """True when an If-None-Match header names etag (or is `*`), compared weakly as RFC 9110
+    asks of If-None-Match: `W/"x"` names `"x"` too."""
     if not if_none_match:
         return False
-    return if_none_match.strip() == "*" or etag in (t.strip() for t in if_none_match.split(","))
+    tags = (t.strip().removeprefix("W/") for t in if_none_match.split(","))
+    return if_none_match.strip() == "*" or etag in tags
 
 
 def respond(request: web.Request, entry: Entry, state: str, level: str = "none") -> web.Response:

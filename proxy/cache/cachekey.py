@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Mapping
+
+from multidict import CIMultiDictProxy
 
 
 def normalise_query(query: str) -> str:
@@ -38,24 +39,29 @@ Key = tuple[str, ...]
 
 
 def cache_key(
-    scope_digest: str, method: str, path: str, query: str, headers: Mapping[str, str]
+    scope_digest: str, method: str, path: str, query: str, headers: CIMultiDictProxy[str]
 ) -> Key:
-    """The entry key: scope, method (HEAD shares GET's entry), path, query, varying headers.
-    A tuple: the L1 dict hashes it cheaply; Redis gets its digest (redis_key) on an L1 miss."""
-    get = headers.get
+    """The entry key: scope, method (HEAD shares GET's entry), path, query, varying headers —
+    every value of each, in order: all are forwarded, and PostgREST reads them all (two Prefer
+    headers are two sets of preferences). A tuple: the L1 dict hashes it cheaply; Redis gets
+    its digest (redis_key) on an L1 miss."""
+    getall = headers.getall
     return (
         scope_digest,
         "GET" if method == "HEAD" else method,
         path,
         normalise_query(query),
-        get("Accept", ""),
-        get("Prefer", ""),
-        get("Range", ""),
-        get("Range-Unit", ""),
-        get("Accept-Profile", ""),
+        # Joined by a line break, which no value can hold: two values stay apart from one.
+        "\n".join(getall("Accept", ())),
+        "\n".join(getall("Prefer", ())),
+        "\n".join(getall("Range", ())),
+        "\n".join(getall("Range-Unit", ())),
+        "\n".join(getall("Accept-Profile", ())),
     )
 
 
 def redis_key(key: Key) -> str:
     """The digest naming an entry in Redis."""
-    return hashlib.blake2b("\x1f".join(key).encode(), digest_size=16).hexdigest()
+    # surrogateescape: header values that were not UTF-8 keep their bytes (proxy/upstream/pool.py)
+    text = "\x1f".join(key).encode("utf-8", "surrogateescape")
+    return hashlib.blake2b(text, digest_size=16).hexdigest()

@@ -96,6 +96,7 @@ class HitPath:
             or message.should_close
             or message.upgrade
             or "Expect" in message.headers  # aiohttp answers 100-continue or 417 first
+            or "#" in message.path  # the full path refuses a fragment
             or not (
                 (method in READS and message.path.startswith(REST))
                 or (method == "GET" and message.path.startswith(API))  # no HEAD routes there

@@ -72,6 +72,7 @@ from proxy.upstream.exchange import (
     exchange,
     request_headers,
     response_headers,
+    unreadable_header,
 )
 from proxy.upstream.keys import UPSTREAM
 from proxy.upstream.pool import Unavailable
@@ -188,6 +189,8 @@ class RelayPath:
         except embedlimit.EmbedLimit:
             return None  # the full path refuses it
         headers = message.headers
+        if unreadable_header(headers) is not None:
+            return None  # the full path refuses it
         identity = (
             identity_now(headers, self.verifier, self.denylist)
             if looked is None

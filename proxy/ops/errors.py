@@ -84,7 +84,11 @@ class StreamCut(ConnectionResetError):
 def target_fault(raw_target: str) -> str | None:
     """What makes a raw request target (path and query, percent-encoded) unfit to pass on: a NUL
     or bytes that are not UTF-8 once decoded — PostgREST (and PostgreSQL text) cannot take them,
-    and a connection it drops over them must not count as an upstream failure. None when fine."""
+    and a connection it drops over them must not count as an upstream failure — or a `#`: a
+    fragment is no part of a request, this proxy's parser ends the query there and PostgREST
+    does not, so the two would read different requests. None when fine."""
+    if "#" in raw_target:
+        return "contains a '#' (a fragment is not sent to a server)"
     if "%" not in raw_target and raw_target.isascii():
         return None  # nothing encoded (a raw NUL never gets past the HTTP parser)
     try:
@@ -103,6 +107,13 @@ def bad_target(raw_target: str, path: str) -> ProxyError | None:
         return None
     code = "PGRST100" if path.startswith(REST_PREFIX) else "bad_request"
     return ProxyError(f"The request path or query {fault}", status=400, code=code)
+
+
+def bad_header(name: str, path: str) -> ProxyError:
+    """The 400 for a header that would be forwarded with a value that is not UTF-8 (PostgREST
+    cannot read it; HTTP allows such bytes, so only what goes upstream is refused)."""
+    code = "PGRST100" if path.startswith(REST_PREFIX) else "bad_request"
+    return ProxyError(f"The request header {name} is not valid UTF-8", status=400, code=code)
 
 
 def database_connection_lost(

@@ -18,7 +18,7 @@ from proxy.ops.errors import REST_PREFIX, ProxyError, upstream_failure
 from proxy.ops.keys import SETTINGS
 from proxy.rest import rootdoc
 from proxy.rest.readplan import read_plan
-from proxy.upstream.exchange import STREAM_THRESHOLD, forward
+from proxy.upstream.exchange import STREAM_THRESHOLD, forward, origin_target
 from proxy.upstream.keys import UPSTREAM
 from proxy.upstream.pool import Response
 
@@ -58,8 +58,10 @@ def has_dot_segments(tail: str) -> bool:
 
 
 def upstream_target(request: web.Request) -> str:
-    """What this request asks PostgREST for: raw path tail and raw query, unchanged."""
-    tail = request.raw_path[len(REST_PREFIX) :]
+    """What this request asks PostgREST for: raw path tail and raw query, unchanged — of the
+    origin form, also when the client sent the absolute form (`GET http://host/rest/v1/...`,
+    which HTTP/1.1 servers must accept; raw_path is then the whole URI)."""
+    tail = origin_target(request)[len(REST_PREFIX) :]
     if has_dot_segments(tail):
         raise ProxyError("Path must not contain dot segments", status=400, code="PGRST000")
     if not tail.startswith("/"):

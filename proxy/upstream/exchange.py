@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.ops.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable
+from proxy.ops.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable, bad_header
 from proxy.ops.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.upstream.pool import Response, Unavailable, UpstreamPool
 
@@ -71,6 +71,29 @@ def open_session(
     )
 
 
+def unreadable_header(incoming: CIMultiDictProxy[str]) -> str | None:
+    """The name of a header that would be forwarded whose value is not UTF-8 (aiohttp keeps such
+    bytes as surrogates; PostgREST answers them with a dropped connection or a 500), else None."""
+    if "".join(incoming.values()).isascii():
+        return None
+    for name in FORWARD_REQUEST:
+        for value in incoming.getall(name, ()):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return name
+    return None
+
+
+def origin_target(request: web.Request) -> str:
+    """The request's path and query as sent (percent-encoding kept), in origin form also when
+    the client sent the absolute form (`GET http://host/path HTTP/1.1`, which HTTP/1.1 servers
+    must accept; raw_path is then the whole URI)."""
+    url = request.rel_url
+    query = url.raw_query_string
+    return url.raw_path + ("?" + query if query else "")
+
+
 def request_headers(
     incoming: CIMultiDictProxy[str], token: str | None, apikey: str, request_id: str | None
 ) -> list[tuple[str, str]]:
@@ -106,6 +129,9 @@ async def forward(
     web.Response the caller may still change); a streamed answer's head is sent here (the
     gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py)."""
     method = request.method
+    unreadable = unreadable_header(request.headers)
+    if unreadable is not None:
+        raise bad_header(unreadable, request.path)
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     async with exchange(
         pool, method, target, headers, body, retry=method in IDEMPOTENT, retry_after=retry_after

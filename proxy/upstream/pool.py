@@ -359,7 +359,9 @@ class UpstreamPool:
         if body is not None or method in ("POST", "PUT", "PATCH"):
             lines.append(f"Content-Length: {len(body or b'')}\r\n")
         lines.append("\r\n")
-        data = "".join(lines).encode("latin-1")
+        # Header values as the client sent their bytes: aiohttp decodes them as UTF-8 keeping
+        # any other byte as a surrogate, which this encoding turns back into that byte.
+        data = "".join(lines).encode("utf-8", "surrogateescape")
         if body:
             data += body
         return Exchange(self, (data, method != "HEAD", retry), tenant)

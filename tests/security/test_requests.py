@@ -256,3 +256,128 @@ def test_tokens_and_secrets_never_in_logs(stack, client, bearer, world, jwt_secr
     assert jwt_secret not in log
     assert good.split(".")[2] not in log and good.split(".")[1] not in log
     assert "eyJ" not in log  # no JWT-looking string of any token the battery sent
+
+
+def exchange(url: str, requests: list[bytes]) -> list[bytes]:
+    """Send requests on one keep-alive connection (the last one closes it); each answer, in
+    order. A token the proxy knows takes the fast paths (proxy/edge) from the second request
+    on a connection that stays open; the first request of a new token, the full path."""
+    body = b"".join(requests[:-1]) + requests[-1].replace(
+        b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n", 1
+    )
+    answer = raw(url, body)
+    parts = [b"HTTP/1.1 " + part for part in answer.split(b"HTTP/1.1 ")[1:]]
+    assert len(parts) == len(requests), answer[:600]
+    return parts
+
+
+def get(target: str, token: str, *extra: bytes) -> bytes:
+    return (
+        f"GET {target} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n".encode()
+        + b"".join(line + b"\r\n" for line in extra)
+        + b"\r\n"
+    )
+
+
+def test_a_fragment_in_the_target_is_refused(stack, client, bearer, world) -> None:
+    """`?id=eq.X&offset=0#&select=sku,stock_levels(on_hand)`: the proxy's parser ends the query
+    at `#`, PostgREST read past it, so the answer (with stock) was cached under the key of
+    `?id=eq.X&offset=0`, depending on products only, and stayed a HIT after stock changed
+    (found by a hostile probe). A fragment is no part of a request target: 400 on every path,
+    and never an answer of the fragment-less key."""
+    headers = bearer(world.a.users["viewer"])
+    token = headers["Authorization"]
+    target = f"/rest/v1/products?id=eq.{world.a.products['P1']}&offset=0"
+    assert client.get(target, headers=headers).status_code == 200  # cached: a HIT from now on
+    before = stack.relay.requests
+    poisoned = get(target + "#&select=sku,stock_levels(on_hand)", token)
+    for answer in exchange(stack.url, [poisoned, poisoned, poisoned]):
+        assert status_of(answer) == 400, answer[:300]
+        assert b"PGRST100" in answer and b"stock_levels" not in answer
+    assert stack.relay.requests == before
+
+
+def test_an_absolute_form_target_is_served_like_its_origin_form(stack, client, bearer, world):
+    """`GET http://host/rest/v1/... HTTP/1.1` (absolute form, which HTTP/1.1 servers must
+    accept) was sent upstream as `/27.0.0.1:port/rest/v1/...` and answered 404 on a miss."""
+    headers = bearer(world.a.users["viewer"])
+    token = headers["Authorization"]
+    path = "/rest/v1/products?select=id,sku&order=sku&limit=1&offset=1"
+    expected = client.get(path, headers={**headers, "Cache-Control": "no-cache"})
+    absolute = get(stack.url + path.replace("offset=1", "offset=01"), token)  # a new key: a miss
+    for answer in exchange(stack.url, [absolute, absolute]):
+        assert status_of(answer) == 200, answer[:300]
+        assert answer.endswith(expected.content)
+
+
+@pytest.mark.parametrize(
+    ("method", "target", "header"),
+    [
+        (
+            "GET",
+            "/rest/v1/products?select=id&limit=1",
+            b"X-Client-Info: supabase-js/2 \xe2\x82\xac",
+        ),
+        (
+            "GET",
+            "/rest/v1/products?select=id&limit=1&offset=1",
+            b"Prefer: timezone=Europe/Z\xc3\xbcrich",
+        ),
+        ("GET", "/rest/v1/products?select=id&limit=1&offset=2", b"Prefer: count=\xff"),
+        ("GET", "/rest/v1/products?select=id&limit=1&offset=3", b"Accept: application/json\xff"),
+        ("POST", "/rest/v1/rpc/lookup_product", b"Accept: application/json\xff"),
+        ("POST", "/rest/v1/rpc/lookup_product", b"X-Client-Info: \xc3\xa9t\xc3\xa9"),
+    ],
+)
+def test_non_ascii_header_values_are_answered_never_500(
+    stack, bearer, world, method, target, header
+):
+    """Header values in UTF-8 or not UTF-8 at all (a client's name, a time zone, garbage): the
+    proxy encoded what it forwards as Latin-1 and its cache keys as strict UTF-8, so these were
+    a 500 with a traceback on the full path and a connection closed unanswered on the relay
+    path. Each is answered, on both paths alike, as PostgREST answers it (never a 5xx)."""
+    token = bearer(world.a.users["viewer"])["Authorization"]
+    if method == "GET":
+        request = get(target, token, header)
+    else:
+        body = b'{"code": "zzz"}'
+        request = (
+            f"POST {target} HTTP/1.1\r\nHost: x\r\nAuthorization: {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n".encode()
+            + header
+            + b"\r\n\r\n"
+            + body
+        )
+    answers = exchange(stack.url, [request, request, request])
+    statuses = [status_of(answer) for answer in answers]
+    assert all(status < 500 for status in statuses), answers[0][:400]
+    assert len(set(statuses)) == 1, statuses
+
+
+def test_every_value_of_a_repeated_header_keys_the_cache(client, bearer, world) -> None:
+    """Two Prefer headers (both forwarded, both honoured by PostgREST) were keyed by the first
+    alone: the answer with an exact count was then served to a request that asked for none."""
+    headers = bearer(world.a.users["viewer"])
+    path = "/rest/v1/products?select=id&order=id&limit=2&offset=1"
+    counted = client.get(
+        path, headers=[*headers.items(), ("Prefer", "timezone=UTC"), ("Prefer", "count=exact")]
+    )
+    assert counted.headers["content-range"].split("/")[1] != "*"
+    plain = client.get(path, headers=[*headers.items(), ("Prefer", "timezone=UTC")])
+    assert plain.headers["content-range"].endswith("/*"), plain.headers.get("x-cache")
+
+
+def test_a_weak_validator_matches_for_if_none_match(stack, bearer, world) -> None:
+    """If-None-Match compares weakly (RFC 9110 13.1.2): `W/"tag"` matches the entry's `"tag"`,
+    a 304 on every path — not a full 200."""
+    token = bearer(world.a.users["viewer"])["Authorization"]
+    path = "/rest/v1/products?select=id&order=id&limit=3&offset=2"
+    first = exchange(stack.url, [get(path, token)])[0]
+    etag = next(
+        line.split(b":", 1)[1].strip()
+        for line in first.split(b"\r\n")
+        if line.lower().startswith(b"etag:")
+    )
+    conditional = get(path, token, b"If-None-Match: W/" + etag)
+    for answer in exchange(stack.url, [conditional, conditional]):
+        assert status_of(answer) == 304, answer[:300]
