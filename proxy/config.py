@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     jwks_url: str = ""
     jwt_audience: str = "authenticated"
     jwt_leeway_s: int = Field(30, ge=0, le=300)
+    # The longest an access token of one session lives (Supabase Auth's JWT expiry): a session
+    # signed out stays refused that long, whichever of its tokens signed it out.
+    access_token_max_ttl_s: int = Field(3600, ge=60)
     jwt_max_bytes: int = Field(4096, ge=256)
     jwks_cooldown_s: float = Field(30.0, ge=0)
     allow_service_role: bool = False

@@ -15,11 +15,11 @@ from proxy.api.inputs import parse_body
 from proxy.api.problems import ApiError
 from proxy.api.respond import envelope
 from proxy.api.route import Route
-from proxy.gate.denylist import revocation_id
+from proxy.gate.denylist import revocation_id, revoked_until
 from proxy.gate.gate import identity_of
 from proxy.gate.keys import DENYLIST
 from proxy.ops.keys import SETTINGS
-from proxy.upstream.exchange import forward
+from proxy.upstream.exchange import forward, origin_target
 from proxy.upstream.keys import AUTH_UPSTREAM, SESSION
 
 log = logging.getLogger(__name__)
@@ -104,12 +104,14 @@ async def logout(request: web.Request, route: Route) -> web.StreamResponse:
     rid = revocation_id(identity)
     if rid is None:
         raise ApiError(422, "validation_failed", "This token has no session_id or jti to revoke")
-    await request.app[DENYLIST].revoke(rid, identity.exp)
-    if request.app[SETTINGS].supabase_url:
+    settings = request.app[SETTINGS]
+    until = revoked_until(identity, settings.access_token_max_ttl_s, settings.jwt_leeway_s)
+    await request.app[DENYLIST].revoke(rid, until)
+    if settings.supabase_url:
         await _supabase(
             request, "/auth/v1/logout", headers={"Authorization": "Bearer " + identity.token}
         )
-    return envelope({"revoked": rid, "until": identity.exp, "at": time.time()})
+    return envelope({"revoked": rid, "until": until, "at": time.time()})
 
 
 ROUTES = [
@@ -157,7 +159,7 @@ async def auth_forward(request: web.Request) -> web.StreamResponse:
     response = await forward(
         request,
         request.app[AUTH_UPSTREAM],
-        request.raw_path,
+        origin_target(request),
         token=token,
         body=body,
         retry_after=settings.retry_after_s,

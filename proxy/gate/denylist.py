@@ -22,6 +22,17 @@ def revocation_id(identity: Identity) -> str | None:
     return str(value) if value else None
 
 
+def revoked_until(identity: Identity, max_ttl_s: float, leeway_s: float) -> float:
+    """Until when signing out with identity must refuse its revocation id: a session's as long
+    as any access token of it can still be accepted (issued up to now, living max_ttl_s, plus
+    the verifier's leeway) — not just the token used, which may expire long before the one
+    refreshed after it; a single token's (jti) as long as that token can be."""
+    own = identity.exp + leeway_s
+    if identity.claims.get("session_id"):
+        return max(own, time.time() + max_ttl_s + leeway_s)
+    return own
+
+
 class Denylist:
     """Local set of revoked ids with their expiry, synced from Redis."""
 

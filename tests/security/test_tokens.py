@@ -154,3 +154,21 @@ def test_ten_thousand_bad_tokens_are_401_and_never_reach_upstream(stack, client)
     probe()
     assert seen["n"] >= TOKENS_TRIED, seen
     assert stack.relay.requests == before, "a rejected token reached PostgREST"
+
+
+def test_signing_out_revokes_the_session_beyond_the_token_used(client, jwt_secret, world) -> None:
+    """Signing out with one token of a session revoked the session only until *that* token's
+    expiry: a later token of the same session (refreshed, valid for another hour) worked again
+    as soon as the first had expired (found by a hostile probe). The session now stays revoked
+    as long as any access token of it can live (NIMBUS_ACCESS_TOKEN_MAX_TTL_S)."""
+    session, uid = str(uuid.uuid4()), world.a.users["staff"]
+    # Expired ten seconds ago, still inside the verifier's leeway: the sign-out is accepted.
+    used = mint(jwt_secret, sub=uid, ttl=-10, extra={"session_id": session})
+    later = mint(jwt_secret, sub=uid, ttl=3600, extra={"session_id": session})
+    signed_out = client.post("/api/v1/auth/logout", headers={"Authorization": "Bearer " + used})
+    assert signed_out.status_code == 200, signed_out.text
+    assert signed_out.json()["data"]["until"] >= time.time() + 3500
+    refused = client.get(
+        "/rest/v1/products?select=id", headers={"Authorization": "Bearer " + later}
+    )
+    assert refused.status_code == 401, refused.text
