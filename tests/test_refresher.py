@@ -89,11 +89,13 @@ FAST = {"NIMBUS_ANALYTICS_REFRESH_S": "0.3", "NIMBUS_ANALYTICS_DEBOUNCE_S": "0"}
 RUNNING = """
     select count(*) from pg_stat_activity
     where application_name = %s and query like '%%refresh_analytics_views%%' and state = 'active'
+      and datname = current_database()
 """
 
 
 def running(probe: psycopg.Connection) -> int:
-    """How many proxies' refreshes PostgreSQL is running now."""
+    """How many proxies' refreshes PostgreSQL is running now, in this test database (a `nimbus
+    up` or another test run on the same server refreshes its own database's views)."""
     return probe.execute(RUNNING, (APPLICATION_NAME,)).fetchone()[0]
 
 
