@@ -49,12 +49,13 @@ def _numeric(digits: int, places: int, *, signed: bool, positive: bool) -> tuple
     top = Decimal(10) ** (digits - places) - step / 2  # rounds to the largest value that fits
     low = step / 2 if positive else Decimal(0)  # the smallest that does not round to zero
     sign = "-?" if signed else ""
-    whole = rf"\d{{1,{digits - places}}}" if places else rf"\d{{1,{digits}}}"
-    frac = rf"(\.\d{{1,{places}}})?" if places else ""
+    # [0-9], not \d: Python's \d (and Decimal) take any script's digits (Arabic-Indic, full-width).
+    whole = rf"[0-9]{{1,{digits - places}}}" if places else rf"[0-9]{{1,{digits}}}"
+    frac = rf"(\.[0-9]{{1,{places}}})?" if places else ""
     if positive:  # some digit is not zero
-        lead = rf"[1-9]\d{{0,{digits - places - 1}}}{frac}"
+        lead = rf"[1-9][0-9]{{0,{digits - places - 1}}}{frac}"
         pattern = (
-            rf"^{sign}({lead}|0\.\d{{0,{places - 1}}}[1-9])$" if places else rf"^{sign}{lead}$"
+            rf"^{sign}({lead}|0\.[0-9]{{0,{places - 1}}}[1-9])$" if places else rf"^{sign}{lead}$"
         )
     else:
         pattern = rf"^{whole}{frac}$"

@@ -11,6 +11,7 @@ from aiohttp import web
 from multidict import MultiMapping
 from pydantic import BaseModel, ValidationError
 
+from proxy.api.params import INTEGER
 from proxy.api.problems import ApiError, validation
 from proxy.api.route import Route
 from proxy.api.settings import api_settings
@@ -73,6 +74,8 @@ def parse_query(route: Route, query: MultiMapping[str]) -> Listing:
             if raw is None:
                 continue
             try:
+                if not INTEGER.match(raw):  # int() also takes '+3', '1_0', other scripts' digits
+                    raise ValueError
                 value = int(raw)
                 if not low <= value <= high:
                     raise ValueError

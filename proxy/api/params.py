@@ -13,6 +13,8 @@ from typing import Any, TypedDict, Unpack
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # A text parameter: something besides whitespace, and no NUL (PostgreSQL text cannot hold one).
 TEXT = re.compile(r"^\s*[^\x00\s][^\x00]*$")
+INTEGER = re.compile(r"^-?[0-9]+$")
+NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 # Characters that end a value in PostgREST's logic trees unless it is double-quoted.
 RESERVED = set(',.:()"\\ ')
 
@@ -79,6 +81,10 @@ class Query:
                 return raw.lower() in TRUE
             raise ValueError("must be true or false")
         if kind in ("integer", "number"):
+            # Plain ASCII decimals only: int() and float() also take other scripts' digits,
+            # '1_000', '+3' and surrounding spaces — other spellings of one value.
+            if not (INTEGER if kind == "integer" else NUMBER).match(raw):
+                raise ValueError(f"must be {'an integer' if kind == 'integer' else 'a number'}")
             value: float = int(raw) if kind == "integer" else float(raw)
             if value != value or value in (float("inf"), float("-inf")):
                 raise ValueError("must be a finite number")
