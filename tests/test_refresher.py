@@ -3,6 +3,9 @@ a write (debounced) and one process at a time (advisory lock)."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
@@ -93,10 +96,36 @@ RUNNING = """
 """
 
 
-def running(probe: psycopg.Connection) -> int:
+def running(probe: psycopg.Connection, ports: set[int] | None = None) -> int:
     """How many proxies' refreshes PostgreSQL is running now, in this test database (a `nimbus
-    up` or another test run on the same server refreshes its own database's views)."""
-    return probe.execute(RUNNING, (APPLICATION_NAME,)).fetchone()[0]
+    up` or another test run on the same server refreshes its own database's views); with
+    ports, only those of the connections from these client ports (one proxy's: other proxies
+    of the test session refresh too, after their stock writes)."""
+    query, params = RUNNING, [APPLICATION_NAME]
+    if ports is not None:
+        query += " and client_port = any(%s)"
+        params.append(sorted(ports))
+    return probe.execute(query, params).fetchone()[0]
+
+
+def local_ports(pid: int) -> set[int]:
+    """The local TCP ports of the sockets process pid holds (/proc: its fds' socket inodes, the
+    ports of those inodes in /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
 
 
 def earlier_refreshes_done(probe: psycopg.Connection) -> None:
@@ -185,15 +214,17 @@ def test_a_refresh_ends_in_postgresql_when_its_proxy_dies(
         blocker.execute("lock table private.analytics_refreshes in share mode")
         proc = start_proxy(tmp_path_factory.mktemp("refresher-killed"), **env)[0]
         try:
-            wait_until(
-                lambda: running(probe) == 1,
-                timeout=20,
-                what="the proxy's refresh to wait on the lock",
-            )
+            ports: set[int] = set()
+
+            def waiting() -> bool:
+                ports.update(local_ports(proc.process.pid))
+                return running(probe, ports) == 1
+
+            wait_until(waiting, timeout=20, what="the proxy's refresh to wait on the lock")
             proc.process.kill()
             proc.process.wait(timeout=10)
             wait_until(
-                lambda: running(probe) == 0,
+                lambda: running(probe, ports) == 0,
                 timeout=5,
                 what="the dead proxy's refresh to end in PostgreSQL",
             )

@@ -44,6 +44,10 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
         "NIMBUS_RATE_LIMIT_READ": "1000000/1",
         "NIMBUS_RATE_LIMIT_WRITE": "1000000/1",
         "NIMBUS_RATE_LIMIT_AUTH": "1000000/1",
+        # No analytics refreshes unless a test asks (tests/test_refresher.py): a long-lived
+        # proxy refreshing after its stock writes takes the session's refresh lock, and its
+        # refresh NOTIFYs move other tests' analytics generations.
+        "NIMBUS_ANALYTICS_REFRESH_S": "0",
         **env,
     }
     with log_path.open("ab") as log:
