@@ -89,16 +89,22 @@ def decoded(raw: bytes) -> str:
 
 
 def records(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header and the (line, fields) of every non-blank data row; 422 for a bad header."""
-    reader = csv.reader(io.StringIO(text, newline=""))
+    """The header and the (line, fields) of every non-blank data row; 422 for a bad header, and
+    for a file that is not strict CSV: a quote never closed used to run on to the end of the
+    file, the rows after it swallowed into one field, imported without a word."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    start = 1  # the line the record being read begins on
     try:
         header = [name.strip().lower() for name in next(reader, [])]
         rows = []
+        start = reader.line_num + 1
         for fields in reader:
             if any(value.strip() for value in fields):
-                rows.append((reader.line_num, fields))
+                rows.append((start, fields))
+            start = reader.line_num + 1
     except csv.Error as exc:
-        raise validation([{"field": "file", "message": f"not CSV: {exc}"}]) from None
+        message = f"not CSV from line {start}: {exc}"
+        raise validation([{"field": "file", "message": message}]) from None
     errors = [
         {"field": "header", "message": f"unknown column {n!r}"}
         for n in header

@@ -155,3 +155,17 @@ def test_viewer_is_denied(api, database_url, mode) -> None:
     )
     assert r.status_code == 403 and error_code(r) == "forbidden"
     assert stored(database_url, p) == {}
+
+
+def test_an_unclosed_quote_is_refused_not_swallowed(api, database_url) -> None:
+    """A quote never closed ran on to the end of the file: the rows after it became one name,
+    imported (`total 2, created 2`) without a word (found by a hostile probe). Now the file is
+    refused, naming the line where the open quote's record begins, and nothing is written."""
+    p = prefix()
+    text = f'sku,name\n{p}1,first\n{p}2,"second\n{p}3,third\n{p}4,fourth\n'
+    for mode in ("dry-run", "commit"):
+        r = api.as_("manager").post(f"/import/products?mode={mode}", content=text, headers=CSV)
+        assert r.status_code == 422, r.text
+        [detail] = r.json()["error"]["details"]
+        assert detail["field"] == "file" and "line 3" in detail["message"], detail
+    assert stored(database_url, p) == {}
