@@ -54,10 +54,16 @@ def test_limit_then_429_with_headers(limited, token_for) -> None:
         for _ in range(99):
             assert client.get(PATH).status_code == 200
         refused = client.get(PATH)
-    assert refused.status_code == 429
+        again = client.get(PATH)  # refused from what this process remembers, not Redis
+    assert refused.status_code == again.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert refused.json()["code"] == "rate_limited"
     assert refused.headers["ratelimit"].startswith('"read";r=0;')
+    # The budget is whole again when Redis said, in every refusal: a repeated 429 said t=0
+    # ("whole now") beside Retry-After: 1 (found by a hostile probe).
+    for answer in (refused, again):
+        reset = int(answer.headers["ratelimit"].rsplit("t=", 1)[1])
+        assert reset >= int(answer.headers["retry-after"]) >= 1, answer.headers["ratelimit"]
 
 
 async def test_exactly_the_limit_across_two_processes(limited, token_for) -> None:

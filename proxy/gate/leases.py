@@ -62,7 +62,8 @@ class RateLimiter:
         self.max_lease = max_lease
         self.local = LocalGCRA()
         self.leases: dict[str, Lease] = {}
-        self.denied: dict[str, float] = {}  # subject key -> monotonic time its budget refills
+        # subject key -> monotonic times it may try again, and its budget is whole again
+        self.denied: dict[str, tuple[float, float]] = {}
         self._fetching: dict[str, asyncio.Future[None]] = {}
         self._topping: set[asyncio.Task[None]] = set()
         self._script = guard.client.register_script(GCRA) if guard is not None else None
@@ -83,13 +84,16 @@ class RateLimiter:
         key = f"{self.prefix}{policy.name}:{subject}"
         if self.guard is None or not self.guard.available:
             return self._local(policy, key)
-        until = self.denied.get(key)
-        if until is not None:
-            wait_ms = (until - time.monotonic()) * 1000
-            if wait_ms > 0:
+        denied = self.denied.get(key)
+        if denied is not None:
+            now = time.monotonic()
+            until, whole = denied
+            if until > now:
                 # Redis said no budget before `until`: nobody can have any sooner, so no need
-                # to ask again (spares Redis a round trip per refused request).
-                return Decision(False, 0, math.ceil(wait_ms / 1000), 0, policy, "lease")
+                # to ask again (spares Redis a round trip per refused request). The reset is
+                # what Redis said, counted down (it was 0 here: "whole again now").
+                retry_s, reset_s = math.ceil(until - now), math.ceil(max(0.0, whole - now))
+                return Decision(False, 0, retry_s, reset_s, policy, "lease")
             del self.denied[key]
         while True:
             decision = self._from_lease(policy, key)
@@ -163,7 +167,8 @@ class RateLimiter:
             return self._local(policy, key)
         reset_s = math.ceil(reset_ms / 1000)
         if granted < 1:
-            self.denied[key] = time.monotonic() + retry_ms / 1000
+            now = time.monotonic()
+            self.denied[key] = (now + retry_ms / 1000, now + reset_ms / 1000)
             return Decision(False, 0, math.ceil(retry_ms / 1000), reset_s, policy, "redis")
         if granted > 1:
             self.leases[key] = Lease(
@@ -197,7 +202,7 @@ class RateLimiter:
         while True:
             await asyncio.sleep(self.lease_ttl_s / 2)
             now = time.monotonic()
-            for key in [k for k, until in self.denied.items() if until < now]:
+            for key in [k for k, (until, _) in self.denied.items() if until < now]:
                 del self.denied[key]
             expired = [(k, v) for k, v in self.leases.items() if v.expires < now]
             for key, lease in expired:
