@@ -16,8 +16,6 @@ from proxy.api.respond import envelope
 from proxy.api.route import Route
 from proxy.gate.gate import identity_of
 
-HIDDEN = ("lease", "claimed", "created_by", "idempotency_key")
-
 
 class ImportJob(BaseModel):
     """A CSV import job and its progress (rows validated, then written, of total)."""
@@ -42,8 +40,9 @@ class ImportJob(BaseModel):
 
 
 def public(job: dict[str, Any]) -> dict[str, Any]:
-    """The job as clients see it."""
-    return {k: v for k, v in job.items() if k not in HIDDEN}
+    """The job as clients see it: ImportJob's fields, nothing else of the row (the lease, the
+    file's digest, who created it, its idempotency key stay inside)."""
+    return {k: job[k] for k in ImportJob.model_fields if k in job}
 
 
 async def job_status(request: web.Request, route: Route) -> web.StreamResponse:
@@ -52,7 +51,8 @@ async def job_status(request: web.Request, route: Route) -> web.StreamResponse:
     parse_query(route, request.query)
     params = [("id", request.match_info["id"])]
     reply = await postgrest.call(request, identity, "GET", route.target, params=params)
-    response = envelope(reply.json())
+    job = reply.json()
+    response = envelope(public(job) if isinstance(job, dict) else job)
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -15,6 +15,7 @@ import psycopg
 import pytest
 from click.testing import CliRunner
 
+from proxy.api.importstatus import ImportJob
 from proxy.gate.tokens import mint
 from proxy.local.cli import main
 from tests.support.domain import World, acting, build_world
@@ -125,6 +126,10 @@ def test_large_import_is_a_job_seen_from_every_process(own, clients, database_ur
         130,
     )
     assert (job["created"], job["updated"], job["error_count"]) == (130, 0, 0)
+    # What a client sees of a job is the documented ImportJob, nothing of the row's internals
+    # (the file's digest, the lease's expiry and its kind were shown: a hostile probe).
+    documented = set(ImportJob.model_fields)
+    assert set(job) <= documented and set(answers[0].json()["data"]) <= documented
     assert stored(database_url, own.a.id, tag) == 130
     again = clients[1].post(
         "/import/products", params={"mode": "commit"}, content=body, headers=CSV
