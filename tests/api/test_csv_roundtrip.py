@@ -58,6 +58,13 @@ def test_exported_products_import_back_unchanged(own, manager, database_url) -> 
             " where id = %s",
             (category, supplier, p1),
         )
+        # A price POST /products takes (numeric(12, 2)) that the import's check refused as
+        # "below 2147483648" (found by a hostile probe): the export must import back.
+        conn.execute(
+            "update public.products set price = 9999999999.99, unit_cost = 5000000000.1234"
+            " where id = %s",
+            (own.a.products["P2"],),
+        )
     before = products(database_url, own.a.id)
     exported = manager.get("/export/products.csv")
     assert exported.status_code == 200, exported.text

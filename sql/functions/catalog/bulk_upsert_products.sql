@@ -137,21 +137,24 @@ begin
     select
       m.idx,
       k.key,
-      format('must be a number >= 0 with at most %s decimal(s), below 2147483648', k.places),
+      format('must be a number >= 0 with at most %s decimal(s), below %s', k.places, k.top),
       'invalid'
     from marked as m
+    -- Each column's own range (numeric(12, 2), numeric(14, 4), integer), as POST /products
+    -- takes it: the export of any product imports back.
     cross join (
       values
-      ('price', 2), ('unit_cost', 4), ('low_stock_threshold', 0), ('reorder_point', 0),
-      ('safety_stock', 0)
-    ) as k (key, places)
+      ('price', 2, 10000000000), ('unit_cost', 4, 10000000000),
+      ('low_stock_threshold', 0, 2147483648), ('reorder_point', 0, 2147483648),
+      ('safety_stock', 0, 2147483648)
+    ) as k (key, places, top)
     where
       jsonb_typeof(m.doc -> k.key) in ('number', 'string', 'boolean', 'object', 'array')
       and not case
         when m.doc ->> k.key ~ '^[0-9]{1,10}([.][0-9]{1,20})?$'
           then
             (m.doc ->> k.key)::numeric = round((m.doc ->> k.key)::numeric, k.places)
-            and (m.doc ->> k.key)::numeric < 2147483648
+            and (m.doc ->> k.key)::numeric < k.top
         else false
       end
     union all
