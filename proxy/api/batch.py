@@ -5,6 +5,7 @@ index in the request (and its line, for a CSV file)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
@@ -53,6 +54,17 @@ class Batch:
             return
         self.rows.append(parsed.model_dump(mode="json", exclude_unset=partial))
         self.positions.append(index)
+
+    def without(self, indexes: Iterable[int]) -> Batch:
+        """The same batch less the valid rows at these request indexes."""
+        drop = set(indexes)
+        kept = [
+            (row, at) for row, at in zip(self.rows, self.positions, strict=True) if at not in drop
+        ]
+        rest = Batch(total=self.total, errors=self.errors, lines=self.lines)
+        rest.rows = [row for row, _ in kept]
+        rest.positions = [at for _, at in kept]
+        return rest
 
     def problem(self, index: int, errors: list[dict[str, Any]]) -> dict[str, Any]:
         """One entry of the error details: index, line (CSV) and errors."""
@@ -125,8 +137,18 @@ async def check(
         except ApiError as exc:
             if exc.status not in (404, 409, 422) or not _row_list(exc.details):
                 raise
-            for index, errors in _remapped(batch, exc.details).items():
+            flagged = _remapped(batch, exc.details)
+            for index, errors in flagged.items():
                 problems.setdefault(index, []).extend(errors)
+            # The counts are what the valid rows would do: asked again without the rows SQL
+            # refused (they were 0 for the whole batch, and a job added up chunks that way).
+            rest = batch.without(flagged)
+            if rest.rows:
+                try:
+                    outcome = await _call(request, identity, route, rest, mode, True)
+                except ApiError as again:
+                    if again.status not in (404, 409, 422) or not _row_list(again.details):
+                        raise  # else: more problems once these are fixed; counts unknown (0)
     listed = [batch.problem(i, problems[i]) for i in sorted(problems)]
     return listed, outcome
 

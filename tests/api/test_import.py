@@ -169,3 +169,24 @@ def test_an_unclosed_quote_is_refused_not_swallowed(api, database_url) -> None:
         [detail] = r.json()["error"]["details"]
         assert detail["field"] == "file" and "line 3" in detail["message"], detail
     assert stored(database_url, p) == {}
+
+
+def test_dry_run_counts_what_the_valid_rows_would_do(api, database_url) -> None:
+    """A dry run with a row only SQL refuses (a barcode another product of the organization
+    has) counted nothing for the valid ones (0 created, 0 updated), and a dry-run job added
+    such chunks up into a number that was neither (found by a hostile probe). The counts are
+    what the valid rows would do."""
+    p = prefix()
+    manager = api.as_("manager")
+    first = manager.post(
+        "/import/products?mode=commit",
+        content=f"sku,name,barcode\n{p}0,Zero,{p}bc\n{p}1,One,\n",
+        headers=CSV,
+    )
+    assert first.status_code == 200, first.text
+    text = f"sku,name,barcode\n{p}1,One again,\n{p}2,Two,{p}bc\n{p}3,Three,\n"
+    r = manager.post("/import/products?mode=dry-run", content=text, headers=CSV)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert [e["line"] for e in data["errors"]] == [3], data["errors"]
+    assert (data["valid"], data["created"], data["updated"]) == (2, 1, 1), data
