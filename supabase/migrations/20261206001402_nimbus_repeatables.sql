@@ -4764,7 +4764,10 @@ as $$
 declare
   job jsonb;
 begin
-  select to_jsonb(j) - 'lease' - 'created_by' - 'idempotency_key'
+  -- What clients see of a job (the ImportJob of /api/v1): not its lease, its expiry, the
+  -- file's digest, who created it, its idempotency key, its kind.
+  select to_jsonb(j) - 'lease' - 'lease_until' - 'file_sha256' - 'created_by'
+    - 'idempotency_key' - 'kind'
     || jsonb_build_object('stalled', j.status in ('validating', 'writing')
       and j.lease_until < now())
   into job

@@ -95,7 +95,7 @@ def stored(database_url: str, org: str, tag: str) -> int:
         ).fetchone()[0]
 
 
-def test_large_import_is_a_job_seen_from_every_process(own, clients, database_url) -> None:
+def test_large_import_is_a_job_seen_from_every_process(own, clients, proxies, database_url):
     """130 rows (4 chunks) uploaded to one process at once from two clients: one job (the
     second upload is its replay), progress read from the other process only grows, every row
     written exactly once; uploading the file again later returns the finished job."""
@@ -130,6 +130,11 @@ def test_large_import_is_a_job_seen_from_every_process(own, clients, database_ur
     # (the file's digest, the lease's expiry and its kind were shown: a hostile probe).
     documented = set(ImportJob.model_fields)
     assert set(job) <= documented and set(answers[0].json()["data"]) <= documented
+    # ... and the same through /rest/v1, where the function itself answers (a reviewer found
+    # the internals there still).
+    rpc = clients[0].get(f"{proxies[0]}/rest/v1/rpc/import_job", params={"id": job_id})
+    assert rpc.status_code == 200, rpc.text
+    assert set(rpc.json()) <= documented, sorted(set(rpc.json()) - documented)
     assert stored(database_url, own.a.id, tag) == 130
     again = clients[1].post(
         "/import/products", params={"mode": "commit"}, content=body, headers=CSV
