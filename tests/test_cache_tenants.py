@@ -341,3 +341,40 @@ def test_read_only_rpc_posts_move_nothing(proxies, prefix, world, token_for, dat
     assert generation(prefix, "*") == before + 2  # the marker's, nothing else
     missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
     assert not missed, missed
+
+
+def test_writes_refused_before_reaching_postgrest_move_nothing(
+    proxies, prefix, world, token_for, database_url
+) -> None:
+    """A write the proxy itself refuses before sending it (a forwarded header that is not
+    UTF-8, a dot segment in the path) changed nothing, so it moves nothing: the full path had
+    begun its write bookkeeping and bumped them as outcomes never learnt (found by a cold
+    review), by a caller with no organization the whole tables and `*`."""
+    a = world.a
+    stranger = "00000000-0000-4000-8000-00000000cafe"  # no organization
+    adjust = {
+        "product_id": a.products["P1"],
+        "location_id": a.locations["WH1"],
+        "quantity_delta": 1,
+        "reason": "count",
+    }
+    reads = reads_of(a)
+    staff = auth(token_for, a.users["staff"])
+    settled(prefix, database_url)
+    primed(proxies, staff, reads)
+    before = generation(prefix, "*")
+    for headers in (auth(token_for, stranger), staff):
+        for base in proxies:
+            bad_header = httpx.post(
+                base + "/rest/v1/rpc/adjust_stock",
+                json=adjust,
+                headers={**headers, "Accept": b"application/json\xff"},
+            )
+            assert bad_header.status_code == 400, bad_header.text
+            dotted = httpx.post(
+                base + "/rest/v1/rpc/%2e%2e/rpc/adjust_stock", json=adjust, headers=headers
+            )
+            assert dotted.status_code == 400, dotted.text
+    settled(prefix, database_url)
+    assert generation(prefix, "*") == before + 2  # the marker's, nothing else
+    assert set(states(proxies, staff, reads).values()) == {"HIT"}

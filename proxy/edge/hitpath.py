@@ -104,6 +104,8 @@ class HitPath:
         ):
             return None
         headers = message.headers
+        if not "".join(headers.values()).isascii():
+            return None  # the full path decides (a forwarded value that is not UTF-8: a 400)
         identity = identity_now(headers, self.verifier, self.denylist)
         if identity is None:
             return None

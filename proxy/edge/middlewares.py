@@ -10,9 +10,20 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from proxy.gate.gate import forget_decision
-from proxy.ops.errors import ProxyError, StreamCut, UpstreamError, bad_target, error_response
+from proxy.ops.errors import (
+    REST_PREFIX,
+    ProxyError,
+    StreamCut,
+    UpstreamError,
+    bad_header,
+    bad_target,
+    error_response,
+)
+from proxy.upstream.exchange import unreadable_header
 
 log = logging.getLogger(__name__)
+# Where the client's own headers are forwarded (proxy/upstream/exchange.py request_headers).
+FORWARDING = (REST_PREFIX, "/auth/v1")
 HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
@@ -24,12 +35,18 @@ HTTP_CODES = {
 
 def error_middleware() -> Middleware:
     """Second: ProxyError and aiohttp's HTTP errors become JSON; anything else a logged 500.
-    A request target with a NUL or invalid UTF-8 is refused here, before any handler (so before
-    anything goes upstream); a client that leaves mid-request is one INFO line."""
+    A request target with a NUL, invalid UTF-8 or a `#`, and a header that would be forwarded
+    with a value that is not UTF-8, are refused here, before any handler (so before anything
+    goes upstream, or a write's bookkeeping begins); a client that leaves mid-request is one
+    INFO line."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         refused = bad_target(request.raw_path, request.path)
+        if refused is None and request.path.startswith(FORWARDING):
+            unreadable = unreadable_header(request.headers)
+            if unreadable is not None:
+                refused = bad_header(unreadable, request.path)
         if refused is not None:
             return error_response(request, refused)
         try:

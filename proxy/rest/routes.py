@@ -86,6 +86,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         max_depth=settings.max_embed_depth,
         max_embeds=settings.max_embeds,
     )
+    target = upstream_target(request)  # a 400 here, before a write's bookkeeping begins
     body = await request.read() if request.body_exists else None
 
     # The root document is held whole, to take PostgREST's internal address out of it.
@@ -97,7 +98,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         response = await forward(
             request,
             app[UPSTREAM],
-            upstream_target(request),
+            target,
             token=identity.token if identity else None,
             body=body,
             retry_after=settings.retry_after_s,

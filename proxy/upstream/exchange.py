@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict, CIMultiDictProxy
 
-from proxy.ops.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable, bad_header
+from proxy.ops.errors import StreamCut, UpstreamTimeout, UpstreamUnavailable
 from proxy.ops.metrics import UPSTREAM_ERRORS, UPSTREAM_SECONDS, child
 from proxy.upstream.pool import Response, Unavailable, UpstreamPool
 
@@ -129,9 +129,6 @@ async def forward(
     web.Response the caller may still change); a streamed answer's head is sent here (the
     gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py)."""
     method = request.method
-    unreadable = unreadable_header(request.headers)
-    if unreadable is not None:
-        raise bad_header(unreadable, request.path)
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     async with exchange(
         pool, method, target, headers, body, retry=method in IDEMPOTENT, retry_after=retry_after
