@@ -13,8 +13,9 @@ from typing import Any, TypedDict, Unpack
 TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 # A text parameter: something besides whitespace, and no NUL (PostgreSQL text cannot hold one).
 TEXT = re.compile(r"^\s*[^\x00\s][^\x00]*$")
-INTEGER = re.compile(r"^-?[0-9]+$")
-NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+# \Z, not $: $ also matches before a final newline (and int() ignores one).
+INTEGER = re.compile(r"^-?[0-9]+\Z")
+NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 # Characters that end a value in PostgREST's logic trees unless it is double-quoted.
 RESERVED = set(',.:()"\\ ')
 

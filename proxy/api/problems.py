@@ -38,9 +38,6 @@ class ApiError(ProxyError):
         self.details = details
 
 
-FIELD = re.compile(r"^[a-z_][a-z0-9_]*$")  # a column or argument name, as the SQL rules name one
-
-
 def validation(details: Any, message: str = "Request is invalid") -> ApiError:
     """422 validation_failed with every field error in details."""
     return ApiError(422, "validation_failed", message, details)
@@ -80,9 +77,6 @@ def from_postgrest(status: int, body: dict[str, Any]) -> ProxyError:
         code = hint if isinstance(hint, str) and CODE.match(hint) else None
         if code == "validation_failed":
             status = 422  # the API's one status for invalid input, whichever layer found it
-            if isinstance(details, str) and FIELD.match(details):
-                # The SQL rules name the field alone: the same list the proxy's checks give.
-                details = [{"field": details, "message": message, "type": "value_error"}]
         return ApiError(status, code or BY_STATUS.get(status, "error"), message, _details(details))
     if pg == "23505":
         cols = _key_columns(details or "", message)

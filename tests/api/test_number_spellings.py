@@ -1,8 +1,7 @@
 """Numbers on /api/v1 are plain ASCII decimals (found by a hostile probe): Python's int(),
 float(), Decimal and regex \\d also take Arabic-Indic and full-width digits, '1_0', '+3' and
 spaces, so a unit_cost of Arabic-Indic one was stored as 1 and a limit of Arabic-Indic three
-listed three rows: other spellings of one value, each a cache entry of its own. And a field
-error found by the SQL rules is reported in the same `details` list as the proxy's checks'."""
+listed three rows: other spellings of one value, each a cache entry of its own."""
 
 from __future__ import annotations
 
@@ -38,19 +37,18 @@ def test_decimal_strings_in_other_scripts_are_422(api, fields) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", ["limit=\u0663", "limit=\uff11", "page=\u0663", "limit=1_0", "limit=+3", "limit= 3"]
+    "query",
+    [
+        "limit=\u0663",
+        "limit=\uff11",
+        "page=\u0663",
+        "limit=1_0",
+        "limit=+3",
+        "limit= 3",
+        "limit=3%0A",  # a regex $ matches before a final newline, and int() ignores it
+    ],
 )
 def test_integer_parameters_in_other_spellings_are_422(api, query) -> None:
     answer = api.as_("viewer").get("/products?" + query)
     assert answer.status_code == 422, answer.text
     assert error_code(answer) == "validation_failed"
-
-
-def test_a_field_error_found_in_sql_is_listed_like_the_proxys(api) -> None:
-    """quantity_delta "-0" passes the body's shape and is refused by adjust_stock itself: the
-    error names the field in the same [{field, message, type}] list."""
-    answer = api.as_("staff").post("/stock/adjustments", json=adjustment(api, quantity_delta="-0"))
-    assert answer.status_code == 422, answer.text
-    details = answer.json()["error"]["details"]
-    assert isinstance(details, list) and details[0]["field"] == "quantity_delta", details
-    assert set(details[0]) == {"field", "message", "type"}
