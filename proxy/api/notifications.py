@@ -12,12 +12,12 @@ from proxy.api import postgrest, tenancy
 from proxy.api.inputs import parse_body, parse_query
 from proxy.api.params import Query
 from proxy.api.reads import scoped
-from proxy.api.respond import bump, envelope, pagination, through_cache, write_names
+from proxy.api.respond import envelope, pagination, through_cache
 from proxy.api.route import Route
+from proxy.api.writes import write
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.notifications.stream import stream
-from proxy.ops.errors import ProxyError
 
 KINDS = ("low_stock", "order_status", "lot_expiring")
 SELECT = "id,organization_id,kind,payload,created_at,reads:notification_reads(read_at)"
@@ -135,34 +135,22 @@ async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
     body = await parse_body(request, ReadIn)
     org = tenancy.chosen(request, identity)
     marked = 0
-    sent = False  # an insert is out whose outcome is not known yet
-    try:
-        while True:
-            ids = await unread_ids(request, identity, body, org, route)
-            if ids:
-                sent = True
-                await postgrest.call(
-                    request,
-                    identity,
-                    "POST",
-                    route.target,
-                    json=[{"user_id": identity.subject, "notification_id": i} for i in ids],
-                    headers={"Prefer": "resolution=ignore-duplicates,return=minimal"},
-                )
-                sent = False
-                marked += len(ids)
-            if body.ids is not None or len(ids) < MARK_PAGE:
-                break
-    except ProxyError as exc:
-        if 400 <= exc.status < 500:
-            sent = False  # PostgREST refused it: rolled back (a lost connection is a 503)
-        raise
-    finally:
-        # What was marked moves the lists, and so does an insert whose answer never came back
-        # (PostgREST failed or went silent after it may have committed): over-invalidating is
-        # safe, a list still showing read notifications unread is not.
-        if marked or sent:
-            await bump(request, await write_names(request, identity, route.targets()))
+    while True:
+        ids = await unread_ids(request, identity, body, org, route)
+        if ids:
+            # Each page a write of its own, by the rule of every write (proxy/api/writes.py):
+            # one whose answer never came back (it may have committed) moves the lists too.
+            await write(
+                request,
+                identity,
+                route,
+                "POST",
+                json=[{"user_id": identity.subject, "notification_id": i} for i in ids],
+                headers={"Prefer": "resolution=ignore-duplicates,return=minimal"},
+            )
+            marked += len(ids)
+        if body.ids is not None or len(ids) < MARK_PAGE:
+            break
     return envelope({"marked": marked})
 
 

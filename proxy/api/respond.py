@@ -11,7 +11,7 @@ from aiohttp import web
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
 from proxy.cache.dependencies import Place, target_names
-from proxy.cache.keys import BUS, CACHE, MEMBERS
+from proxy.cache.keys import CACHE, MEMBERS
 from proxy.gate.identity import Identity
 from proxy.ops.keys import SETTINGS
 
@@ -82,11 +82,3 @@ async def write_names(
     known."""
     orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
     return target_names(tables, products, orgs, places)
-
-
-async def bump(request: web.Request, names: Iterable[str]) -> None:
-    """Invalidate what a write may have changed, everywhere, before answering (a call of a
-    read-only function names nothing, and moves nothing)."""
-    names = set(names)
-    if names:
-        await request.app[BUS].bump(names)

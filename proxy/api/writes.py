@@ -1,7 +1,7 @@
-"""The generic write handlers. Each bumps the generations of its targets (its caller's
-organizations') before answering, unless PostgREST refused the write: a 4xx means the
-transaction rolled back and nothing moved. A 5xx, a timeout or a lost connection may have
-committed, so those bump (over-invalidating is safe, missing one is not)."""
+"""The generic write handlers. Each moves the generations of its targets (its caller's
+organizations') before answering, by the rule of every write path (proxy/cache/written.py):
+not when PostgREST refused the write (a 4xx: the transaction rolled back), always when it
+may have committed (a 5xx, a timeout, a lost connection)."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from proxy.api.inputs import parse_body, parse_query
 from proxy.api.postgrest import OBJECT, Reply
 from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
-from proxy.api.respond import bump, envelope, write_names
+from proxy.api.respond import envelope, write_names
 from proxy.api.route import Route
 from proxy.cache.dependencies import Place, stock_scope
+from proxy.cache.keys import BUS
+from proxy.cache.written import Written
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
@@ -43,15 +45,19 @@ async def write(
     names = await write_names(
         request, identity, route.targets(), named=named, products=products, places=places
     )
-    refused = False
+    written = Written(request.app[BUS], names)
     try:
-        return await postgrest.call(request, identity, method, route.target, **kw)
+        reply = await postgrest.call(request, identity, method, route.target, **kw)
+        await written.answered(reply.status)
+        if 400 <= reply.status < 500:
+            written.rolled_back()  # a status the caller accepts (ok=...), read whole
+        return reply
     except ProxyError as exc:
-        refused = 400 <= exc.status < 500  # rolled back (a lost connection is a 503)
+        if 400 <= exc.status < 500:
+            written.rolled_back()  # read whole (a lost connection is a 503)
         raise
     finally:
-        if not refused:
-            await bump(request, names)
+        await written.unsure()  # never answered (a 5xx, a timeout): it may have committed
 
 
 def row_json(route: Route, body: BaseModel, *, partial: bool) -> dict[str, Any]:
