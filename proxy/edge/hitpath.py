@@ -35,6 +35,7 @@ from proxy.ops.keys import SETTINGS, TRUSTED
 from proxy.ops.metrics import CACHE_RESULTS, HIT_PATH, child
 from proxy.ops.observe import record
 from proxy.ops.requestid import request_id_for
+from proxy.upstream.exchange import unreadable_header
 
 READS = frozenset({"GET", "HEAD"})
 REST = REST_PREFIX + "/"
@@ -104,8 +105,8 @@ class HitPath:
         ):
             return None
         headers = message.headers
-        if not "".join(headers.values()).isascii():
-            return None  # the full path decides (a forwarded value that is not UTF-8: a 400)
+        if unreadable_header(headers) is not None:
+            return None  # the full path refuses it, cached or not
         identity = identity_now(headers, self.verifier, self.denylist)
         if identity is None:
             return None

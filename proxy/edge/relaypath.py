@@ -39,11 +39,11 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from proxy.cache.cached import storable_parts
 from proxy.cache.cachekey import Key, cache_key
-from proxy.cache.dependencies import write_names, write_targets
+from proxy.cache.dependencies import write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
-from proxy.cache.tenants import MemberOrgs, narrowed
+from proxy.cache.tenants import MemberOrgs
 from proxy.cache.written import Written
 from proxy.edge import wire
 from proxy.edge.hitpath import Looked, head_of
@@ -65,7 +65,7 @@ from proxy.ops.observe import record
 from proxy.ops.requestid import request_id_for
 from proxy.rest import rootdoc
 from proxy.rest.readplan import read_plan
-from proxy.rest.routes import has_dot_segments, named_org
+from proxy.rest.routes import has_dot_segments, write_of
 from proxy.upstream.exchange import (
     STREAM_THRESHOLD,
     collect,
@@ -419,9 +419,15 @@ class RelayPath:
         have changed while the body arrived; undecided: every organization's)."""
         assert self.cache is not None and self.members is not None  # a Change means a cache
         decided, orgs = self.members.remembered(relay.identity, write_targets(change.resource))
-        named = named_org("POST", change.resource, change.query, change.prefer, relay.body)
-        names = write_names(change.resource, relay.body, narrowed(orgs if decided else None, named))
-        return Written(self.cache.generations, names)
+        return write_of(
+            self.cache.generations,
+            "POST",
+            change.resource,
+            change.query,
+            change.prefer,
+            relay.body,
+            orgs if decided else None,
+        )
 
     @staticmethod
     async def _unsure(relay: Relay) -> None:

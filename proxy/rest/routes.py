@@ -10,6 +10,7 @@ from aiohttp import web
 
 from proxy.cache import cached, tenants
 from proxy.cache.dependencies import write_names, write_targets
+from proxy.cache.generations import Generations
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.readquery import parse_query, values
 from proxy.cache.written import Written
@@ -138,8 +139,8 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         return await fetch()
     orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
     prefer = ",".join(request.headers.getall("Prefer", ()))
-    named = named_org(method, resource, request.rel_url.raw_query_string, prefer, body)
-    written = Written(cache.generations, write_names(resource, body, tenants.narrowed(orgs, named)))
+    query = request.rel_url.raw_query_string
+    written = write_of(cache.generations, method, resource, query, prefer, body, orgs)
 
     async def settle(upstream: Response) -> None:
         # Before the client sees the answer (a large one is streamed: the client could
@@ -153,6 +154,22 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         return response
     finally:
         await written.unsure()  # a 5xx, a timeout, a lost connection: before the error
+
+
+def write_of(
+    generations: Generations,
+    method: str,
+    resource: str,
+    query: str,
+    prefer: str,
+    body: bytes | None,
+    orgs: frozenset[str] | None,
+) -> Written:
+    """A write's bookkeeping (proxy/cache/written.py) on either path that takes it (this one
+    and the protocol handler's relay): the names it may move, its caller's organizations
+    (orgs; None: unknown, every organization's) narrowed to the one it names, if any."""
+    named = named_org(method, resource, query, prefer, body)
+    return Written(generations, write_names(resource, body, tenants.narrowed(orgs, named)))
 
 
 def named_org(
