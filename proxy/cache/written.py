@@ -1,5 +1,6 @@
-"""The rule every /rest/v1 write follows on either path (the full path, proxy/rest/routes.py;
-the protocol handler's relay, proxy/edge/relaypath.py): what it may have changed is bumped once
+"""The rule every write follows, whichever path takes it (/rest/v1's full path,
+proxy/rest/routes.py; the protocol handler's relay, proxy/edge/relaypath.py; /api/v1's
+write(), proxy/api/writes.py): what it may have changed is bumped once
 PostgREST has answered and before its client hears of it, unless the answer proves nothing
 changed.
 
