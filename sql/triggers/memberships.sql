@@ -17,17 +17,17 @@ for each statement execute function private.notify_change();
 create or replace trigger memberships_notify_insert
 after insert on public.memberships
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id', 'user_id');
 
 create or replace trigger memberships_notify_update
 after update on public.memberships
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id', 'user_id');
 
 create or replace trigger memberships_notify_delete
 after delete on public.memberships
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'organization_id', 'user_id');
 
 create or replace trigger memberships_keep_an_owner
 after update or delete on public.memberships

@@ -6,11 +6,13 @@ set search_path = ''
 as $$
 declare
   organizations uuid[];
+  users uuid[];
 begin
   -- Declared with transition tables (argument 'rows'): a statement that changed no row (an
   -- update or delete matching nothing) reports nothing, so it cools no cache. With a second
   -- argument 'organization_id' it names the organizations whose rows it changed (at most 20;
-  -- more are reported as a change of the whole table).
+  -- more are reported as a change of the whole table); with a third, 'user_id' (memberships),
+  -- the users too.
   if tg_nargs > 1 and tg_argv[0] = 'rows' and tg_argv[1] = 'organization_id' then
     if tg_op = 'INSERT' then
       select array_agg(d.organization_id) into organizations
@@ -30,11 +32,33 @@ begin
     if organizations is null then
       return null;  -- the statement changed no row
     end if;
-    if cardinality(organizations) <= 20 then
+    if tg_nargs > 2 and tg_argv[2] = 'user_id' then
+      if tg_op = 'INSERT' then
+        select array_agg(d.user_id) into users
+        from (select distinct n.user_id from new_rows as n limit 21) as d;
+      elsif tg_op = 'DELETE' then
+        select array_agg(d.user_id) into users
+        from (select distinct o.user_id from old_rows as o limit 21) as d;
+      else
+        select array_agg(d.user_id) into users
+        from (
+          select o.user_id from old_rows as o
+          union
+          select n.user_id from new_rows as n
+          limit 21
+        ) as d;
+      end if;
+    end if;
+    if cardinality(organizations) <= 20 and (users is null or cardinality(users) <= 20) then
       perform pg_notify(
         'nimbus_changes',
-        json_build_object(
-          'table', tg_table_name, 'op', lower(tg_op), 'organizations', organizations
+        json_strip_nulls(
+          json_build_object(
+            'table', tg_table_name,
+            'op', lower(tg_op),
+            'organizations', organizations,
+            'users', users
+          )
         )::text
       );
       return null;
@@ -67,8 +91,10 @@ update, old_rows for delete), it stays silent for a statement that changed no ro
 without them (truncate, or several events at once) it always notifies. With the arguments
 ''rows'', ''organization_id'' (tables whose rows each belong to one organization) the payload
 adds "organizations": the distinct organization ids of the changed rows, so the proxy drops
-only those organizations'' cached reads (docs/ARCHITECTURE.md); more than 20 are reported
-without it, as a change of the whole table.';
+only those organizations'' cached reads (docs/ARCHITECTURE.md); with a third, ''user_id''
+(memberships), "users": the distinct user ids of the changed rows, whose every cached read
+depends on their memberships. More than 20 of either are reported without them, as a change
+of the whole table.';
 
 revoke all on function private.notify_change() from public, anon;
 
