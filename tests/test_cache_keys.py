@@ -13,6 +13,7 @@ from proxy.cache.dependencies import (
     ALL,
     REFS,
     TABLES,
+    TENANCY,
     bucket,
     place_bucket,
     read_dependencies,
@@ -40,7 +41,7 @@ def test_l1_counts_an_overhead_per_entry() -> None:
 def test_rpc_reads_depend_on_embedded_tables_too() -> None:
     """GET rpc/lookup_product?select=id,stock_levels(on_hand) depends on stock_levels."""
     deps = read_dependencies("rpc/lookup_product", "id,stock_levels(on_hand)")
-    assert {"products", "stock_levels", "memberships"} <= deps
+    assert {"products", "stock_levels", TENANCY} <= deps
     assert read_dependencies("rpc/lookup_product", "id,nope(x)") == frozenset({ALL})
     quoted = read_dependencies("products", 'id,"stock_levels"(on_hand)')
     assert "stock_levels" in quoted
@@ -118,7 +119,7 @@ def test_place_scoping_for_one_product_at_one_location() -> None:
     Writes name their pairs from the RPC's arguments (one product_id, every location argument,
     each at most once and no escapes), or none; the trigger's payload from its "places"."""
     here = place_bucket("stock_levels", X, Y)
-    assert read_order("stock_levels", "on_hand", X, Y) == ("memberships", here)
+    assert read_order("stock_levels", "on_hand", X, Y) == (TENANCY, here)
     assert "stock_levels" in read_order("stock_levels", "on_hand,lots(quantity)", X, Y)
     adjust = f'{{"product_id": "{X}", "location_id": "{Y}", "quantity_delta": 1}}'.encode()
     assert here in write_names("rpc/adjust_stock", adjust)

@@ -5,6 +5,8 @@ misses, while they do drop the writer's own; a write refused with a 4xx moves no
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import psycopg
 import pytest
@@ -12,6 +14,7 @@ import redis
 
 from proxy.cache.dependencies import (
     ORG_TABLES,
+    TENANCY,
     bucket,
     changed_names,
     org_name,
@@ -98,6 +101,40 @@ async def test_no_reader_of_a_place_misses_a_write_it_can_see() -> None:
                 assert moved == sees, (name, products, places, orgs)
 
 
+async def test_no_reader_misses_a_membership_write_it_can_see() -> None:
+    """Every reader of memberships — a user's own (what every read of theirs depends on), one
+    organization's member list, the whole table — moves with every membership write that may
+    have changed rows it depends on, whatever the write knows of its organizations and users;
+    a write naming its users and organizations moves no other user's and no other
+    organization's readers."""
+    u, v = "0c" * 4 + "-0000-4000-8000-" + "0c" * 6, "0d" * 4 + "-0000-4000-8000-" + "0d" * 6
+    readers = {
+        "u": (read_names((TENANCY,), frozenset({A}), None, u), {u}, None),
+        "v": (read_names((TENANCY,), frozenset({B}), None, v), {v}, None),
+        "anon": (read_names((TENANCY,), None), None, None),
+        "a's members": (read_names(("memberships", TENANCY), frozenset({A}), None, u), {u}, A),
+        "b's members": (read_names(("memberships", TENANCY), frozenset({B}), None, v), {v}, B),
+        "whole": (("memberships",), None, None),
+    }
+    generations = Generations(None, "unit")
+    for users in (None, [], [u], [v], [u, v]):
+        for orgs in (None, [], [A], [B], [A, B]):
+            for name, (deps, own, org) in readers.items():
+                before = generations.vector(deps)
+                await generations.bump(changed_names("memberships", None, orgs, None, users))
+                moved = generations.vector(deps) != before
+                sees = (
+                    users is None
+                    or orgs is None
+                    or own is None
+                    or bool(own & set(users))
+                    or (org is not None and org in orgs)
+                )
+                assert moved or not sees, (name, users, orgs)
+                if not sees:
+                    assert not moved, (name, users, orgs)
+
+
 def test_organization_tables_show_only_their_members_rows(database_url) -> None:
     """Every table whose generations are per organization has organization_id, and each of its
     select policies (any role) limits rows to the caller's organizations: a read then depends
@@ -118,8 +155,11 @@ def test_organization_tables_show_only_their_members_rows(database_url) -> None:
         ).fetchall()
     assert ORG_TABLES <= columns
     assert {t for t, _, _ in policies} == ORG_TABLES
+    # A caller's own membership is a row of one of its organizations (member_organizations()
+    # reads exactly those rows): that policy shows nothing the member policy does not.
+    own = ("memberships", "(user_id = ( SELECT auth.uid() AS uid))")
     for table, qual, permissive in policies:
-        assert permissive == "RESTRICTIVE" or member in qual, (table, qual)
+        assert permissive == "RESTRICTIVE" or member in qual or (table, qual) == own, (table, qual)
 
 
 def coherent(base: str) -> bool:
@@ -280,6 +320,171 @@ def test_one_organizations_writes_keep_the_others_hits(
     assert response.status_code == 204, response.text
     after = states(proxies, b_viewer, b_reads)
     assert after[0, b_reads[0]] == after[0, b_reads[2]] == "MISS"  # process 1 may then hit L2
+
+
+SEEN = "/rest/v1/products?select=id&order=id"  # what a user's organizations hold
+
+
+def sees(proxies, headers, org, member: bool) -> None:
+    """The user reads org's products on every process if member, none otherwise."""
+    for base in proxies:
+        response = httpx.get(base + SEEN, headers=headers)
+        assert response.status_code == 200, response.text
+        got = {row["id"] for row in response.json()}
+        assert (set(org.products.values()) <= got) if member else not got, (base, got)
+
+
+def membership_writes(org, user: str) -> list[tuple[str, str, dict | None, bool]]:
+    """An owner's membership writes of user in org, through /rest/v1 and /api/v1, in an order
+    that works from a user who is not a member: (method, path, body, member after it)."""
+    email = f"{user}@example.test"
+    return [
+        (
+            "POST",
+            "/rest/v1/rpc/invite_member",
+            {"email": email, "role": "viewer", "organization_id": org.id},
+            True,
+        ),
+        ("PATCH", f"/api/v1/members/{user}", {"role": "staff"}, True),
+        ("POST", "/rest/v1/rpc/remove_member", {"user_id": user, "organization_id": org.id}, False),
+        ("POST", "/api/v1/members", {"email": email, "role": "viewer"}, True),
+        (
+            "POST",
+            "/rest/v1/rpc/change_member_role",
+            {"user_id": user, "role": "staff", "organization_id": org.id},
+            True,
+        ),
+        ("DELETE", f"/api/v1/members/{user}", None, False),
+    ]
+
+
+@pytest.fixture(scope="module")
+def deaf_proxies(upstream_env, database_url, tmp_path_factory):
+    """Two proxy processes whose database listener hears another database: no trigger's NOTIFY
+    reaches them, so only the proxy's own bumps move their generations."""
+    with own_prefix("tenants-deaf") as deaf_prefix:
+        procs = start_proxies(
+            tmp_path_factory,
+            "tenants-deaf",
+            2,
+            **{
+                **upstream_env,
+                "NIMBUS_DATABASE_URL": psycopg.conninfo.make_conninfo(
+                    database_url, dbname="postgres"
+                ),
+            },
+            NIMBUS_REDIS_URL=REDIS_URL,
+            NIMBUS_REDIS_PREFIX=deaf_prefix,
+        )
+        urls = [proc.url for proc in procs]
+        for url in urls:
+            wait_until(lambda u=url: coherent(u), what="cache coherence")
+        yield urls
+        for proc in procs:
+            proc.stop()
+
+
+def test_a_membership_write_moves_its_users_reads_before_answering(
+    deaf_proxies, world, token_for, database_url
+) -> None:
+    """The proxy's own bump of a membership write moves the reads of the user whose access it
+    changed, on every process, before the writer hears the answer: the invitee's (named by the
+    invitation's answer), the changed or removed member's (named by the arguments). Tried where
+    no NOTIFY arrives, which would otherwise hide a bump that misses them."""
+    a = world.a
+    owner = {**auth(token_for, a.users["owner"]), "X-Organization-Id": a.id}
+    user = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
+        )
+    mine = auth(token_for, user)
+    try:
+        for method, path, body, member in membership_writes(a, user):
+            primed(deaf_proxies, mine, [SEEN])
+            response = httpx.request(method, deaf_proxies[1] + path, json=body, headers=owner)
+            assert response.status_code < 300, (path, response.text)
+            sees(deaf_proxies, mine, a, member)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("delete from public.memberships where user_id = %s", (user,))
+
+
+def test_membership_writes_keep_the_other_organizations_hits(
+    proxies, prefix, world, token_for, database_url
+) -> None:
+    """Membership writes of organization a — an invitation, a role change and a removal through
+    /rest/v1 and /api/v1, a membership added and removed in plain SQL, a new organization —
+    never turn b's cached reads into misses, while the user whose access changed sees it on
+    their very next read on either process (reported open: every membership write moved one
+    generation every cached read depended on, so each dropped every organization's hits)."""
+    a, b = world.a, world.b
+    b_viewer = auth(token_for, b.users["viewer"])
+    b_reads = reads_of(b)
+    owner = {**auth(token_for, a.users["owner"]), "X-Organization-Id": a.id}
+    newcomer = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)",
+            (newcomer, f"{newcomer}@example.test"),
+        )
+    mine = auth(token_for, newcomer)
+    try:
+        for method, path, body, member in membership_writes(a, newcomer):
+            settled(prefix, database_url)
+            primed(proxies, b_viewer, b_reads)
+            primed(proxies, mine, [SEEN])
+            response = httpx.request(method, proxies[1] + path, json=body, headers=owner)
+            assert response.status_code < 300, (path, response.text)
+            sees(proxies, mine, a, member)
+            settled(prefix, database_url)
+            missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+            assert not missed, (path, missed)
+
+        # Plain SQL (as from the dashboard): the trigger's NOTIFY names the user.
+        for statement, member in (
+            (
+                "insert into public.memberships (user_id, organization_id, role)"
+                " values (%s, %s, 'viewer')",
+                True,
+            ),
+            ("delete from public.memberships where user_id = %s and organization_id = %s", False),
+        ):
+            settled(prefix, database_url)
+            primed(proxies, b_viewer, b_reads)
+            primed(proxies, mine, [SEEN])
+            with psycopg.connect(database_url, autocommit=True) as conn:
+                conn.execute(statement, (newcomer, a.id))
+            settled(prefix, database_url)
+            sees(proxies, mine, a, member)
+            missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+            assert not missed, (statement, missed)
+
+        # A new organization: its creator's reads move, no one else's.
+        settled(prefix, database_url)
+        primed(proxies, b_viewer, b_reads)
+        own = "/rest/v1/organizations?select=id"
+        primed(proxies, mine, [own])
+        created = httpx.post(
+            proxies[0] + "/rest/v1/rpc/create_organization",
+            json={"name": "Newcomer's", "slug": f"n-{newcomer[:8]}"},
+            headers=mine,
+        )
+        assert created.status_code == 200, created.text
+        for base in proxies:
+            listed = httpx.get(base + own, headers=mine).json()
+            assert [row["id"] for row in listed] == [created.json()["id"]], (base, listed)
+        settled(prefix, database_url)
+        missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+        assert not missed, missed
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(
+                "delete from public.organizations where id in (select organization_id from"
+                " public.memberships where user_id = %s and role = 'owner')",
+                (newcomer,),
+            )
+            conn.execute("delete from public.memberships where user_id = %s", (newcomer,))
 
 
 def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, database_url) -> None:

@@ -2,8 +2,8 @@
 
 The rules live in SQL (sql/functions/members): owners alone make or demote owners, the last
 owner cannot leave or be demoted, admins manage the other roles, a member may remove themself.
-A removed member loses access at once: memberships writes invalidate every cached answer and
-the streams re-check membership."""
+A removed member loses access at once: a membership write invalidates that user's cached answers
+(proxy/cache/dependencies.py, USER_ARGUMENT) and the streams re-check membership."""
 
 from __future__ import annotations
 

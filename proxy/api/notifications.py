@@ -15,6 +15,7 @@ from proxy.api.reads import scoped
 from proxy.api.respond import envelope, pagination, through_cache
 from proxy.api.route import Route
 from proxy.api.writes import write
+from proxy.cache.dependencies import TENANCY
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.notifications.stream import stream
@@ -186,7 +187,7 @@ ROUTES: list[Route] = [
         sort=("id", "created_at"),
         default_sort="-id",
         handler=history,
-        deps=frozenset({"notifications", "notification_reads", "memberships"}),
+        deps=frozenset({"notifications", "notification_reads", TENANCY}),
     ),
     Route(
         "POST",

@@ -64,7 +64,7 @@ async def through_cache(
     ttl = settings.cache_rpc_ttl_s if rpc else settings.cache_ttl_s
     orgs = await request.app[MEMBERS].of(request, identity, deps)
     # No await between the memberships check above and serve() taking the vector.
-    deps = tenants.read_names(deps, orgs, top)
+    deps = tenants.read_names(deps, orgs, top, tenants.user_of(identity))
     return await cached.serve(request, cache, scope, deps, ttl, fetch)
 
 
@@ -76,9 +76,14 @@ async def write_names(
     named: str | None = None,
     products: tuple[str, ...] | None = None,
     places: tuple[Place, ...] | None = None,
+    users: tuple[str, ...] | None = None,
+    new_organization: bool = False,
 ) -> set[str]:
     """The generation names a write of tables moves: the caller's organizations' (only the
     named one when the write certainly acts on it alone), the products' and their places' when
-    known."""
+    known, and the users' whose memberships it changes (new_organization: it writes only
+    the rows of an organization it creates, proxy/cache/dependencies.creates_organization)."""
+    if new_organization:
+        return target_names(tables, products, (), places, users)
     orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
-    return target_names(tables, products, orgs, places)
+    return target_names(tables, products, orgs, places, users)

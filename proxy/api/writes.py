@@ -18,8 +18,15 @@ from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
 from proxy.api.respond import envelope, write_names
 from proxy.api.route import Route
-from proxy.cache.dependencies import Place, stock_scope
+from proxy.cache.dependencies import (
+    Place,
+    answer_names_user,
+    creates_organization,
+    function_users,
+    stock_scope,
+)
 from proxy.cache.keys import BUS
+from proxy.cache.tenants import user_of
 from proxy.cache.written import Written
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
@@ -37,20 +44,31 @@ async def write(
     named: str | None = None,
     products: tuple[str, ...] | None = None,
     places: tuple[Place, ...] | None = None,
+    users: tuple[str, ...] | None = None,
     **kw: Any,
 ) -> Reply:
     """One write upstream, then the invalidation of its targets unless it was refused (named:
     the one organization it certainly acts on; products: the only products it changes, and
-    places: the only (product, location) pairs)."""
+    places: the only (product, location) pairs; users: the only users whose memberships it
+    changes)."""
     names = await write_names(
-        request, identity, route.targets(), named=named, products=products, places=places
+        request,
+        identity,
+        route.targets(),
+        named=named,
+        products=products,
+        places=places,
+        users=users,
+        new_organization=creates_organization(route.target),
     )
-    written = Written(request.app[BUS], names)
+    written = Written(request.app[BUS], names, user_in_answer=answer_names_user(route.target))
     try:
         reply = await postgrest.call(request, identity, method, route.target, **kw)
         await written.answered(reply.status)
         if 400 <= reply.status < 500:
             written.rolled_back()  # a status the caller accepts (ok=...), read whole
+        else:
+            await written.answer(reply.body)
         return reply
     except ProxyError as exc:
         if 400 <= exc.status < 500:
@@ -142,8 +160,16 @@ async def call(request: web.Request, route: Route) -> web.StreamResponse:
         if org is not None:
             args["organization_id"] = org
     products, places = stock_scope(route.target, args)
+    users = function_users(route.target.removeprefix("rpc/"), args, user_of(identity))
     reply = await write(
-        request, identity, route, "POST", json=args, products=products, places=places
+        request,
+        identity,
+        route,
+        "POST",
+        json=args,
+        products=products,
+        places=places,
+        users=users,
     )
     response = envelope(reply.json(), status=route.status)
     replayed = reply.headers.get(REPLAYED)

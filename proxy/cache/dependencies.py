@@ -3,8 +3,9 @@
 A cached entry is valid only while the generations of the tables it read are unchanged. Reads
 of a table depend on that table plus the tables embedded through `select`; RPC reads and writes
 depend on the tables the function reads or writes, declared here (a test checks that every
-function PostgREST exposes is declared). Everything depends on `memberships`, which every RLS
-policy reads: a member removed from an organization loses its cached view of it at once.
+function PostgREST exposes is declared). Everything depends on its caller's memberships, which
+every RLS policy reads (TENANCY, one generation per user): a member removed from an
+organization loses its cached view of it at once, and nobody else's moves.
 
 Stock is scoped by product, so that a stock adjustment does not drop every cached stock read.
 A write known to touch only some products' rows of a SCOPED table T (adjust_stock and
@@ -68,7 +69,14 @@ TABLES = frozenset(
         "reorder_rules",
     }
 )
-ALWAYS = frozenset({"memberships"})
+# Every read depends on the caller's own memberships, which every RLS policy reads: TENANCY
+# stands for them in a read's dependencies, and becomes `memberships~<user>` for a known user
+# (tenants.read_names), the whole table otherwise. A write of memberships moves the users whose
+# rows it changed (changed_names), so a member removed from an organization loses its cached
+# view at once, and nobody else's moves.
+USER = "~"
+TENANCY = "memberships" + USER
+ALWAYS = frozenset({TENANCY})
 # Tables that triggers write on every write of another table.
 SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
 STOCK = frozenset({"stock_levels", "lots", "stock_movements"})
@@ -149,6 +157,30 @@ BUCKETS = 4096  # product ids hash into this many names per table: bounded, coll
 PLACE_BUCKETS = 8192  # (product, location) pairs hash into this many names per table
 PLACE = "l"  # T@l<n>: the rows of the pairs hashing to n
 ANY = "@any"  # suffix: moved by every scoped write of the table
+
+# The member functions whose changed memberships belong to one user: the user_id argument's,
+# or (None) the caller's. invite_member names its user by e-mail: the proxy learns whom from
+# its answer (ANSWER_NAMES_USER).
+USER_ARGUMENT: dict[str, str | None] = {
+    "change_member_role": "user_id",
+    "remove_member": "user_id",
+    "create_organization": None,
+}
+ANSWER_NAMES_USER = frozenset({"invite_member"})
+# The functions that write only the rows of an organization they create: rows nobody but
+# their caller (whose memberships move) and whole-table readers can have read.
+NEW_ORGANIZATION = frozenset({"create_organization"})
+
+
+def creates_organization(resource: str) -> bool:
+    """Whether a write to /resource writes only rows of an organization it creates."""
+    return resource.startswith("rpc/") and resource[4:] in NEW_ORGANIZATION
+
+
+def answer_names_user(resource: str) -> bool:
+    """Whether a write to /resource learns from its answer whose memberships it changed."""
+    return resource.startswith("rpc/") and resource[4:] in ANSWER_NAMES_USER
+
 
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).
 CASCADES = frozenset({"organizations", "orders", "notifications"})
@@ -296,10 +328,12 @@ def read_order(
 # Tables whose rows each belong to one organization (column organization_id, every select
 # policy `organization_id = any(member organizations)`): their generations are per
 # organization (proxy/tenants.py). Listed, not derived: a table added later stays global until
-# someone checks that this holds. memberships (read by every RLS policy), organizations and
-# notification_reads stay global.
+# someone checks that this holds. organizations and notification_reads stay global. memberships
+# is one (a caller reads the memberships of its organizations); what every read depends on
+# through RLS is the caller's own, per user (TENANCY).
 ORG_TABLES = frozenset(
     {
+        "memberships",
         "locations",
         "categories",
         "suppliers",
@@ -334,20 +368,31 @@ def org_name(table: str, org: str) -> str:
 Place = tuple[str, str]  # (product id, location id)
 
 
+def user_name(user: str) -> str:
+    """The generation name of one user's memberships (what that user's every read depends on)."""
+    return TENANCY + user
+
+
 def changed_names(
     table: str,
     products: Iterable[str] | None,
     orgs: Iterable[str] | None = None,
     places: Iterable[Place] | None = None,
+    users: Iterable[str] | None = None,
 ) -> set[str]:
     """The names a write of table moves. What it knows (its products, and the places of those
-    products, SCOPED tables only; its organizations, ORG_TABLES only) it names, plus the
-    table's ANY (which every reader of the whole table adds); each dimension it does not know
-    it reports to the readers scoped on that dimension (NO_ORG, NO_PRODUCT — the readers of a
-    place too, when its products are known but not their places); knowing nothing, the table's
-    own name, which every reader adds (Generations.vector)."""
+    products, SCOPED tables only; its organizations, ORG_TABLES only; the users whose
+    memberships it changed) it names, plus the table's ANY (which every reader of the whole
+    table adds); each dimension it does not know it reports to the readers scoped on that
+    dimension (NO_ORG, NO_PRODUCT — the readers of a place too, when its products are known but
+    not their places); knowing nothing, the table's own name, which every reader adds
+    (Generations.vector) — memberships' users not known, the same: every user's reads move."""
     products = products if table in SCOPED else None
     orgs = orgs if table in ORG_TABLES else None
+    if table == "memberships" and orgs is not None:
+        if users is None:
+            return {table}
+        return {table + ANY, *(org_name(table, o) for o in orgs), *map(user_name, users)}
     if products is None and orgs is None:
         return {table}
     names = {table + ANY}
@@ -371,19 +416,51 @@ def changed_names(
     return names
 
 
-def write_names(resource: str, body: bytes | None, orgs: Iterable[str] | None = None) -> set[str]:
+def write_names(
+    resource: str,
+    body: bytes | None,
+    orgs: Iterable[str] | None = None,
+    *,
+    caller: str | None = None,
+    users: Iterable[str] | None = None,
+) -> set[str]:
     """The generation names a write to /resource with this body may move (write_targets, with
     stock scoped to the product an adjust_stock or transfer_stock names and to its locations,
-    and every table to orgs when the caller's organizations are known)."""
+    every table to orgs when the caller's organizations are known, and memberships to the users
+    whose rows change: users for a table write, for a member function its user_id argument or
+    its caller's)."""
+    function = resource[4:] if resource.startswith("rpc/") else None
     args = None
-    if resource.startswith("rpc/") and resource[4:] in SCOPED_RPC and body:
+    if function in ARGUMENT_RPC and body:
         args = _plain_arguments(body)
     products, places = stock_scope(resource, args)
-    return target_names(write_targets(resource), products, orgs, places)
+    if function is not None:
+        users = function_users(function, args, caller)
+    if creates_organization(resource):
+        orgs = ()  # of its new organization only: none whose readers need telling
+    return target_names(write_targets(resource), products, orgs, places, users)
 
 
+def function_users(function: str, args: object, caller: str | None) -> tuple[str, ...] | None:
+    """The users whose memberships a call of function changes, when known for certain: its
+    user_id argument's or its caller's (USER_ARGUMENT); none yet for one whose answer names
+    them (ANSWER_NAMES_USER: bumped once read, proxy/cache/written.py); None otherwise."""
+    if function in ANSWER_NAMES_USER:
+        return ()
+    if function not in USER_ARGUMENT:
+        return None
+    key = USER_ARGUMENT[function]
+    if key is None:
+        user = _uuid(caller)
+    else:
+        user = _uuid(args.get(key)) if isinstance(args, dict) else None
+    return None if user is None else (user,)
+
+
+ARGUMENT_RPC = SCOPED_RPC | {name for name, key in USER_ARGUMENT.items() if key is not None}
 ARGUMENT_KEYS = (
     b'"product_id"',
+    b'"user_id"',
     *{f'"{name}"'.encode() for names in LOCATION_ARGUMENTS.values() for name in names},
 )
 
@@ -415,24 +492,21 @@ def target_names(
     products: Iterable[str] | None,
     orgs: Iterable[str] | None,
     places: Iterable[Place] | None = None,
+    users: Iterable[str] | None = None,
 ) -> set[str]:
     """changed_names of each table."""
     names: set[str] = set()
     for table in tables:
-        names |= changed_names(table, products, orgs, places)
+        names |= changed_names(table, products, orgs, places, users)
     return names
 
 
 def _plain_arguments(body: bytes) -> dict[str, object] | None:
     # Each argument key at most once and no escapes (which could spell a key a second time), so
-    # that no JSON parser can read another product or location than these.
+    # that no JSON parser can read another product, location or user than these.
     if b"\\" in body:
         return None
-    keys = (
-        b'"product_id"',
-        *(f'"{n}"'.encode() for names in LOCATION_ARGUMENTS.values() for n in names),
-    )
-    if any(body.count(key) > 1 for key in keys):
+    if any(body.count(key) > 1 for key in ARGUMENT_KEYS):
         return None
     try:
         args = orjson.loads(body)

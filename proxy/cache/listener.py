@@ -19,9 +19,9 @@ CHANNEL = "nimbus_changes"
 
 def names_of(payload: str) -> set[str]:
     """The generation names a notification moves: {"table": ..., "products": [...],
-    "places": [[product, location], ...], "organizations": [...]} (each optional: products and
-    places from private.notify_stock_change, organizations from tables with organization_id),
-    or a bare table name. A list that is not
+    "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
+    optional: products and places from private.notify_stock_change, organizations from tables
+    with organization_id, users from memberships), or a bare table name. A list that is not
     all strings counts as not given (the whole table)."""
     try:
         data = orjson.loads(payload)
@@ -35,6 +35,7 @@ def names_of(payload: str) -> set[str]:
         _strings(data.get("products")),
         _strings(data.get("organizations")),
         _places(data.get("places")),
+        _strings(data.get("users")),
     )
 
 

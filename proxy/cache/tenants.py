@@ -6,8 +6,9 @@ select policy of a table with organization_id says `organization_id = any(member
 organizations)`). So a read depends on, and a write may change, only those organizations'
 rows: `T#<org>` for each of them stands for `T`. The caller's organizations are looked up
 through PostgREST as the caller (`memberships?user_id=eq.<sub>`), memoised per user while the
-`memberships` generation (and the epoch) has not moved: every read depends on memberships, so
-an entry built under one set of organizations is dropped with it. A lookup the memberships
+generation of that user's memberships (`memberships~<sub>`, and the epoch) has not moved: every
+read of the user depends on it, so an entry built under one set of organizations is dropped
+with it. A lookup the memberships
 generation moved under is not trusted. Without a user (anon, service_role), with no or too
 many memberships, or when the lookup fails: the whole table, as before.
 
@@ -32,8 +33,10 @@ from proxy.cache.dependencies import (
     NO_PRODUCT,
     ORG_TABLES,
     SCOPED,
+    TENANCY,
     is_bucket,
     org_name,
+    user_name,
 )
 from proxy.cache.generations import Generations
 from proxy.gate.identity import Identity
@@ -43,7 +46,6 @@ from proxy.ops.ids import UUID, is_uuid
 log = logging.getLogger(__name__)
 MAX_ORGS = 16  # more organizations than this: depend on (and move) the whole table
 MEMO = 10_000  # users whose organizations are memoised per process
-MEMBERSHIPS = ("memberships",)
 Orgs = frozenset[str] | None
 
 
@@ -68,7 +70,7 @@ class Call(Protocol):
 
 
 class MemberOrgs:
-    """The organizations of each user, memoised under the memberships generation."""
+    """The organizations of each user, memoised under the generation of their memberships."""
 
     def __init__(self, generations: Generations, call: Call) -> None:
         # call: how to ask PostgREST as the caller (the /api/v1 client, proxy.api.postgrest.call,
@@ -89,7 +91,8 @@ class MemberOrgs:
         # remembered() decides every request without an authenticated user id.
         assert identity is not None and identity.subject is not None
         subject = identity.subject
-        stamp = self.generations.vector(MEMBERSHIPS)
+        own = (tenancy_of(subject),)
+        stamp = self.generations.vector(own)
         # Concurrent first requests of one user share one lookup.
         waiting = self.inflight.get((subject, stamp))
         if waiting is not None:
@@ -102,7 +105,7 @@ class MemberOrgs:
             finally:
                 del self.inflight[subject, stamp]
                 future.set_result(orgs)
-        if self.generations.vector(MEMBERSHIPS) != stamp:
+        if self.generations.vector(own) != stamp:
             return None  # memberships moved while looking: the answer may predate it
         if len(self.memo) >= MEMO:
             self.memo.clear()
@@ -111,15 +114,15 @@ class MemberOrgs:
 
     def remembered(self, identity: Identity | None, tables: Iterable[str]) -> tuple[bool, Orgs]:
         """(True, what `of` answers) when that needs no lookup: not needed, or memoised under
-        the current memberships generation; (False, None) when only a lookup can tell. For the
-        protocol handler's relay path, which cannot wait."""
+        the current generation of the user's memberships; (False, None) when only a lookup can
+        tell. For the protocol handler's relay path, which cannot wait."""
         if identity is None or identity.role != "authenticated" or not needs_orgs(tables):
             return True, None
         subject = identity.subject
         if not is_uuid(subject):
             return True, None
         known = self.memo.get(subject)
-        if known is not None and known[0] == self.generations.vector(MEMBERSHIPS):
+        if known is not None and known[0] == self.generations.vector((tenancy_of(subject),)):
             return True, known[1]
         return False, None
 
@@ -145,15 +148,20 @@ class MemberOrgs:
 
 
 def read_names(
-    deps: tuple[str, ...], orgs: Orgs, top: tuple[str, str] | None = None
+    deps: tuple[str, ...],
+    orgs: Orgs,
+    top: tuple[str, str] | None = None,
+    user: str | None = None,
 ) -> tuple[str, ...]:
     """deps with each organization table T replaced by T#o for the caller's organizations o
-    (top = (table, org): a read filtered to one organization, for that table); sorted."""
-    if orgs is None and top is None:
-        return deps
+    (top = (table, org): a read filtered to one organization, for that table) and the caller's
+    memberships (TENANCY) by the user's (user: an authenticated caller's id; the whole table
+    without one); sorted."""
     names: set[str] = set()
     for name in deps:
-        if top is not None and name == top[0] and name in ORG_TABLES:
+        if name == TENANCY:
+            names.add(tenancy_of(user))
+        elif top is not None and name == top[0] and name in ORG_TABLES:
             names.add(org_name(name, top[1]))
         elif orgs is not None and name in ORG_TABLES:
             names.update(org_name(name, o) for o in orgs)
@@ -166,6 +174,19 @@ def read_names(
         else:
             names.add(name)  # global tables, product buckets, ALL
     return tuple(sorted(names))
+
+
+def user_of(identity: Identity | None) -> str | None:
+    """The user a caller's own memberships are looked up by: an authenticated caller's id."""
+    if identity is None or identity.role != "authenticated":
+        return None
+    return identity.subject
+
+
+def tenancy_of(user: str | None) -> str:
+    """The generation name of a caller's own memberships: the user's, or (anon, service_role, a
+    subject that is not a user id) the whole table's."""
+    return user_name(user.lower()) if user is not None and is_uuid(user) else "memberships"
 
 
 def needs_orgs(names: Iterable[str]) -> bool:
@@ -190,6 +211,13 @@ def one_org(values: list[str]) -> str | None:
 def named_by_body(body: bytes | None) -> str | None:
     """The one organization every row of an insert's JSON body carries; None when any row
     lacks it or they differ (or the body is not plain JSON rows)."""
+    found = carried_by_body(body, "organization_id")
+    return found[0] if found is not None and len(found) == 1 else None
+
+
+def carried_by_body(body: bytes | None, column: str) -> tuple[str, ...] | None:
+    """The distinct ids (lower-cased uuids) in column of every row of an insert's JSON body;
+    None when any row lacks one (or the body is not plain JSON rows)."""
     if not body or b"\\" in body:  # no escapes: every JSON parser reads the same keys
         return None
     try:
@@ -197,11 +225,10 @@ def named_by_body(body: bytes | None) -> str | None:
     except orjson.JSONDecodeError:
         return None
     rows = data if isinstance(data, list) else [data]
-    found = {r.get("organization_id") for r in rows if isinstance(r, dict)}
-    if len(rows) == 0 or len(found) != 1 or len(rows) != sum(isinstance(r, dict) for r in rows):
+    found = {r.get(column) if isinstance(r, dict) else None for r in rows}
+    if not rows or not all(isinstance(v, str) and UUID.match(v.lower()) for v in found):
         return None
-    org = found.pop()
-    return org.lower() if isinstance(org, str) and UUID.match(org.lower()) else None
+    return tuple(sorted({str(v).lower() for v in found}))
 
 
 def narrowed(orgs: Orgs, named: str | None) -> Orgs:

@@ -16,19 +16,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import orjson
+
+from proxy.cache.dependencies import user_name
 from proxy.cache.generations import Generations
+from proxy.ops.ids import is_uuid
 
 
 class Written:
     """One write's names and what is known of its outcome: "unknown" until PostgREST's answer
-    says "changed" (bumped) or "unchanged"."""
+    says "changed" (bumped) or "unchanged". user_in_answer: a write whose answer names the user
+    whose memberships it changed (an invitation by e-mail): that user's name is bumped once
+    the answer is read (answer()), before its client hears it; never read, every user's."""
 
-    __slots__ = ("generations", "names", "outcome")
+    __slots__ = ("generations", "names", "outcome", "user_pending")
 
-    def __init__(self, generations: Generations, names: Iterable[str]) -> None:
+    def __init__(
+        self, generations: Generations, names: Iterable[str], *, user_in_answer: bool = False
+    ) -> None:
         self.generations = generations
         self.names = set(names)
         self.outcome = "unknown" if self.names else "unchanged"
+        self.user_pending = user_in_answer
 
     async def answered(self, status: int, *, nothing_changed: bool = False) -> None:
         """PostgREST's status is known (its body not read yet): bump unless it refused (decided
@@ -41,6 +50,21 @@ class Written:
         self.outcome = "changed"
         await self.generations.bump(self.names)
 
+    async def answer(self, body: bytes | None) -> None:
+        """The answer has been read whole (body): for a write whose answer names its user
+        (`{"user_id": ...}`), that user's memberships move now (every user's if it names none)."""
+        if not self.user_pending or self.outcome != "changed":
+            return
+        self.user_pending = False
+        user = None
+        try:
+            data = orjson.loads(body or b"null")
+        except orjson.JSONDecodeError:
+            data = None
+        if isinstance(data, dict) and is_uuid(data.get("user_id")):
+            user = str(data["user_id"]).lower()
+        await self.generations.bump({user_name(user) if user else "memberships"})
+
     def rolled_back(self) -> None:
         """A 4xx read whole, PostgREST's own (not a lost connection): nothing moved."""
         if self.outcome == "unknown":
@@ -48,7 +72,12 @@ class Written:
 
     async def unsure(self) -> None:
         """Before answering an error, and when the write is over: if the outcome was never
-        learnt, bump everything it names."""
+        learnt, bump everything it names (and every user's memberships, if its answer would
+        have named whose; also when it changed but its answer was never read)."""
+        every_user = {"memberships"} if self.user_pending else set()
+        self.user_pending = False
         if self.outcome == "unknown":
             self.outcome = "changed"
-            await self.generations.bump(self.names)
+            await self.generations.bump(self.names | every_user)
+        elif self.outcome == "changed" and every_user:
+            await self.generations.bump(every_user)

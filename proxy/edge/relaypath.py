@@ -39,11 +39,11 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
 from proxy.cache.cached import storable_parts
 from proxy.cache.cachekey import Key, cache_key
-from proxy.cache.dependencies import write_targets
+from proxy.cache.dependencies import ANSWER_NAMES_USER, write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
-from proxy.cache.tenants import MemberOrgs
+from proxy.cache.tenants import MemberOrgs, user_of
 from proxy.cache.written import Written
 from proxy.edge import wire
 from proxy.edge.hitpath import Looked, head_of
@@ -183,6 +183,8 @@ class RelayPath:
         resource = message.url.path[len(REST_PREFIX) :].strip("/")
         if method == "GET" and rootdoc.is_root(resource):
             return None  # the full path takes PostgREST's address out of it
+        if resource.startswith("rpc/") and resource[4:] in ANSWER_NAMES_USER:
+            return None  # what it changed is named by its answer: the full path reads it first
         query = message.url.raw_query_string
         try:
             embedlimit.check(query, max_depth=self.max_embed_depth, max_embeds=self.max_embeds)
@@ -279,7 +281,7 @@ class RelayPath:
         decided, orgs = members.remembered(identity, plan.deps)
         if not decided:
             return None
-        deps = plan.names(orgs)
+        deps = plan.names(orgs, user_of(identity))
         if key in cache.l1.entries:
             return None
         # A follower of an identical request in flight, or a lead (registered by accept()).
@@ -427,6 +429,7 @@ class RelayPath:
             change.prefer,
             relay.body,
             orgs if decided else None,
+            user_of(relay.identity),
         )
 
     @staticmethod

@@ -20,10 +20,11 @@ class ReadPlan:
     org: str | None
     ttl_s: float
 
-    def names(self, orgs: tenants.Orgs) -> tuple[str, ...]:
-        """The generation names of this read for a caller in organizations orgs."""
+    def names(self, orgs: tenants.Orgs, user: str | None) -> tuple[str, ...]:
+        """The generation names of this read for a caller in organizations orgs (user: the
+        caller's id, tenants.user_of)."""
         top = None if self.org is None else (self.resource, self.org)
-        return tenants.read_names(self.deps, orgs, top)
+        return tenants.read_names(self.deps, orgs, top, user)
 
 
 def read_plan(resource: str, raw_query: str, ttl_s: float, rpc_ttl_s: float) -> ReadPlan | None:

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import write_names, write_targets
+from proxy.cache.dependencies import answer_names_user, one_id, write_names, write_targets
 from proxy.cache.generations import Generations
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.readquery import parse_query, values
@@ -133,14 +133,16 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         # Per organization (proxy/cache/tenants.py): no await may come between this lookup and
         # cached.serve taking the generation vector (it checks the memberships generation).
         orgs = await app[MEMBERS].of(request, identity, plan.deps)
-        deps, ttl = plan.names(orgs), plan.ttl_s
+        deps, ttl = plan.names(orgs, tenants.user_of(identity)), plan.ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
     orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
     prefer = ",".join(request.headers.getall("Prefer", ()))
     query = request.rel_url.raw_query_string
-    written = write_of(cache.generations, method, resource, query, prefer, body, orgs)
+    written = write_of(
+        cache.generations, method, resource, query, prefer, body, orgs, tenants.user_of(identity)
+    )
 
     async def settle(upstream: Response) -> None:
         # Before the client sees the answer (a large one is streamed: the client could
@@ -151,6 +153,8 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         response = await fetch(before_relay=settle)
         if 400 <= response.status < 500:
             written.rolled_back()  # fetch() raised for the lost connection's 400
+        elif isinstance(response, web.Response):  # held whole: not sent yet
+            await written.answer(response.body if isinstance(response.body, bytes) else None)
         return response
     finally:
         await written.unsure()  # a 5xx, a timeout, a lost connection: before the error
@@ -164,12 +168,21 @@ def write_of(
     prefer: str,
     body: bytes | None,
     orgs: frozenset[str] | None,
+    caller: str | None,
 ) -> Written:
     """A write's bookkeeping (proxy/cache/written.py) on either path that takes it (this one
     and the protocol handler's relay): the names it may move, its caller's organizations
-    (orgs; None: unknown, every organization's) narrowed to the one it names, if any."""
+    (orgs; None: unknown, every organization's) narrowed to the one it names, if any, and the
+    users whose memberships it changes (caller: the caller's user id, tenants.user_of)."""
     named = named_org(method, resource, query, prefer, body)
-    return Written(generations, write_names(resource, body, tenants.narrowed(orgs, named)))
+    names = write_names(
+        resource,
+        body,
+        tenants.narrowed(orgs, named),
+        caller=caller,
+        users=named_users(method, resource, query, prefer, body),
+    )
+    return Written(generations, names, user_in_answer=answer_names_user(resource))
 
 
 def named_org(
@@ -190,6 +203,25 @@ def named_org(
         return None if params is None else tenants.one_org(values(params, "organization_id"))
     if method == "POST" and "resolution" not in prefer:
         return tenants.named_by_body(body)
+    return None
+
+
+def named_users(
+    method: str, resource: str, query: str, prefer: str, body: bytes | None
+) -> tuple[str, ...] | None:
+    """The users whose memberships a write of the memberships table certainly changes: a
+    PATCH/DELETE filtered to `user_id=eq.X` that does not set user_id, or a plain insert (no
+    upsert, which may take another user's row) of rows that each carry theirs; None otherwise."""
+    if resource != "memberships":
+        return None
+    if method in ("PATCH", "DELETE"):
+        if body and (b"user_id" in body or b"\\" in body):
+            return None  # it may move rows to another user (an escape may spell it)
+        params = parse_query(query)
+        user = None if params is None else one_id(values(params, "user_id"))
+        return None if user is None else (user,)
+    if method == "POST" and "resolution" not in prefer:
+        return tenants.carried_by_body(body, "user_id")
     return None
 
 

@@ -145,6 +145,11 @@ def reads_of(org: Org, rng: random.Random) -> str:
         f"stock_levels?organization_id=eq.{org.id}&{sel}=product_id,on_hand,products(sku)"
         "&order=product_id,location_id",
         f"orders?organization_id=eq.{org.id}&{sel}=id,status&order=created_at.desc,id&limit=3",
+        # Memberships: the member lists of the caller's organizations, one user's, embedded.
+        f"memberships?{sel}=user_id,organization_id,role&order=organization_id,user_id",
+        f"memberships?organization_id=eq.{org.id}&{sel}=user_id,role&order=user_id",
+        f"organizations?{sel}=id,slug,memberships(role)&order=slug&memberships.order=user_id",
+        f"rpc/members?organization_id={org.id}&order=user_id",
     ]
     return rng.choice(templates)
 
@@ -185,9 +190,41 @@ def test_cached_reads_equal_postgrest_under_writes(
     clients = [httpx.Client(base_url=url, timeout=30) for url in proxies]
     direct = httpx.Client(base_url=postgrest.url, timeout=30)
 
+    # The member of both organizations leaves and rejoins them (an owner's removals and
+    # invitations through /rest/v1 and /api/v1) and changes role: its reads, and the member lists,
+    # must follow at once.
+    member_of = [True, True]
+
+    def membership(which: int, org: Org, token: dict[str, str], api: bool) -> tuple:
+        """(method, path, body, headers, whether it adds or removes the member)."""
+        owner = {"Authorization": f"Bearer {token['owner']}", "X-Organization-Id": org.id}
+        if member_of[which] and rng.random() < 0.5:
+            role = rng.choice(["viewer", "staff"])
+            if api:
+                return "PATCH", f"/api/v1/members/{both}", {"role": role}, owner, False
+            args = {"user_id": both, "role": role, "organization_id": org.id}
+            return "POST", "/rest/v1/rpc/change_member_role", args, owner, False
+        if member_of[which]:
+            if api:
+                return "DELETE", f"/api/v1/members/{both}", None, owner, True
+            args = {"user_id": both, "organization_id": org.id}
+            return "POST", "/rest/v1/rpc/remove_member", args, owner, True
+        invite = {"email": f"{both}@example.test", "role": "viewer"}
+        if api:
+            return "POST", "/api/v1/members", invite, owner, True
+        invite["organization_id"] = org.id
+        return "POST", "/rest/v1/rpc/invite_member", invite, owner, True
+
     def write(i: int) -> None:
         which = rng.randrange(2)
         org, token = orgs[which], tokens[which]
+        if rng.random() < 0.1:
+            method, path, body, h, toggles = membership(which, org, token, rng.random() < 0.5)
+            response = clients[i % PROCESSES].request(method, path, json=body, headers=h)
+            assert response.status_code < 300, (path, response.text)
+            member_of[which] ^= toggles
+            tally.writes[f"{method} {path.replace(both, '<user>')} 2xx"] += 1
+            return
         products = [*org.products.values(), org.spare["products"]]
         wh, st = org.locations["WH1"], org.locations["ST1"]
         staff = {"Authorization": f"Bearer {token['staff']}"}
