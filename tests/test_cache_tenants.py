@@ -135,6 +135,32 @@ async def test_no_reader_misses_a_membership_write_it_can_see() -> None:
                     assert not moved, (name, users, orgs)
 
 
+def test_only_declared_functions_read_other_users_memberships() -> None:
+    """A cached read depends on its caller's own memberships only (memberships~<user>), plus the
+    member lists it declares: so every SQL function that reads public.memberships either
+    answers only about auth.uid() (private helpers), or is exposed with memberships declared
+    (proxy/cache/dependencies.RPC), or is not a cached read at all (a trigger, the token hook,
+    which no cached read depends on: undeclared, it depends on every change)."""
+    from pathlib import Path
+
+    from proxy.cache.dependencies import RPC
+
+    root = Path(__file__).resolve().parents[1] / "sql" / "functions"
+    for path in sorted(root.rglob("*.sql")):
+        text = path.read_text()
+        if "public.memberships" not in text:
+            continue
+        name = path.stem
+        if path.parent.name == "private":
+            assert "auth.uid()" in text, path
+        elif "returns trigger" in text or name not in RPC:
+            assert name in ("keep_an_owner", "guard_member_change", "custom_access_token_hook"), (
+                path
+            )
+        else:
+            assert "memberships" in RPC[name], path
+
+
 def test_organization_tables_show_only_their_members_rows(database_url) -> None:
     """Every table whose generations are per organization has organization_id, and each of its
     select policies (any role) limits rows to the caller's organizations: a read then depends
