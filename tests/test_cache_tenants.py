@@ -135,6 +135,28 @@ async def test_no_reader_misses_a_membership_write_it_can_see() -> None:
                     assert not moved, (name, users, orgs)
 
 
+async def test_no_reader_misses_a_write_of_its_own_notification_reads() -> None:
+    """A user's reads of notification_reads (their own rows only) move with every write of
+    their rows or of unknown users' rows, never with another user's; a whole-table reader
+    (anon, service_role) with every write."""
+    u, v = "0c" * 4 + "-0000-4000-8000-" + "0c" * 6, "0d" * 4 + "-0000-4000-8000-" + "0d" * 6
+    table = "notification_reads"
+    readers = {
+        "u": (read_names((table,), frozenset({A}), None, u), {u}),
+        "v": (read_names((table,), None, None, v), {v}),
+        "whole": (read_names((table,), None), None),
+    }
+    assert readers["u"][0] != readers["whole"][0] != readers["v"][0]
+    generations = Generations(None, "unit")
+    for users in (None, [], [u], [v], [u, v]):
+        for name, (deps, own) in readers.items():
+            before = generations.vector(deps)
+            await generations.bump(changed_names(table, None, None, None, users))
+            moved = generations.vector(deps) != before
+            sees = users is None or own is None or bool(own & set(users))
+            assert moved == sees, (name, users)
+
+
 def test_only_declared_functions_read_other_users_memberships() -> None:
     """A cached read depends on its caller's own memberships only (memberships~<user>), plus the
     member lists it declares: so every SQL function that reads public.memberships either
@@ -511,6 +533,54 @@ def test_membership_writes_keep_the_other_organizations_hits(
                 (newcomer,),
             )
             conn.execute("delete from public.memberships where user_id = %s", (newcomer,))
+
+
+def test_marking_notifications_read_moves_only_the_readers_lists(
+    proxies, deaf_proxies, prefix, world, token_for, database_url
+) -> None:
+    """A user marking notifications read changes their own rows of notification_reads only
+    (RLS): other users' cached notification lists, in their organization or another, stay hits,
+    while the user's own unread list is empty on every process before the answer arrives (tried
+    where no NOTIFY arrives too). Reported open: notification_reads had one generation for
+    everyone, so any user's mark-read cooled every organization's lists."""
+    a, b = world.a, world.b
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for org in (a, b):
+            conn.execute(
+                "insert into public.notifications (organization_id, kind, payload)"
+                " values (%s, 'order_status', '{}')",
+                (org.id,),
+            )
+    others = [auth(token_for, b.users["viewer"]), auth(token_for, a.users["viewer"])]
+    lists = ["/api/v1/notifications?limit=5", "/api/v1/notifications?unread=true&limit=5"]
+    unread = "/api/v1/notifications?unread=true&limit=5"
+
+    for staff in ("staff", "manager"):
+        settled(prefix, database_url)
+        for headers in others:
+            primed(proxies, headers, lists)
+        mine = auth(token_for, a.users[staff])
+        primed(proxies, mine, [unread])
+        assert httpx.get(proxies[0] + unread, headers=mine).json()["data"], staff
+        marked = httpx.post(
+            proxies[1] + "/api/v1/notifications/read", json={"all": True}, headers=mine
+        )
+        assert marked.status_code == 200 and marked.json()["data"]["marked"] > 0, marked.text
+        for base in proxies:
+            assert httpx.get(base + unread, headers=mine).json()["data"] == [], base
+        settled(prefix, database_url)
+        for headers in others:
+            missed = [k for k, v in states(proxies, headers, lists).items() if v != "HIT"]
+            assert not missed, (staff, missed)
+    # Where no NOTIFY arrives: the proxy's own bump moved the reader's list.
+    deaf_reader = auth(token_for, a.users["admin"])
+    primed(deaf_proxies, deaf_reader, [unread])
+    marked = httpx.post(
+        deaf_proxies[1] + "/api/v1/notifications/read", json={"all": True}, headers=deaf_reader
+    )
+    assert marked.status_code == 200 and marked.json()["data"]["marked"] > 0, marked.text
+    for base in deaf_proxies:
+        assert httpx.get(base + unread, headers=deaf_reader).json()["data"] == [], base
 
 
 def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, database_url) -> None:

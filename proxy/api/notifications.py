@@ -16,6 +16,7 @@ from proxy.api.respond import envelope, pagination, through_cache
 from proxy.api.route import Route
 from proxy.api.writes import write
 from proxy.cache.dependencies import TENANCY
+from proxy.cache.tenants import user_of
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.notifications.stream import stream
@@ -135,6 +136,7 @@ async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
     parse_query(route, request.query)
     body = await parse_body(request, ReadIn)
     org = tenancy.chosen(request, identity)
+    caller = user_of(identity)
     marked = 0
     while True:
         ids = await unread_ids(request, identity, body, org, route)
@@ -148,6 +150,7 @@ async def mark_read(request: web.Request, route: Route) -> web.StreamResponse:
                 "POST",
                 json=[{"user_id": identity.subject, "notification_id": i} for i in ids],
                 headers={"Prefer": "resolution=ignore-duplicates,return=minimal"},
+                users=None if caller is None else (caller,),  # RLS: the caller's rows only
             )
             marked += len(ids)
         if body.ids is not None or len(ids) < MARK_PAGE:

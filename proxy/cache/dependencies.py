@@ -76,6 +76,9 @@ TABLES = frozenset(
 # view at once, and nobody else's moves.
 USER = "~"
 TENANCY = "memberships" + USER
+# Tables whose every row belongs to one user (user_id; every select policy `user_id =
+# auth.uid()`): a user's reads depend on `T~<user>`, which the writes of that user's rows move.
+USER_TABLES = frozenset({"notification_reads"})
 ALWAYS = frozenset({TENANCY})
 # Tables that triggers write on every write of another table.
 SIDE_EFFECTS = frozenset({"audit_log", "notifications"})
@@ -328,7 +331,7 @@ def read_order(
 # Tables whose rows each belong to one organization (column organization_id, every select
 # policy `organization_id = any(member organizations)`): their generations are per
 # organization (proxy/tenants.py). Listed, not derived: a table added later stays global until
-# someone checks that this holds. organizations and notification_reads stay global. memberships
+# someone checks that this holds. organizations stays global. memberships
 # is one (a caller reads the memberships of its organizations); what every read depends on
 # through RLS is the caller's own, per user (TENANCY).
 ORG_TABLES = frozenset(
@@ -381,14 +384,17 @@ def changed_names(
     users: Iterable[str] | None = None,
 ) -> set[str]:
     """The names a write of table moves. What it knows (its products, and the places of those
-    products, SCOPED tables only; its organizations, ORG_TABLES only; the users whose
-    memberships it changed) it names, plus the table's ANY (which every reader of the whole
-    table adds); each dimension it does not know it reports to the readers scoped on that
-    dimension (NO_ORG, NO_PRODUCT — the readers of a place too, when its products are known but
-    not their places); knowing nothing, the table's own name, which every reader adds
-    (Generations.vector) — memberships' users not known, the same: every user's reads move."""
+    products, SCOPED tables only; its organizations, ORG_TABLES only; the users whose rows of
+    memberships or of a USER_TABLES table it changed) it names, plus the table's ANY (which
+    every reader of the whole table adds); each dimension it does not know it reports to the
+    readers scoped on that dimension (NO_ORG, NO_PRODUCT — the readers of a place too, when its
+    products are known but not their places); knowing nothing, the table's own name, which
+    every reader adds (Generations.vector) — users not known, the same: every user's reads
+    move."""
     products = products if table in SCOPED else None
     orgs = orgs if table in ORG_TABLES else None
+    if table in USER_TABLES:
+        return {table} if users is None else {table + ANY, *(table + USER + u for u in users)}
     if table == "memberships" and orgs is not None:
         if users is None:
             return {table}

@@ -33,6 +33,7 @@ from proxy.cache.dependencies import (
     ORG_TABLES,
     SCOPED,
     USER,
+    USER_TABLES,
 )
 from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 
@@ -81,20 +82,21 @@ def _parts(name: str) -> tuple[str, str, str]:
     """The counters whose sum is name's generation ("" where there is none: always 0). A
     reader of a whole table T adds T@any (every scoped write); of one product's or one
     organization's rows, T (every unscoped write) and the counter of the writes that do not
-    know that dimension (proxy/dependencies.changed_names); of one user's memberships, those
-    and memberships (every write that does not know its users)."""
+    know that dimension (proxy/dependencies.changed_names); of one user's rows (memberships,
+    USER_TABLES), those and the table (every write that does not know its users)."""
     table, at, rest = name.partition("@")
     if at and table in SCOPED:
         if rest.endswith(KNOWN_ORGS):  # T#?<org> of the caller's organizations are deps too
             return name[: -len(KNOWN_ORGS)], table, ""
         return name, table, (table + NO_PRODUCT if rest != "any" else "")
     table, mark, rest = name.partition(USER)
-    if mark and table == "memberships":  # one user's memberships: theirs and unscoped writes
+    if mark and (table == "memberships" or table in USER_TABLES):
+        # One user's rows: their writes and the unscoped ones (TENANCY without a user: all).
         return (name, table, "") if rest else (table, table + ANY, "")
     table, mark, rest = name.partition(ORG)
     if mark and table in ORG_TABLES and not rest.startswith("?"):
         return name, table, (table + NO_ORG if table in SCOPED else "")
-    if name in SCOPED or name in ORG_TABLES:
+    if name in SCOPED or name in ORG_TABLES or name in USER_TABLES:
         return name, name + ANY, ""
     return name, "", ""
 

@@ -34,6 +34,8 @@ from proxy.cache.dependencies import (
     ORG_TABLES,
     SCOPED,
     TENANCY,
+    USER,
+    USER_TABLES,
     is_bucket,
     org_name,
     user_name,
@@ -154,13 +156,15 @@ def read_names(
     user: str | None = None,
 ) -> tuple[str, ...]:
     """deps with each organization table T replaced by T#o for the caller's organizations o
-    (top = (table, org): a read filtered to one organization, for that table) and the caller's
-    memberships (TENANCY) by the user's (user: an authenticated caller's id; the whole table
-    without one); sorted."""
+    (top = (table, org): a read filtered to one organization, for that table), the caller's
+    memberships (TENANCY) and each USER_TABLES table by the user's rows (user: an authenticated
+    caller's id; the whole table without one); sorted."""
     names: set[str] = set()
     for name in deps:
         if name == TENANCY:
             names.add(tenancy_of(user))
+        elif name in USER_TABLES and user is not None and is_uuid(user):
+            names.add(name + USER + user)
         elif top is not None and name == top[0] and name in ORG_TABLES:
             names.add(org_name(name, top[1]))
         elif orgs is not None and name in ORG_TABLES:

@@ -9,7 +9,13 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import answer_names_user, one_id, write_names, write_targets
+from proxy.cache.dependencies import (
+    USER_TABLES,
+    answer_names_user,
+    one_id,
+    write_names,
+    write_targets,
+)
 from proxy.cache.generations import Generations
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.readquery import parse_query, values
@@ -180,7 +186,7 @@ def write_of(
         body,
         tenants.narrowed(orgs, named),
         caller=caller,
-        users=named_users(method, resource, query, prefer, body),
+        users=named_users(method, resource, query, prefer, body, caller),
     )
     return Written(generations, names, user_in_answer=answer_names_user(resource))
 
@@ -207,11 +213,14 @@ def named_org(
 
 
 def named_users(
-    method: str, resource: str, query: str, prefer: str, body: bytes | None
+    method: str, resource: str, query: str, prefer: str, body: bytes | None, caller: str | None
 ) -> tuple[str, ...] | None:
-    """The users whose memberships a write of the memberships table certainly changes: a
+    """The users whose rows a write of a per-user table certainly changes: for memberships, a
     PATCH/DELETE filtered to `user_id=eq.X` that does not set user_id, or a plain insert (no
-    upsert, which may take another user's row) of rows that each carry theirs; None otherwise."""
+    upsert, which may take another user's row) of rows that each carry theirs; for a
+    USER_TABLES table (RLS: only the caller's own rows), the caller; None otherwise."""
+    if resource in USER_TABLES:
+        return None if caller is None else (caller,)
     if resource != "memberships":
         return None
     if method in ("PATCH", "DELETE"):

@@ -9,14 +9,14 @@ for each statement execute function private.notify_change();
 create or replace trigger notification_reads_notify_insert
 after insert on public.notification_reads
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');
 
 create or replace trigger notification_reads_notify_update
 after update on public.notification_reads
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');
 
 create or replace trigger notification_reads_notify_delete
 after delete on public.notification_reads
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');

@@ -4212,30 +4212,32 @@ declare
   users uuid[];
 begin
   -- Declared with transition tables (argument 'rows'): a statement that changed no row (an
-  -- update or delete matching nothing) reports nothing, so it cools no cache. With a second
-  -- argument 'organization_id' it names the organizations whose rows it changed (at most 20;
-  -- more are reported as a change of the whole table); with a third, 'user_id' (memberships),
-  -- the users too.
-  if tg_nargs > 1 and tg_argv[0] = 'rows' and tg_argv[1] = 'organization_id' then
-    if tg_op = 'INSERT' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct n.organization_id from new_rows as n limit 21) as d;
-    elsif tg_op = 'DELETE' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct o.organization_id from old_rows as o limit 21) as d;
-    else
-      select array_agg(d.organization_id) into organizations
-      from (
-        select o.organization_id from old_rows as o
-        union
-        select n.organization_id from new_rows as n
-        limit 21
-      ) as d;
+  -- update or delete matching nothing) reports nothing, so it cools no cache. Further
+  -- arguments name the columns whose distinct values it reports: 'organization_id' (tables
+  -- whose rows each belong to one organization), 'user_id' (memberships, notification_reads);
+  -- more than 20 of either are reported as a change of the whole table.
+  if
+    tg_nargs > 1 and tg_argv[0] = 'rows'
+    and ('organization_id' = any(tg_argv) or 'user_id' = any(tg_argv))
+  then
+    if 'organization_id' = any(tg_argv) then
+      if tg_op = 'INSERT' then
+        select array_agg(d.organization_id) into organizations
+        from (select distinct n.organization_id from new_rows as n limit 21) as d;
+      elsif tg_op = 'DELETE' then
+        select array_agg(d.organization_id) into organizations
+        from (select distinct o.organization_id from old_rows as o limit 21) as d;
+      else
+        select array_agg(d.organization_id) into organizations
+        from (
+          select o.organization_id from old_rows as o
+          union
+          select n.organization_id from new_rows as n
+          limit 21
+        ) as d;
+      end if;
     end if;
-    if organizations is null then
-      return null;  -- the statement changed no row
-    end if;
-    if tg_nargs > 2 and tg_argv[2] = 'user_id' then
+    if 'user_id' = any(tg_argv) then
       if tg_op = 'INSERT' then
         select array_agg(d.user_id) into users
         from (select distinct n.user_id from new_rows as n limit 21) as d;
@@ -4252,7 +4254,10 @@ begin
         ) as d;
       end if;
     end if;
-    if cardinality(organizations) <= 20 and (users is null or cardinality(users) <= 20) then
+    if organizations is null and users is null then
+      return null;  -- the statement changed no row
+    end if;
+    if coalesce(cardinality(organizations), 0) <= 20 and coalesce(cardinality(users), 0) <= 20 then
       perform pg_notify(
         'nimbus_changes',
         json_strip_nulls(
@@ -4291,13 +4296,12 @@ Statement-level trigger on every public table, so the proxy can drop cached read
 table. PostgreSQL delivers it at commit and folds identical payloads of one transaction.
 Declared per event with a transition table and the argument ''rows'' (new_rows for insert and
 update, old_rows for delete), it stays silent for a statement that changed no row; declared
-without them (truncate, or several events at once) it always notifies. With the arguments
-''rows'', ''organization_id'' (tables whose rows each belong to one organization) the payload
-adds "organizations": the distinct organization ids of the changed rows, so the proxy drops
-only those organizations'' cached reads (docs/ARCHITECTURE.md); with a third, ''user_id''
-(memberships), "users": the distinct user ids of the changed rows, whose every cached read
-depends on their memberships. More than 20 of either are reported without them, as a change
-of the whole table.';
+without them (truncate, or several events at once) it always notifies. Further arguments name
+columns whose distinct values of the changed rows the payload adds: ''organization_id''
+(tables whose rows each belong to one organization) as "organizations", so the proxy drops only
+those organizations'' cached reads (docs/ARCHITECTURE.md); ''user_id'' (memberships,
+notification_reads) as "users", whose cached reads depend on their own rows. More than 20 of
+either are reported without them, as a change of the whole table.';
 
 revoke all on function private.notify_change() from public, anon;
 
@@ -8926,17 +8930,17 @@ for each statement execute function private.notify_change();
 create or replace trigger notification_reads_notify_insert
 after insert on public.notification_reads
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');
 
 create or replace trigger notification_reads_notify_update
 after update on public.notification_reads
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');
 
 create or replace trigger notification_reads_notify_delete
 after delete on public.notification_reads
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'user_id');
 
 -- sql/triggers/notifications.sql
 -- Triggers on public.notifications; re-applied by every `nimbus migrate` (create or replace).
