@@ -47,10 +47,22 @@ def test_rpc_reads_depend_on_embedded_tables_too() -> None:
     assert "stock_levels" in quoted
 
 
-def test_cascading_writes_invalidate_everything() -> None:
-    """Deleting an organization or an order cascades: such writes bump every table."""
+async def test_cascading_writes_invalidate_everything() -> None:
+    """Deleting an organization or an order cascades: such writes move every reader (the
+    epoch, which every generation vector starts with; moving ALL alone moved only the readers
+    depending on everything, found by a cold review). Updating one does not cascade."""
+    from proxy.cache.dependencies import EPOCH, SIDE_EFFECTS, changed_names
+
+    assert write_targets("organizations") == write_targets("organizations", "DELETE")
     assert write_targets("organizations") == frozenset({ALL})
     assert write_targets("orders") == frozenset({ALL})
+    assert write_targets("organizations", "PATCH") == {"organizations"} | SIDE_EFFECTS
+    assert changed_names(ALL, None) == {EPOCH}
+    generations = Generations(None, "unit")
+    readers = [("products#o",), ("memberships~u",), (ALL,), ("stock_levels@7",)]
+    before = [generations.vector(deps) for deps in readers]
+    await generations.bump(write_names("organizations", None, ["o"]))
+    assert all(generations.vector(d) != b for d, b in zip(readers, before, strict=True))
 
 
 # --- Reading a query as PostgREST does (issue 13, point 2) ---------------------------------

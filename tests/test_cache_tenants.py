@@ -201,12 +201,14 @@ def test_organization_tables_show_only_their_members_rows(database_url) -> None:
             " and cmd in ('SELECT', 'ALL') and tablename = any(%s)",
             (sorted(ORG_TABLES),),
         ).fetchall()
-    assert ORG_TABLES <= columns
+    assert ORG_TABLES - {"organizations"} <= columns  # an organization's own id is its id
     assert {t for t, _, _ in policies} == ORG_TABLES
     # A caller's own membership is a row of one of its organizations (member_organizations()
     # reads exactly those rows): that policy shows nothing the member policy does not.
     own = ("memberships", "(user_id = ( SELECT auth.uid() AS uid))")
     for table, qual, permissive in policies:
+        if table == "organizations":
+            qual = qual.replace("(id = ANY", "(organization_id = ANY")
         assert permissive == "RESTRICTIVE" or member in qual or (table, qual) == own, (table, qual)
 
 
@@ -407,20 +409,16 @@ def membership_writes(org, user: str) -> list[tuple[str, str, dict | None, bool]
 
 
 @pytest.fixture(scope="module")
-def deaf_proxies(upstream_env, database_url, tmp_path_factory):
-    """Two proxy processes whose database listener hears another database: no trigger's NOTIFY
-    reaches them, so only the proxy's own bumps move their generations."""
+def deaf_proxies(upstream_env, tmp_path_factory):
+    """Two proxy processes that do not LISTEN: no trigger's NOTIFY reaches them, so only the
+    proxy's own bumps move their generations."""
     with own_prefix("tenants-deaf") as deaf_prefix:
         procs = start_proxies(
             tmp_path_factory,
             "tenants-deaf",
             2,
-            **{
-                **upstream_env,
-                "NIMBUS_DATABASE_URL": psycopg.conninfo.make_conninfo(
-                    database_url, dbname="postgres"
-                ),
-            },
+            **upstream_env,
+            NIMBUS_LISTEN_ENABLED="false",
             NIMBUS_REDIS_URL=REDIS_URL,
             NIMBUS_REDIS_PREFIX=deaf_prefix,
         )
@@ -456,6 +454,151 @@ def test_a_membership_write_moves_its_users_reads_before_answering(
     finally:
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute("delete from public.memberships where user_id = %s", (user,))
+
+
+def test_deleting_an_organization_moves_what_it_cascades_to_before_answering(
+    deaf_proxies, token_for, database_url
+) -> None:
+    """A write that may change any table (deleting an organization cascades to every one of its
+    rows, its memberships included) moves every cached read before it is answered: its owner's
+    list of organizations and of products no longer shows it on either process. Found by a
+    cold review: such writes moved only the name of the reads that depend on everything, so
+    an organization's reads outlived it until the database's NOTIFY arrived."""
+    user = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
+        )
+    mine = auth(token_for, user)
+    created = httpx.post(
+        deaf_proxies[0] + "/rest/v1/rpc/create_organization",
+        json={"name": "Short-lived", "slug": f"s-{user[:8]}"},
+        headers=mine,
+    )
+    assert created.status_code == 200, created.text
+    org = created.json()["id"]
+    reads = ["/rest/v1/organizations?select=id", "/rest/v1/settings?select=organization_id"]
+    primed(deaf_proxies, mine, reads)
+    gone = httpx.delete(deaf_proxies[1] + f"/rest/v1/organizations?id=eq.{org}", headers=mine)
+    assert gone.status_code == 204, gone.text
+    for base in deaf_proxies:
+        for path in reads:
+            assert httpx.get(base + path, headers=mine).json() == [], (base, path)
+
+
+def test_renaming_an_organization_keeps_the_others_hits(
+    proxies, deaf_proxies, prefix, world, token_for, database_url
+) -> None:
+    """An admin renaming their organization moves that organization's reads only: b's cached
+    reads (its own organization's row included) stay hits, while a's admin sees the new name on
+    the next read on every process, where no NOTIFY arrives too. Reported by a cold review:
+    any write of organizations counted as a cascade, moving every cached read of every
+    organization."""
+    a, b = world.a, world.b
+    b_viewer = auth(token_for, b.users["viewer"])
+    own = "/rest/v1/organizations?select=id,name"
+    b_reads = [*reads_of(b), own]
+    admin = auth(token_for, a.users["admin"])
+    original = httpx.get(proxies[0] + own, headers=admin).json()[0]["name"]
+    try:
+        for i, group in enumerate((proxies, deaf_proxies)):
+            settled(prefix, database_url)
+            primed(proxies, b_viewer, b_reads)
+            primed(group, admin, [own])
+            name = f"{original} ({i})"
+            renamed = httpx.patch(
+                group[1] + f"/rest/v1/organizations?id=eq.{a.id}",
+                json={"name": name},
+                headers=admin,
+            )
+            assert renamed.status_code == 204, renamed.text
+            for base in group:
+                assert httpx.get(base + own, headers=admin).json()[0]["name"] == name, base
+            settled(prefix, database_url)
+            missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+            assert not missed, missed
+    finally:
+        httpx.patch(
+            proxies[0] + f"/rest/v1/organizations?id=eq.{a.id}",
+            json={"name": original},
+            headers=admin,
+        )
+
+
+def test_a_form_encoded_membership_write_moves_the_user_it_names(
+    deaf_proxies, world, token_for, database_url
+) -> None:
+    """PostgREST decodes a form-encoded body's keys (`user%5Fid`): a PATCH filtered to one
+    user's membership whose body gives it to another names neither user in any byte the proxy
+    would search, so the proxy reads only JSON bodies and names nothing from any other (every
+    user's reads move). Found by a cold review: the other user kept a cached view without the
+    organization until the NOTIFY arrived."""
+    a = world.a
+    admin = auth(token_for, a.users["admin"])
+    giver, taker = str(uuid.uuid4()), str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for user in (giver, taker):
+            conn.execute(
+                "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
+            )
+        conn.execute(
+            "insert into public.memberships (user_id, organization_id, role)"
+            " values (%s, %s, 'viewer')",
+            (giver, a.id),
+        )
+    mine = auth(token_for, taker)
+    try:
+        primed(deaf_proxies, mine, [SEEN])
+        moved = httpx.patch(
+            deaf_proxies[1] + f"/rest/v1/memberships?user_id=eq.{giver}&organization_id=eq.{a.id}",
+            content=f"user%5Fid={taker}",
+            headers={**admin, "Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert moved.status_code == 204, moved.text
+        sees(deaf_proxies, mine, a, True)
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute("delete from public.memberships where user_id in (%s, %s)", (giver, taker))
+
+
+def test_a_failed_lookup_of_organizations_is_not_remembered(
+    postgrest, database_url, jwt_secret, world, token_for, tmp_path
+) -> None:
+    """A lookup of the caller's organizations that PostgREST did not answer leaves the request
+    on whole-table generations, and the next request looks again (it used to be remembered
+    until the user's memberships moved, which may be never: every read of that user then
+    moved with every organization's writes). Counted at a relay in front of PostgREST."""
+    from tests.support.process import start_proxy
+    from tests.support.relay import CountingRelay
+
+    user = world.a.users["viewer"]
+    lookup = f"GET /memberships?select=organization_id&user_id=eq.{user}".encode()
+    port = int(postgrest.url.rsplit(":", 1)[1])
+    relay = CountingRelay("127.0.0.1", port, drop_answer_to=lookup).start()
+    with own_prefix("lookup") as lookup_prefix:
+        proc, url = start_proxy(
+            tmp_path,
+            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
+            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
+            NIMBUS_DATABASE_URL=database_url,
+            NIMBUS_JWT_SECRET=jwt_secret,
+            NIMBUS_REDIS_URL=REDIS_URL,
+            NIMBUS_REDIS_PREFIX=lookup_prefix,
+            NIMBUS_ANALYTICS_REFRESH_S="0",
+        )
+        try:
+            wait_until(lambda: coherent(url), what="cache coherence")
+            headers = auth(token_for, user)
+            first = httpx.get(url + "/rest/v1/products?select=id&limit=1", headers=headers)
+            assert first.status_code == 200 and relay.dropped >= 1, (first.text, relay.dropped)
+            relay.drop_answer_to = None
+            before = relay.requests
+            second = httpx.get(url + "/rest/v1/products?select=id&limit=2", headers=headers)
+            assert second.status_code == 200, second.text
+            assert relay.requests == before + 2  # the lookup again, then the read
+        finally:
+            proc.stop()
+            relay.stop()
 
 
 def test_membership_writes_keep_the_other_organizations_hits(
@@ -581,6 +724,43 @@ def test_marking_notifications_read_moves_only_the_readers_lists(
     assert marked.status_code == 200 and marked.json()["data"]["marked"] > 0, marked.text
     for base in deaf_proxies:
         assert httpx.get(base + unread, headers=deaf_reader).json()["data"] == [], base
+
+
+def test_writes_that_change_no_row_move_nothing_without_a_count(
+    proxies, prefix, world, token_for, database_url
+) -> None:
+    """A PATCH or DELETE that matches no row the caller may change moves nothing, whether or not
+    the client asked for a count: the proxy asks PostgREST for one (and answers as if it had
+    not). Reported open: any signed-in user's `DELETE /rest/v1/organizations?id=eq.<another
+    organization>` (RLS: 0 rows, 204) moved every generation, and so turned every organization's
+    hits into misses; a PATCH matching nothing moved the caller's organizations."""
+    a, b = world.a, world.b
+    b_viewer = auth(token_for, b.users["viewer"])
+    b_reads = reads_of(b)
+    stranger = auth(token_for, "00000000-0000-4000-8000-00000000f00d")  # no organization
+    a_viewer = auth(token_for, a.users["viewer"])
+    nobody = "00000000-0000-4000-8000-000000000000"
+    attempts = [
+        ("DELETE", f"/rest/v1/organizations?id=eq.{b.id}", None, a_viewer),
+        ("PATCH", f"/rest/v1/organizations?id=eq.{b.id}", {"name": "mine"}, stranger),
+        ("DELETE", f"/rest/v1/products?id=eq.{nobody}", None, stranger),
+        ("PATCH", f"/rest/v1/products?id=eq.{nobody}", {"name": "x"}, a_viewer),
+        ("DELETE", f"/rest/v1/memberships?organization_id=eq.{b.id}", None, a_viewer),
+    ]
+    settled(prefix, database_url)
+    primed(proxies, b_viewer, b_reads)
+    before = generation(prefix, "*")
+    for method, path, body, headers in attempts:
+        for base in proxies:
+            response = httpx.request(method, base + path, json=body, headers=headers)
+            assert response.status_code == 204, (path, response.status_code, response.text)
+            # Answered as PostgREST answers a client that asked for no count.
+            assert response.headers.get("content-range", "*/*").endswith("/*"), response.headers
+            assert "count" not in response.headers.get("preference-applied", ""), response.headers
+    settled(prefix, database_url)
+    assert generation(prefix, "*") == before + 2  # the marker's, nothing else
+    missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+    assert not missed, missed
 
 
 def test_refused_api_writes_move_nothing(proxies, prefix, world, token_for, database_url) -> None:

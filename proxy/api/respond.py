@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import Place, target_names
+from proxy.cache.dependencies import Place, acting_orgs, target_names
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.gate.identity import Identity
 from proxy.ops.keys import SETTINGS
@@ -77,13 +77,11 @@ async def write_names(
     products: tuple[str, ...] | None = None,
     places: tuple[Place, ...] | None = None,
     users: tuple[str, ...] | None = None,
-    new_organization: bool = False,
+    target: str = "",
 ) -> set[str]:
     """The generation names a write of tables moves: the caller's organizations' (only the
     named one when the write certainly acts on it alone), the products' and their places' when
-    known, and the users' whose memberships it changes (new_organization: it writes only
-    the rows of an organization it creates, proxy/cache/dependencies.creates_organization)."""
-    if new_organization:
-        return target_names(tables, products, (), places, users)
+    known, and the users' whose memberships it changes (target: the route's, for the functions
+    acting on other organizations than the caller's, proxy/cache/dependencies.acting_orgs)."""
     orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
-    return target_names(tables, products, orgs, places, users)
+    return target_names(tables, products, acting_orgs(target, orgs), places, users)

@@ -21,7 +21,6 @@ from proxy.api.route import Route
 from proxy.cache.dependencies import (
     Place,
     answer_names_user,
-    creates_organization,
     function_users,
     stock_scope,
 )
@@ -59,7 +58,7 @@ async def write(
         products=products,
         places=places,
         users=users,
-        new_organization=creates_organization(route.target),
+        target=route.target,
     )
     written = Written(request.app[BUS], names, user_in_answer=answer_names_user(route.target))
     try:

@@ -44,6 +44,9 @@ from proxy.cache import readquery
 from proxy.ops.ids import UUID
 
 ALL = "*"  # bumped with every change: depending on it means "any write invalidates me"
+# Part of every generation vector (proxy/cache/generations.py): moving it invalidates every
+# entry. A write that may have changed anything (its targets ALL) moves it.
+EPOCH = "~epoch"
 
 TABLES = frozenset(
     {
@@ -116,7 +119,8 @@ RPC: dict[str, frozenset[str]] = {
     "create_replenishment_orders": ORDERS | SIDE_EFFECTS,
     "stock_valuation": STOCK | CATALOG | VIEWS,
     "set_lot_status": STOCK | SIDE_EFFECTS,
-    "refresh_analytics": frozenset({ALL}),
+    # It refreshes the views and scans every organization's lots for expiry (GLOBAL_RPC).
+    "refresh_analytics": VIEWS | frozenset({"lots", "notifications"}) | SIDE_EFFECTS,
     "open_stock_count": COUNTS | SIDE_EFFECTS,
     "record_stock_count": COUNTS | SIDE_EFFECTS,
     "post_stock_count": COUNTS | STOCK | SIDE_EFFECTS,
@@ -173,11 +177,19 @@ ANSWER_NAMES_USER = frozenset({"invite_member"})
 # The functions that write only the rows of an organization they create: rows nobody but
 # their caller (whose memberships move) and whole-table readers can have read.
 NEW_ORGANIZATION = frozenset({"create_organization"})
+# The functions that may write rows of organizations other than their caller's.
+GLOBAL_RPC = frozenset({"refresh_analytics"})
 
 
-def creates_organization(resource: str) -> bool:
-    """Whether a write to /resource writes only rows of an organization it creates."""
-    return resource.startswith("rpc/") and resource[4:] in NEW_ORGANIZATION
+def acting_orgs(resource: str, orgs: Iterable[str] | None) -> Iterable[str] | None:
+    """The organizations whose rows a write to /resource by a caller in orgs may change: none
+    of them for a function creating an organization, any (None) for a GLOBAL_RPC."""
+    function = resource[4:] if resource.startswith("rpc/") else None
+    if function in NEW_ORGANIZATION:
+        return ()  # of its new organization only: none whose readers need telling
+    if function in GLOBAL_RPC:
+        return None
+    return orgs
 
 
 def answer_names_user(resource: str) -> bool:
@@ -331,11 +343,13 @@ def read_order(
 # Tables whose rows each belong to one organization (column organization_id, every select
 # policy `organization_id = any(member organizations)`): their generations are per
 # organization (proxy/tenants.py). Listed, not derived: a table added later stays global until
-# someone checks that this holds. organizations stays global. memberships
+# someone checks that this holds. organizations is one too (its id is the organization, and a
+# member reads only their own). memberships
 # is one (a caller reads the memberships of its organizations); what every read depends on
 # through RLS is the caller's own, per user (TENANCY).
 ORG_TABLES = frozenset(
     {
+        "organizations",
         "memberships",
         "locations",
         "categories",
@@ -391,6 +405,8 @@ def changed_names(
     products are known but not their places); knowing nothing, the table's own name, which
     every reader adds (Generations.vector) — users not known, the same: every user's reads
     move."""
+    if table == ALL:
+        return {EPOCH}  # it may have changed any table: every reader moves
     products = products if table in SCOPED else None
     orgs = orgs if table in ORG_TABLES else None
     if table in USER_TABLES:
@@ -429,6 +445,7 @@ def write_names(
     *,
     caller: str | None = None,
     users: Iterable[str] | None = None,
+    method: str | None = None,
 ) -> set[str]:
     """The generation names a write to /resource with this body may move (write_targets, with
     stock scoped to the product an adjust_stock or transfer_stock names and to its locations,
@@ -442,9 +459,9 @@ def write_names(
     products, places = stock_scope(resource, args)
     if function is not None:
         users = function_users(function, args, caller)
-    if creates_organization(resource):
-        orgs = ()  # of its new organization only: none whose readers need telling
-    return target_names(write_targets(resource), products, orgs, places, users)
+    return target_names(
+        write_targets(resource, method), products, acting_orgs(resource, orgs), places, users
+    )
 
 
 def function_users(function: str, args: object, caller: str | None) -> tuple[str, ...] | None:
@@ -521,14 +538,14 @@ def _plain_arguments(body: bytes) -> dict[str, object] | None:
     return args if isinstance(args, dict) else None
 
 
-def write_targets(resource: str) -> frozenset[str]:
+def write_targets(resource: str, method: str | None = None) -> frozenset[str]:
     """Tables a write to /resource may change (over-approximated: that is safe); none for a
-    read-only function."""
+    read-only function. method: the write's (None: any, as a DELETE)."""
     if resource.startswith("rpc/"):
         if resource[4:] in READ_ONLY_RPC:
             return frozenset()
         return RPC.get(resource[4:], frozenset({ALL}))
-    if resource in CASCADES:
+    if resource in CASCADES and method in (None, "DELETE"):
         return frozenset({ALL})  # deleting an organization or an order cascades
     if resource in TABLES:
         return frozenset({resource}) | SIDE_EFFECTS

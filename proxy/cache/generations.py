@@ -26,6 +26,7 @@ from redis.exceptions import ResponseError
 from proxy.cache.dependencies import (
     ALL,
     ANY,
+    EPOCH,
     KNOWN_ORGS,
     NO_ORG,
     NO_PRODUCT,
@@ -38,7 +39,6 @@ from proxy.cache.dependencies import (
 from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
-EPOCH = "~epoch"
 # HINCRBY by 1 of each name in the hash KEYS[1], and the bump announced in the same round trip:
 # ARGV is the channel ('' on a cluster, where the subscribers' node publishes it), the bump's
 # id, who waits for acknowledgements ('' for nobody), then the names. Answers the new values,

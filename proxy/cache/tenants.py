@@ -8,9 +8,9 @@ rows: `T#<org>` for each of them stands for `T`. The caller's organizations are 
 through PostgREST as the caller (`memberships?user_id=eq.<sub>`), memoised per user while the
 generation of that user's memberships (`memberships~<sub>`, and the epoch) has not moved: every
 read of the user depends on it, so an entry built under one set of organizations is dropped
-with it. A lookup the memberships
-generation moved under is not trusted. Without a user (anon, service_role), with no or too
-many memberships, or when the lookup fails: the whole table, as before.
+with it. A lookup that generation moved under is not trusted, and one that failed is not
+remembered. Without a user (anon, service_role), with no or too many memberships, or when the
+lookup fails: the whole table, as before.
 
 A read filtered to one organization (`organization_id=eq.X` on /rest/v1, the /api/v1
 organization scope) depends on X alone for its own table; its embedded tables, whose rows are
@@ -21,6 +21,7 @@ a plain insert whose rows all carry it) moves that one, if the caller belongs to
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -49,6 +50,15 @@ log = logging.getLogger(__name__)
 MAX_ORGS = 16  # more organizations than this: depend on (and move) the whole table
 MEMO = 10_000  # users whose organizations are memoised per process
 Orgs = frozenset[str] | None
+
+
+class Failed(enum.Enum):
+    """A lookup of a user's organizations that did not answer."""
+
+    FAILED = enum.auto()
+
+
+FAILED = Failed.FAILED
 
 
 class Reply(Protocol):
@@ -80,7 +90,7 @@ class MemberOrgs:
         self.generations = generations
         self.call = call
         self.memo: dict[str, tuple[tuple[int, ...], Orgs]] = {}
-        self.inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[Orgs]] = {}
+        self.inflight: dict[tuple[str, tuple[int, ...]], asyncio.Future[Orgs | Failed]] = {}
 
     async def of(
         self, request: web.Request, identity: Identity | None, tables: Iterable[str]
@@ -98,17 +108,20 @@ class MemberOrgs:
         # Concurrent first requests of one user share one lookup.
         waiting = self.inflight.get((subject, stamp))
         if waiting is not None:
-            orgs = await asyncio.shield(waiting)
+            found = await asyncio.shield(waiting)
         else:
             future = self.inflight[subject, stamp] = asyncio.get_running_loop().create_future()
-            orgs = None
+            found = FAILED
             try:
-                orgs = await self._lookup(request, identity, subject)
+                found = await self._lookup(request, identity, subject)
             finally:
                 del self.inflight[subject, stamp]
-                future.set_result(orgs)
-        if self.generations.vector(own) != stamp:
-            return None  # memberships moved while looking: the answer may predate it
+                future.set_result(found)
+        if found is FAILED or self.generations.vector(own) != stamp:
+            # Not known (the whole table), and not remembered: a lookup that failed is tried
+            # again by the next request; one the memberships moved under may predate them.
+            return None
+        orgs = found
         if len(self.memo) >= MEMO:
             self.memo.clear()
         self.memo[subject] = (stamp, orgs)
@@ -128,7 +141,9 @@ class MemberOrgs:
             return True, known[1]
         return False, None
 
-    async def _lookup(self, request: web.Request, identity: Identity, subject: str) -> Orgs:
+    async def _lookup(
+        self, request: web.Request, identity: Identity, subject: str
+    ) -> Orgs | Failed:
         try:
             reply = await self.call(
                 request,
@@ -140,7 +155,7 @@ class MemberOrgs:
             rows = reply.json()
         except (ProxyError, orjson.JSONDecodeError) as exc:
             log.info("memberships lookup failed (%s): whole-table generations", type(exc).__name__)
-            return None
+            return FAILED
         if not isinstance(rows, list):
             rows = []
         orgs = frozenset(str(r.get("organization_id")) for r in rows if isinstance(r, dict))

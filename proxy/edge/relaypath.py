@@ -91,6 +91,7 @@ class Change:
     resource: str
     query: str
     prefer: str
+    content_type: str
 
 
 @dataclass(slots=True)
@@ -211,7 +212,7 @@ class RelayPath:
                 planned = self._plan(self.cache, self.members, message, identity, resource, key)
                 if planned is None:
                     return None
-            elif not self.members.remembered(identity, write_targets(resource))[0]:
+            elif not self.members.remembered(identity, write_targets(resource, method))[0]:
                 return None  # organizations not looked up yet: the full path does
         # The budget last: whatever goes the full way from here on has spent nothing.
         policy = self.policy if method == "GET" else self.write_policy
@@ -220,7 +221,12 @@ class RelayPath:
             return None
         change = None
         if method != "GET" and self.cache is not None:
-            change = Change(resource, query, ",".join(headers.getall("Prefer", ())))
+            change = Change(
+                resource,
+                query,
+                ",".join(headers.getall("Prefer", ())),
+                headers.get("Content-Type", ""),
+            )
         request_id = request_id_for(headers.get("X-Request-Id"), peer, self.trusted)
         upstream_headers = request_headers(headers, identity.token, self.apikey, request_id)
         tenant = tenant_of(identity, peer, headers.getall("X-Forwarded-For", ()), self.trusted)
@@ -420,7 +426,9 @@ class RelayPath:
         once its body is here: the caller's organizations are looked at now (memberships may
         have changed while the body arrived; undecided: every organization's)."""
         assert self.cache is not None and self.members is not None  # a Change means a cache
-        decided, orgs = self.members.remembered(relay.identity, write_targets(change.resource))
+        decided, orgs = self.members.remembered(
+            relay.identity, write_targets(change.resource, "POST")
+        )
         return write_of(
             self.cache.generations,
             "POST",
@@ -428,6 +436,7 @@ class RelayPath:
             change.query,
             change.prefer,
             relay.body,
+            change.content_type,
             orgs if decided else None,
             user_of(relay.identity),
         )

@@ -101,6 +101,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
 
     async def fetch(
         before_relay: Callable[[Response], Awaitable[None]] | None = None,
+        prefer: str | None = None,
     ) -> web.StreamResponse:
         response = await forward(
             request,
@@ -112,6 +113,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
             apikey=settings.upstream_apikey,
             before_relay=before_relay,
             hold_up_to=rootdoc.MAX_BYTES if root else STREAM_THRESHOLD,
+            prefer=prefer,
         )
         if isinstance(response, web.Response):
             held = response.body if isinstance(response.body, bytes) else b""  # HEAD, 204: none
@@ -137,17 +139,25 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         if plan is None:
             return cached.bypass(await fetch())
         # Per organization (proxy/cache/tenants.py): no await may come between this lookup and
-        # cached.serve taking the generation vector (it checks the memberships generation).
+        # cached.serve taking the generation vector (it checks the caller's memberships generation).
         orgs = await app[MEMBERS].of(request, identity, plan.deps)
         deps, ttl = plan.names(orgs, tenants.user_of(identity)), plan.ttl_s
         return await cached.serve(request, cache, identity.scope, deps, ttl, fetch)
     if method == "OPTIONS":
         return await fetch()
-    orgs = await app[MEMBERS].of(request, identity, write_targets(resource))
+    orgs = await app[MEMBERS].of(request, identity, write_targets(resource, method))
     prefer = ",".join(request.headers.getall("Prefer", ()))
     query = request.rel_url.raw_query_string
     written = write_of(
-        cache.generations, method, resource, query, prefer, body, orgs, tenants.user_of(identity)
+        cache.generations,
+        method,
+        resource,
+        query,
+        prefer,
+        body,
+        request.headers.get("Content-Type", ""),
+        orgs,
+        tenants.user_of(identity),
     )
 
     async def settle(upstream: Response) -> None:
@@ -155,8 +165,13 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
         # otherwise read stale data before the bump).
         await written.answered(upstream.status, nothing_changed=changed_nothing(method, upstream))
 
+    # PostgREST says how many rows a DELETE removed only when asked for a count: asked here
+    # (and answered as if not), so that one that removed none moves nothing (changed_nothing).
+    count = method == "DELETE" and "count=" not in prefer and "representation" not in prefer
     try:
-        response = await fetch(before_relay=settle)
+        response = await fetch(before_relay=settle, prefer=OWN_COUNT if count else None)
+        if count:
+            uncounted(response)
         if 400 <= response.status < 500:
             written.rolled_back()  # fetch() raised for the lost connection's 400
         elif isinstance(response, web.Response):  # held whole: not sent yet
@@ -173,6 +188,7 @@ def write_of(
     query: str,
     prefer: str,
     body: bytes | None,
+    content_type: str,
     orgs: frozenset[str] | None,
     caller: str | None,
 ) -> Written:
@@ -180,6 +196,7 @@ def write_of(
     and the protocol handler's relay): the names it may move, its caller's organizations
     (orgs; None: unknown, every organization's) narrowed to the one it names, if any, and the
     users whose memberships it changes (caller: the caller's user id, tenants.user_of)."""
+    body = json_body(content_type, body)
     named = named_org(method, resource, query, prefer, body)
     names = write_names(
         resource,
@@ -187,8 +204,23 @@ def write_of(
         tenants.narrowed(orgs, named),
         caller=caller,
         users=named_users(method, resource, query, prefer, body, caller),
+        method=method,
     )
     return Written(generations, names, user_in_answer=answer_names_user(resource))
+
+
+# What a write's names read in place of a body they cannot read as PostgREST does: every
+# reader of a body (named_org, named_users, the functions' arguments) trusts none with an
+# escape in it, so it names nothing from it.
+UNREAD = b"\\"
+
+
+def json_body(content_type: str, body: bytes | None) -> bytes | None:
+    """The body as a write's names may read it: a JSON one as it is (no Content-Type is JSON to
+    PostgREST); any other as UNREAD (PostgREST also takes form-encoded and CSV bodies, whose
+    keys it decodes: `user%5Fid=...` sets user_id where no search of the bytes sees it)."""
+    media = content_type.partition(";")[0].strip().lower()
+    return body if not body or media in ("", "application/json") else UNREAD
 
 
 def named_org(
@@ -216,8 +248,9 @@ def named_users(
     method: str, resource: str, query: str, prefer: str, body: bytes | None, caller: str | None
 ) -> tuple[str, ...] | None:
     """The users whose rows a write of a per-user table certainly changes: for memberships, a
-    PATCH/DELETE filtered to `user_id=eq.X` that does not set user_id, or a plain insert (no
-    upsert, which may take another user's row) of rows that each carry theirs; for a
+    PATCH/DELETE filtered to `user_id=eq.X` that does not set user_id, or a plain insert of
+    rows that each carry theirs (not an upsert: its conflict target could be any unique key
+    added later); for a
     USER_TABLES table (RLS: only the caller's own rows), the caller; None otherwise."""
     if resource in USER_TABLES:
         return None if caller is None else (caller,)
@@ -235,13 +268,42 @@ def named_users(
 
 
 def changed_nothing(method: str, upstream: Response) -> bool:
-    """A PATCH/DELETE that PostgREST says matched no row: `Prefer: count=exact` applied and a
-    Content-Range total of 0 (without an exact count, `*/*` proves nothing)."""
+    """A PATCH/DELETE that PostgREST says changed no row. A PATCH's Content-Range has the range
+    `*` (`*/*`, `*/0`): PostgREST writes the range of the rows an update returned whether or
+    not a count was asked for (`0-4/*` for five). A DELETE's range is `*` whatever it removed,
+    so only an exact count of 0 says so (the proxy asks for one, rest_handler). RLS hides from
+    an UPDATE or DELETE the rows the caller may not change, so a write aimed at another
+    organization's rows changes none."""
     if method not in ("PATCH", "DELETE") or not 200 <= upstream.status < 300:
         return False
+    content_range = upstream.header("Content-Range") or ""
+    if method == "PATCH":
+        return content_range.partition("/")[0].strip() == "*"
     applied = upstream.header("Preference-Applied") or ""
-    total = (upstream.header("Content-Range") or "").rpartition("/")[2].strip()
+    total = content_range.rpartition("/")[2].strip()
     return "count=exact" in applied.replace(" ", "") and total == "0"
+
+
+OWN_COUNT = "count=exact"
+
+
+def uncounted(response: web.StreamResponse) -> None:
+    """Take the count the proxy asked for out of an answer whose client did not ask: the total
+    of Content-Range back to `*`, count=exact out of Preference-Applied (a streamed answer has
+    sent its head already, but a DELETE without return=representation has no body)."""
+    if response.prepared:
+        return
+    headers = response.headers
+    content_range = headers.get("Content-Range")
+    if content_range is not None:
+        headers["Content-Range"] = content_range.rpartition("/")[0] + "/*"
+    applied = headers.get("Preference-Applied")
+    if applied is not None:
+        kept = [p.strip() for p in applied.split(",") if p.strip() != OWN_COUNT]
+        if kept:
+            headers["Preference-Applied"] = ", ".join(kept)
+        else:
+            del headers["Preference-Applied"]
 
 
 def setup(app: web.Application) -> None:

@@ -122,14 +122,18 @@ async def forward(
     apikey: str = "",
     before_relay: Callable[[Response], Awaitable[None]] | None = None,
     hold_up_to: int = STREAM_THRESHOLD,
+    prefer: str | None = None,
 ) -> web.StreamResponse:
     """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay(answer) runs once PostgREST has answered (status and headers, body unread)
     and before the client sees anything. Bodies up to hold_up_to bytes come back whole (a
     web.Response the caller may still change); a streamed answer's head is sent here (the
-    gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py)."""
+    gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py). prefer: one more
+    Prefer header, the proxy's own (PostgREST reads them all)."""
     method = request.method
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
+    if prefer is not None:
+        headers.append(("Prefer", prefer))
     async with exchange(
         pool, method, target, headers, body, retry=method in IDEMPOTENT, retry_after=retry_after
     ) as upstream:

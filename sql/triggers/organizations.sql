@@ -17,14 +17,14 @@ for each statement execute function private.notify_change();
 create or replace trigger organizations_notify_insert
 after insert on public.organizations
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');
 
 create or replace trigger organizations_notify_update
 after update on public.organizations
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');
 
 create or replace trigger organizations_notify_delete
 after delete on public.organizations
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');

@@ -4214,13 +4214,30 @@ begin
   -- Declared with transition tables (argument 'rows'): a statement that changed no row (an
   -- update or delete matching nothing) reports nothing, so it cools no cache. Further
   -- arguments name the columns whose distinct values it reports: 'organization_id' (tables
-  -- whose rows each belong to one organization), 'user_id' (memberships, notification_reads);
-  -- more than 20 of either are reported as a change of the whole table.
+  -- whose rows each belong to one organization; 'id' for organizations itself), 'user_id'
+  -- (memberships, notification_reads); more than 20 of either are reported as a change of the
+  -- whole table.
   if
     tg_nargs > 1 and tg_argv[0] = 'rows'
-    and ('organization_id' = any(tg_argv) or 'user_id' = any(tg_argv))
+    and ('organization_id' = any(tg_argv) or 'id' = any(tg_argv) or 'user_id' = any(tg_argv))
   then
-    if 'organization_id' = any(tg_argv) then
+    if 'id' = any(tg_argv) then  -- organizations: each row is one
+      if tg_op = 'INSERT' then
+        select array_agg(d.id) into organizations
+        from (select n.id from new_rows as n limit 21) as d;
+      elsif tg_op = 'DELETE' then
+        select array_agg(d.id) into organizations
+        from (select o.id from old_rows as o limit 21) as d;
+      else
+        select array_agg(d.id) into organizations
+        from (
+          select o.id from old_rows as o
+          union
+          select n.id from new_rows as n
+          limit 21
+        ) as d;
+      end if;
+    elsif 'organization_id' = any(tg_argv) then
       if tg_op = 'INSERT' then
         select array_agg(d.organization_id) into organizations
         from (select distinct n.organization_id from new_rows as n limit 21) as d;
@@ -4298,7 +4315,8 @@ Declared per event with a transition table and the argument ''rows'' (new_rows f
 update, old_rows for delete), it stays silent for a statement that changed no row; declared
 without them (truncate, or several events at once) it always notifies. Further arguments name
 columns whose distinct values of the changed rows the payload adds: ''organization_id''
-(tables whose rows each belong to one organization) as "organizations", so the proxy drops only
+(tables whose rows each belong to one organization; ''id'' for organizations) as
+"organizations", so the proxy drops only
 those organizations'' cached reads (docs/ARCHITECTURE.md); ''user_id'' (memberships,
 notification_reads) as "users", whose cached reads depend on their own rows. More than 20 of
 either are reported without them, as a change of the whole table.';
@@ -9055,17 +9073,17 @@ for each statement execute function private.notify_change();
 create or replace trigger organizations_notify_insert
 after insert on public.organizations
 referencing new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');
 
 create or replace trigger organizations_notify_update
 after update on public.organizations
 referencing old table as old_rows new table as new_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');
 
 create or replace trigger organizations_notify_delete
 after delete on public.organizations
 referencing old table as old_rows
-for each statement execute function private.notify_change('rows');
+for each statement execute function private.notify_change('rows', 'id');
 
 -- sql/triggers/products.sql
 -- Triggers on public.products; re-applied by every `nimbus migrate` (create or replace).
