@@ -47,22 +47,34 @@ def test_rpc_reads_depend_on_embedded_tables_too() -> None:
     assert "stock_levels" in quoted
 
 
-async def test_cascading_writes_invalidate_everything() -> None:
-    """Deleting an organization or an order cascades: such writes move every reader (the
-    epoch, which every generation vector starts with; moving ALL alone moved only the readers
-    depending on everything, found by a cold review). Updating one does not cascade."""
-    from proxy.cache.dependencies import EPOCH, SIDE_EFFECTS, changed_names
+async def test_cascading_writes_move_every_table_of_their_organizations() -> None:
+    """Deleting an organization (or an order) cascades: such a write moves every table of the
+    caller's organizations — their memberships too, through which their members read — and
+    nothing of another organization's. A write whose targets are not known moves the epoch,
+    which every generation vector starts with (moving ALL alone moved only the readers that
+    depend on everything, found by a cold review). Updating one does not cascade."""
+    from proxy.cache.dependencies import EPOCH, SIDE_EFFECTS, TENANCY, changed_names
+    from proxy.cache.tenants import read_names
 
-    assert write_targets("organizations") == write_targets("organizations", "DELETE")
-    assert write_targets("organizations") == frozenset({ALL})
-    assert write_targets("orders") == frozenset({ALL})
+    assert write_targets("organizations") == write_targets("organizations", "DELETE") == TABLES
+    assert write_targets("orders", "DELETE") == TABLES
     assert write_targets("organizations", "PATCH") == {"organizations"} | SIDE_EFFECTS
+    assert write_targets("rpc/not_declared") == {ALL}
     assert changed_names(ALL, None) == {EPOCH}
+    u, o, p = (f"{c * 8}-0000-4000-8000-{c * 12}" for c in "abc")
+    mine = [
+        read_names(deps, frozenset({o}), None, u)
+        for deps in ((TENANCY,), ("products", TENANCY), ("stock_levels", TENANCY), (ALL,))
+    ]
+    theirs = [read_names(("products", TENANCY), frozenset({p}), None, u.replace("a", "d"))]
     generations = Generations(None, "unit")
-    readers = [("products#o",), ("memberships~u",), (ALL,), ("stock_levels@7",)]
-    before = [generations.vector(deps) for deps in readers]
-    await generations.bump(write_names("organizations", None, ["o"]))
-    assert all(generations.vector(d) != b for d, b in zip(readers, before, strict=True))
+    before = [generations.vector(deps) for deps in (*mine, *theirs)]
+    await generations.bump(write_names("organizations", None, [o], method="DELETE"))
+    after = [generations.vector(deps) for deps in (*mine, *theirs)]
+    assert [b != a for b, a in zip(before, after, strict=True)] == [True] * len(mine) + [False]
+    moved = generations.vector(("products#x",))
+    await generations.bump(changed_names(ALL, None))
+    assert generations.vector(("products#x",)) != moved
 
 
 # --- Reading a query as PostgREST does (issue 13, point 2) ---------------------------------

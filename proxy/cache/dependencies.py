@@ -366,6 +366,8 @@ ORG_TABLES = frozenset(
         "audit_log",
         "stock_counts",
         "stock_count_lines",
+        "supplier_products",
+        "reorder_rules",
     }
 )
 ORG = "#"  # T#<organization id>: moved by writes of that organization's rows of T
@@ -412,6 +414,8 @@ def changed_names(
     if table in USER_TABLES:
         return {table} if users is None else {table + ANY, *(table + USER + u for u in users)}
     if table == "memberships" and orgs is not None:
+        # users=(): none named, as no one joins an organization (a removal, a role change):
+        # every user whose rows change is a member of orgs, and reads through memberships#o.
         if users is None:
             return {table}
         return {table + ANY, *(org_name(table, o) for o in orgs), *map(user_name, users)}
@@ -459,9 +463,18 @@ def write_names(
     products, places = stock_scope(resource, args)
     if function is not None:
         users = function_users(function, args, caller)
-    return target_names(
-        write_targets(resource, method), products, acting_orgs(resource, orgs), places, users
-    )
+    targets = write_targets(resource, method)
+    orgs = acting_orgs(resource, orgs)
+    if resource in CASCADES and method in (None, "DELETE"):
+        # Rows of the caller's organizations go (RLS), their memberships with them: their users
+        # were members, whose reads depend on memberships#<org> (tenants.read_names). Whose
+        # rows of the per-user tables go is not known. In none of its organizations: nothing.
+        if orgs is not None and not orgs:
+            return set()
+        return target_names(targets - {"memberships"}, None, orgs) | changed_names(
+            "memberships", None, orgs, None, ()
+        )
+    return target_names(targets, products, orgs, places, users)
 
 
 def function_users(function: str, args: object, caller: str | None) -> tuple[str, ...] | None:
@@ -546,7 +559,7 @@ def write_targets(resource: str, method: str | None = None) -> frozenset[str]:
             return frozenset()
         return RPC.get(resource[4:], frozenset({ALL}))
     if resource in CASCADES and method in (None, "DELETE"):
-        return frozenset({ALL})  # deleting an organization or an order cascades
+        return TABLES  # deleting an organization or an order cascades (proxy: write_names)
     if resource in TABLES:
         return frozenset({resource}) | SIDE_EFFECTS
     return frozenset({ALL})

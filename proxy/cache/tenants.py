@@ -9,7 +9,9 @@ through PostgREST as the caller (`memberships?user_id=eq.<sub>`), memoised per u
 generation of that user's memberships (`memberships~<sub>`, and the epoch) has not moved: every
 read of the user depends on it, so an entry built under one set of organizations is dropped
 with it. A lookup that generation moved under is not trusted, and one that failed is not
-remembered. Without a user (anon, service_role), with no or too many memberships, or when the
+remembered. A user with no memberships has none (an empty set: its reads depend on no organization's
+rows, its writes can change none). Without a user (anon, service_role), with too many
+memberships, or when the
 lookup fails: the whole table, as before.
 
 A read filtered to one organization (`organization_id=eq.X` on /rest/v1, the /api/v1
@@ -159,9 +161,9 @@ class MemberOrgs:
         if not isinstance(rows, list):
             rows = []
         orgs = frozenset(str(r.get("organization_id")) for r in rows if isinstance(r, dict))
-        if not orgs or len(orgs) > MAX_ORGS or not all(UUID.match(o) for o in orgs):
+        if len(orgs) > MAX_ORGS or not all(UUID.match(o) for o in orgs):
             return None
-        return orgs
+        return orgs  # none at all is known too: such a caller reads no organization's rows
 
 
 def read_names(
@@ -177,7 +179,14 @@ def read_names(
     names: set[str] = set()
     for name in deps:
         if name == TENANCY:
-            names.add(tenancy_of(user))
+            # The caller's own memberships: every write naming the user moves them, and a
+            # write of memberships#o naming no user (a removal, a role change) when the user is
+            # in o; organizations not known, every write of memberships (the whole table).
+            if orgs is None:
+                names.add("memberships")
+            else:
+                names.add(tenancy_of(user))
+                names.update(org_name("memberships", o) for o in orgs)
         elif name in USER_TABLES and user is not None and is_uuid(user):
             names.add(name + USER + user)
         elif top is not None and name == top[0] and name in ORG_TABLES:
@@ -209,8 +218,9 @@ def tenancy_of(user: str | None) -> str:
 
 
 def needs_orgs(names: Iterable[str]) -> bool:
-    """Whether any of these names would be scoped by the caller's organizations."""
-    return any(name in ORG_TABLES or _bucket_of_scoped(name) for name in names)
+    """Whether any of these names would be scoped by the caller's organizations (the caller's
+    own memberships, TENANCY, are)."""
+    return any(name in ORG_TABLES or name == TENANCY or _bucket_of_scoped(name) for name in names)
 
 
 def _bucket_of_scoped(name: str) -> bool:
@@ -251,7 +261,9 @@ def carried_by_body(body: bytes | None, column: str) -> tuple[str, ...] | None:
 
 
 def narrowed(orgs: Orgs, named: str | None) -> Orgs:
-    """The named organization when the caller belongs to it, else all of the caller's."""
-    if orgs is not None and named is not None and named in orgs:
-        return frozenset({named})
+    """The organizations whose rows a write naming one (named, None when it names none) may
+    change: that one when the caller belongs to it, none when it does not (RLS lets no write
+    change another organization's rows), all of the caller's when it names none."""
+    if orgs is not None and named is not None:
+        return frozenset({named}) if named in orgs else frozenset()
     return orgs

@@ -163,7 +163,9 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     async def settle(upstream: Response) -> None:
         # Before the client sees the answer (a large one is streamed: the client could
         # otherwise read stale data before the bump).
-        await written.answered(upstream.status, nothing_changed=changed_nothing(method, upstream))
+        await written.answered(
+            upstream.status, nothing_changed=changed_nothing(method, upstream, prefer)
+        )
 
     # PostgREST says how many rows a DELETE removed only when asked for a count: asked here
     # (and answered as if not), so that one that removed none moves nothing (changed_nothing).
@@ -227,7 +229,8 @@ def named_org(
     method: str, resource: str, query: str, prefer: str, body: bytes | None
 ) -> str | None:
     """The one organization a table write certainly changes rows of: a PATCH/DELETE filtered
-    to `organization_id=eq.X` that does not set organization_id, or a plain insert (no upsert)
+    to `organization_id=eq.X` (of organizations: `id=eq.X`) that does not set it, or a plain
+    insert (no upsert)
     whose rows all carry the same one; None otherwise (RPCs included: a function may act on
     any organization of the caller). prefer: every Prefer header, joined (an upsert may say
     so in any of them). For both paths a write takes (this one and the protocol handler's
@@ -235,10 +238,11 @@ def named_org(
     if resource.startswith("rpc/"):
         return None
     if method in ("PATCH", "DELETE"):
-        if body and (b"organization_id" in body or b"\\" in body):
+        column = "id" if resource == "organizations" else "organization_id"
+        if body and (f'"{column}"'.encode() in body or b"\\" in body):
             return None  # it may move rows to another organization (an escape may spell it)
         params = parse_query(query)
-        return None if params is None else tenants.one_org(values(params, "organization_id"))
+        return None if params is None else tenants.one_org(values(params, column))
     if method == "POST" and "resolution" not in prefer:
         return tenants.named_by_body(body)
     return None
@@ -248,10 +252,12 @@ def named_users(
     method: str, resource: str, query: str, prefer: str, body: bytes | None, caller: str | None
 ) -> tuple[str, ...] | None:
     """The users whose rows a write of a per-user table certainly changes: for memberships, a
-    PATCH/DELETE filtered to `user_id=eq.X` that does not set user_id, or a plain insert of
-    rows that each carry theirs (not an upsert: its conflict target could be any unique key
-    added later); for a
-    USER_TABLES table (RLS: only the caller's own rows), the caller; None otherwise."""
+    PATCH/DELETE filtered to `user_id=eq.X`, or () for one filtered otherwise (its users are
+    members of the organizations it changes, whose reads move with memberships#<org>: see
+    dependencies.changed_names) — neither setting user_id nor organization_id, which could
+    make someone a member —, or a plain insert of rows that each carry theirs (not an upsert:
+    its conflict target could be any unique key added later); for a USER_TABLES table (RLS:
+    only the caller's own rows), the caller; None otherwise."""
     if resource in USER_TABLES:
         return None if caller is None else (caller,)
     if resource != "memberships":
@@ -261,20 +267,28 @@ def named_users(
             return None  # it may move rows to another user (an escape may spell it)
         params = parse_query(query)
         user = None if params is None else one_id(values(params, "user_id"))
-        return None if user is None else (user,)
+        if user is not None:
+            return (user,)
+        if params is None or (body and b"organization_id" in body):
+            return None  # it may make its users members of another organization
+        return ()
     if method == "POST" and "resolution" not in prefer:
         return tenants.carried_by_body(body, "user_id")
     return None
 
 
-def changed_nothing(method: str, upstream: Response) -> bool:
-    """A PATCH/DELETE that PostgREST says changed no row. A PATCH's Content-Range has the range
-    `*` (`*/*`, `*/0`): PostgREST writes the range of the rows an update returned whether or
-    not a count was asked for (`0-4/*` for five). A DELETE's range is `*` whatever it removed,
-    so only an exact count of 0 says so (the proxy asks for one, rest_handler). RLS hides from
-    an UPDATE or DELETE the rows the caller may not change, so a write aimed at another
-    organization's rows changes none."""
+def changed_nothing(method: str, upstream: Response, prefer: str) -> bool:
+    """A PATCH/DELETE that PostgREST says changed no row, asked for no representation (whose
+    rows PostgREST filters again on their new values: an update setting the column an `or=`
+    tests answers `[]`, `*/*` or `*/0`, having changed the row). A PATCH's Content-Range has the
+    range `*` (`*/*`, `*/0`): PostgREST writes the range of the rows an update returned
+    whether or not a count was asked for (`0-4/*` for five). A DELETE's range is `*` whatever
+    it removed, so only an exact count of 0 says so (the proxy asks for one, rest_handler).
+    RLS hides from an UPDATE or DELETE the rows the caller may not change, so a write aimed at
+    another organization's rows changes none. prefer: every Prefer header, joined."""
     if method not in ("PATCH", "DELETE") or not 200 <= upstream.status < 300:
+        return False
+    if "representation" in prefer:
         return False
     content_range = upstream.header("Content-Range") or ""
     if method == "PATCH":

@@ -4208,8 +4208,12 @@ security invoker
 set search_path = ''
 as $$
 declare
+  changed text;
+  any_row boolean;
+  found uuid[];
   organizations uuid[];
   users uuid[];
+  named text;
 begin
   -- Declared with transition tables (argument 'rows'): a statement that changed no row (an
   -- update or delete matching nothing) reports nothing, so it cools no cache. Further
@@ -4217,90 +4221,44 @@ begin
   -- whose rows each belong to one organization; 'id' for organizations itself), 'user_id'
   -- (memberships, notification_reads); more than 20 of either are reported as a change of the
   -- whole table.
-  if
-    tg_nargs > 1 and tg_argv[0] = 'rows'
-    and ('organization_id' = any(tg_argv) or 'id' = any(tg_argv) or 'user_id' = any(tg_argv))
-  then
-    if 'id' = any(tg_argv) then  -- organizations: each row is one
-      if tg_op = 'INSERT' then
-        select array_agg(d.id) into organizations
-        from (select n.id from new_rows as n limit 21) as d;
-      elsif tg_op = 'DELETE' then
-        select array_agg(d.id) into organizations
-        from (select o.id from old_rows as o limit 21) as d;
-      else
-        select array_agg(d.id) into organizations
-        from (
-          select o.id from old_rows as o
-          union
-          select n.id from new_rows as n
-          limit 21
-        ) as d;
-      end if;
-    elsif 'organization_id' = any(tg_argv) then
-      if tg_op = 'INSERT' then
-        select array_agg(d.organization_id) into organizations
-        from (select distinct n.organization_id from new_rows as n limit 21) as d;
-      elsif tg_op = 'DELETE' then
-        select array_agg(d.organization_id) into organizations
-        from (select distinct o.organization_id from old_rows as o limit 21) as d;
-      else
-        select array_agg(d.organization_id) into organizations
-        from (
-          select o.organization_id from old_rows as o
-          union
-          select n.organization_id from new_rows as n
-          limit 21
-        ) as d;
-      end if;
-    end if;
-    if 'user_id' = any(tg_argv) then
-      if tg_op = 'INSERT' then
-        select array_agg(d.user_id) into users
-        from (select distinct n.user_id from new_rows as n limit 21) as d;
-      elsif tg_op = 'DELETE' then
-        select array_agg(d.user_id) into users
-        from (select distinct o.user_id from old_rows as o limit 21) as d;
-      else
-        select array_agg(d.user_id) into users
-        from (
-          select o.user_id from old_rows as o
-          union
-          select n.user_id from new_rows as n
-          limit 21
-        ) as d;
-      end if;
-    end if;
-    if organizations is null and users is null then
+  if tg_nargs > 0 and tg_argv[0] = 'rows' and tg_op <> 'TRUNCATE' then
+    changed := case tg_op
+      when 'INSERT' then 'new_rows'
+      when 'DELETE' then 'old_rows'
+      else '(select * from old_rows union all select * from new_rows)'
+    end;
+    execute format('select exists (select from %s as s)', changed) into any_row;
+    if not any_row then
       return null;  -- the statement changed no row
     end if;
-    if coalesce(cardinality(organizations), 0) <= 20 and coalesce(cardinality(users), 0) <= 20 then
-      perform pg_notify(
-        'nimbus_changes',
-        json_strip_nulls(
-          json_build_object(
-            'table', tg_table_name,
-            'op', lower(tg_op),
-            'organizations', organizations,
-            'users', users
-          )
-        )::text
-      );
-      return null;
-    end if;
-  elsif tg_nargs > 0 and tg_argv[0] = 'rows' then
-    if tg_op = 'DELETE' then
-      perform from old_rows limit 1;
-    elsif tg_op in ('INSERT', 'UPDATE') then
-      perform from new_rows limit 1;
-    end if;
-    if tg_op <> 'TRUNCATE' and not found then
-      return null;
-    end if;
+    foreach named in array tg_argv[1:] loop
+      continue when named not in ('organization_id', 'id', 'user_id');
+      execute format(
+        'select array_agg(d.v) from (select distinct s.%I as v from %s as s limit 21) as d',
+        named,
+        changed
+      ) into found;
+      if cardinality(found) > 20 then
+        organizations := null;
+        users := null;
+        exit;
+      elsif named = 'user_id' then
+        users := found;
+      else
+        organizations := found;
+      end if;
+    end loop;
   end if;
   perform pg_notify(
     'nimbus_changes',
-    json_build_object('table', tg_table_name, 'op', lower(tg_op))::text
+    json_strip_nulls(
+      json_build_object(
+        'table', tg_table_name,
+        'op', lower(tg_op),
+        'organizations', organizations,
+        'users', users
+      )
+    )::text
   );
   return null;
 end
