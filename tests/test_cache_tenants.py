@@ -158,6 +158,31 @@ async def test_no_reader_misses_a_write_of_its_own_notification_reads() -> None:
             assert moved == sees, (name, users)
 
 
+async def test_a_write_moves_every_organization_if_its_caller_joined_one_meanwhile() -> None:
+    """A write's names are decided by the caller's organizations as looked up before it ran; if
+    the caller's memberships move before PostgREST answers (the caller joined an organization,
+    and the write may have acted on its rows), it moves what it would move for a caller whose
+    organizations are not known. Found by a cold review (a cascading delete racing the
+    deleter becoming owner)."""
+    from proxy.cache.written import Written
+
+    u = "0c" * 4 + "-0000-4000-8000-" + "0c" * 6
+    b_reader = (org_name("products", B),)
+    for joined in (False, True):
+        generations = Generations(None, "unit")
+        written = Written(
+            generations,
+            changed_names("products", None, [A]),
+            wider=changed_names("products", None, None),
+            watch=(f"memberships~{u}",),
+        )
+        if joined:
+            await generations.bump({f"memberships~{u}"})
+        before = generations.vector(b_reader)
+        await written.answered(204)
+        assert (generations.vector(b_reader) != before) == joined
+
+
 def test_only_declared_functions_read_other_users_memberships() -> None:
     """A cached read depends on its caller's own memberships only (memberships~<user>), plus the
     member lists it declares: so every SQL function that reads public.memberships either

@@ -10,8 +10,9 @@ from aiohttp import web
 
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import Place, acting_orgs, target_names
-from proxy.cache.keys import CACHE, MEMBERS
+from proxy.cache.dependencies import Place, acting_orgs, answer_names_user, target_names
+from proxy.cache.keys import BUS, CACHE, MEMBERS
+from proxy.cache.written import Written
 from proxy.gate.identity import Identity
 from proxy.ops.keys import SETTINGS
 
@@ -68,7 +69,7 @@ async def through_cache(
     return await cached.serve(request, cache, scope, deps, ttl, fetch)
 
 
-async def write_names(
+async def written_for(
     request: web.Request,
     identity: Identity,
     tables: Iterable[str],
@@ -78,10 +79,22 @@ async def write_names(
     places: tuple[Place, ...] | None = None,
     users: tuple[str, ...] | None = None,
     target: str = "",
-) -> set[str]:
-    """The generation names a write of tables moves: the caller's organizations' (only the
-    named one when the write certainly acts on it alone), the products' and their places' when
-    known, and the users' whose memberships it changes (target: the route's, for the functions
-    acting on other organizations than the caller's, proxy/cache/dependencies.acting_orgs)."""
-    orgs = tenants.narrowed(await request.app[MEMBERS].of(request, identity, tables), named)
-    return target_names(tables, products, acting_orgs(target, orgs), places, users)
+) -> Written:
+    """The bookkeeping of a write of tables (proxy/cache/written.py): the names it moves — the
+    caller's organizations' (only the named one when the write certainly acts on it alone), the
+    products' and their places' when known, and the users' whose memberships it changes (target:
+    the route's, for the functions acting on other organizations than the caller's,
+    proxy/cache/dependencies.acting_orgs) — and those it moves should the caller's memberships
+    move before the answer."""
+    orgs = await request.app[MEMBERS].of(request, identity, tables)
+
+    def names(known: tenants.Orgs) -> set[str]:
+        return target_names(tables, products, acting_orgs(target, known), places, users)
+
+    return Written(
+        request.app[BUS],
+        names(tenants.narrowed(orgs, named)),
+        user_in_answer=answer_names_user(target),
+        wider=None if orgs is None else names(None),
+        watch=(tenants.tenancy_of(tenants.user_of(identity)),),
+    )

@@ -16,17 +16,14 @@ from proxy.api.inputs import parse_body, parse_query
 from proxy.api.postgrest import OBJECT, Reply
 from proxy.api.problems import ApiError, validation
 from proxy.api.reads import key_of, scoped, visible
-from proxy.api.respond import envelope, write_names
+from proxy.api.respond import envelope, written_for
 from proxy.api.route import Route
 from proxy.cache.dependencies import (
     Place,
-    answer_names_user,
     function_users,
     stock_scope,
 )
-from proxy.cache.keys import BUS
 from proxy.cache.tenants import user_of
-from proxy.cache.written import Written
 from proxy.gate.gate import identity_of
 from proxy.gate.identity import Identity
 from proxy.ops.errors import ProxyError
@@ -50,7 +47,7 @@ async def write(
     the one organization it certainly acts on; products: the only products it changes, and
     places: the only (product, location) pairs; users: the only users whose memberships it
     changes)."""
-    names = await write_names(
+    written = await written_for(
         request,
         identity,
         route.targets(),
@@ -60,7 +57,6 @@ async def write(
         users=users,
         target=route.target,
     )
-    written = Written(request.app[BUS], names, user_in_answer=answer_names_user(route.target))
     try:
         reply = await postgrest.call(request, identity, method, route.target, **kw)
         await written.answered(reply.status)

@@ -9,10 +9,9 @@ through PostgREST as the caller (`memberships?user_id=eq.<sub>`), memoised per u
 generation of that user's memberships (`memberships~<sub>`, and the epoch) has not moved: every
 read of the user depends on it, so an entry built under one set of organizations is dropped
 with it. A lookup that generation moved under is not trusted, and one that failed is not
-remembered. A user with no memberships has none (an empty set: its reads depend on no organization's
-rows, its writes can change none). Without a user (anon, service_role), with too many
-memberships, or when the
-lookup fails: the whole table, as before.
+remembered. A user with no memberships has none (an empty set: its reads depend on no
+organization's rows, its writes can change none). Without a user (anon, service_role), with
+too many memberships, or when the lookup fails: the whole table, as before.
 
 A read filtered to one organization (`organization_id=eq.X` on /rest/v1, the /api/v1
 organization scope) depends on X alone for its own table; its embedded tables, whose rows are
@@ -158,8 +157,8 @@ class MemberOrgs:
         except (ProxyError, orjson.JSONDecodeError) as exc:
             log.info("memberships lookup failed (%s): whole-table generations", type(exc).__name__)
             return FAILED
-        if not isinstance(rows, list):
-            rows = []
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            return FAILED  # not an answer to trust: an empty set would be the narrowest
         orgs = frozenset(str(r.get("organization_id")) for r in rows if isinstance(r, dict))
         if len(orgs) > MAX_ORGS or not all(UUID.match(o) for o in orgs):
             return None

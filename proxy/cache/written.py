@@ -29,15 +29,35 @@ class Written:
     whose memberships it changed (an invitation by e-mail): that user's name is bumped once
     the answer is read (answer()), before its client hears it; never read, every user's."""
 
-    __slots__ = ("generations", "names", "outcome", "user_pending")
+    __slots__ = ("generations", "names", "outcome", "stamp", "user_pending", "watch", "wider")
 
     def __init__(
-        self, generations: Generations, names: Iterable[str], *, user_in_answer: bool = False
+        self,
+        generations: Generations,
+        names: Iterable[str],
+        *,
+        user_in_answer: bool = False,
+        wider: Iterable[str] | None = None,
+        watch: tuple[str, ...] = (),
     ) -> None:
+        # wider, watch: the names the write would move were its caller's organizations not
+        # known, and the caller's own memberships they were looked up under: if those move
+        # before the answer (the caller joined an organization meanwhile, and the write may
+        # have acted on it), the wider names are bumped instead.
         self.generations = generations
         self.names = set(names)
-        self.outcome = "unknown" if self.names else "unchanged"
+        self.wider = None if wider is None else set(wider)
+        self.watch = watch
+        self.stamp = generations.vector(watch) if watch and wider is not None else None
+        self.outcome = "unknown" if self.names or self.wider else "unchanged"
         self.user_pending = user_in_answer
+
+    def _moving(self) -> set[str]:
+        """The names to bump: the wider ones if the caller's memberships moved meanwhile."""
+        if self.stamp is not None and self.generations.vector(self.watch) != self.stamp:
+            assert self.wider is not None
+            return self.names | self.wider
+        return self.names
 
     async def answered(self, status: int, *, nothing_changed: bool = False) -> None:
         """PostgREST's status is known (its body not read yet): bump unless it refused (decided
@@ -48,7 +68,8 @@ class Written:
             self.outcome = "unchanged"
             return
         self.outcome = "changed"
-        await self.generations.bump(self.names)
+        if moving := self._moving():
+            await self.generations.bump(moving)
 
     async def answer(self, body: bytes | None) -> None:
         """The answer has been read whole (body): for a write whose answer names its user
@@ -78,6 +99,7 @@ class Written:
         self.user_pending = False
         if self.outcome == "unknown":
             self.outcome = "changed"
-            await self.generations.bump(self.names | every_user)
+            if moving := self._moving() | every_user:
+                await self.generations.bump(moving)
         elif self.outcome == "changed" and every_user:
             await self.generations.bump(every_user)

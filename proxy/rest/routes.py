@@ -200,15 +200,18 @@ def write_of(
     users whose memberships it changes (caller: the caller's user id, tenants.user_of)."""
     body = json_body(content_type, body)
     named = named_org(method, resource, query, prefer, body)
-    names = write_names(
-        resource,
-        body,
-        tenants.narrowed(orgs, named),
-        caller=caller,
-        users=named_users(method, resource, query, prefer, body, caller),
-        method=method,
+    users = named_users(method, resource, query, prefer, body, caller)
+
+    def names(orgs: frozenset[str] | None) -> set[str]:
+        return write_names(resource, body, orgs, caller=caller, users=users, method=method)
+
+    return Written(
+        generations,
+        names(tenants.narrowed(orgs, named)),
+        user_in_answer=answer_names_user(resource),
+        wider=None if orgs is None else names(None),
+        watch=(tenants.tenancy_of(caller),),
     )
-    return Written(generations, names, user_in_answer=answer_names_user(resource))
 
 
 # What a write's names read in place of a body they cannot read as PostgREST does: every
