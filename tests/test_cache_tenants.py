@@ -268,12 +268,14 @@ def two_proxies(tmp_path_factory, name: str, prefix: str, **env: str):
         NIMBUS_CACHE_TTL_S="3600",
         NIMBUS_CACHE_RPC_TTL_S="3600",
     )
-    urls = [proc.url for proc in procs]
-    for url in urls:
-        wait_until(lambda u=url: coherent(u), what="cache coherence")
-    yield urls
-    for proc in procs:
-        proc.stop()
+    try:
+        urls = [proc.url for proc in procs]
+        for url in urls:
+            wait_until(lambda u=url: coherent(u), what="cache coherence")
+        yield urls
+    finally:  # also when they never became coherent: no process outlives the module
+        for proc in procs:
+            proc.stop()
 
 
 @pytest.fixture(scope="module")
