@@ -173,7 +173,7 @@ async def test_a_write_moves_every_organization_if_its_caller_joined_one_meanwhi
         written = Written(
             generations,
             changed_names("products", None, [A]),
-            wider=changed_names("products", None, None),
+            wider=lambda: changed_names("products", None, None),
             watch=(f"memberships~{u}",),
         )
         if joined:

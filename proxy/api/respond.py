@@ -95,6 +95,6 @@ async def written_for(
         request.app[BUS],
         names(tenants.narrowed(orgs, named)),
         user_in_answer=answer_names_user(target),
-        wider=None if orgs is None else names(None),
+        wider=None if orgs is None else lambda: names(None),
         watch=(tenants.tenancy_of(tenants.user_of(identity)),),
     )

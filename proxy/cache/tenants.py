@@ -213,7 +213,7 @@ def user_of(identity: Identity | None) -> str | None:
 def tenancy_of(user: str | None) -> str:
     """The generation name of a caller's own memberships: the user's, or (anon, service_role, a
     subject that is not a user id) the whole table's."""
-    return user_name(user.lower()) if user is not None and is_uuid(user) else "memberships"
+    return user_name(user) if is_uuid(user) else "memberships"
 
 
 def needs_orgs(names: Iterable[str]) -> bool:

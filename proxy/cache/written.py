@@ -14,7 +14,7 @@ changed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 
@@ -37,26 +37,27 @@ class Written:
         names: Iterable[str],
         *,
         user_in_answer: bool = False,
-        wider: Iterable[str] | None = None,
+        wider: Callable[[], Iterable[str]] | None = None,
         watch: tuple[str, ...] = (),
     ) -> None:
-        # wider, watch: the names the write would move were its caller's organizations not
-        # known, and the caller's own memberships they were looked up under: if those move
-        # before the answer (the caller joined an organization meanwhile, and the write may
-        # have acted on it), the wider names are bumped instead.
+        # wider, watch: how to name what the write would move were its caller's organizations
+        # not known (decided only if needed), and the caller's own memberships they were looked
+        # up under: if those move before the answer (the caller joined an organization
+        # meanwhile, and the write may have acted on it), the wider names are bumped too.
         self.generations = generations
         self.names = set(names)
-        self.wider = None if wider is None else set(wider)
+        self.wider = wider
         self.watch = watch
         self.stamp = generations.vector(watch) if watch and wider is not None else None
-        self.outcome = "unknown" if self.names or self.wider else "unchanged"
+        # Nothing named: unchanged, unless the caller may yet turn out to be in more.
+        self.outcome = "unknown" if self.names or wider is not None else "unchanged"
         self.user_pending = user_in_answer
 
     def _moving(self) -> set[str]:
-        """The names to bump: the wider ones if the caller's memberships moved meanwhile."""
+        """The names to bump: the wider ones too if the caller's memberships moved meanwhile."""
         if self.stamp is not None and self.generations.vector(self.watch) != self.stamp:
             assert self.wider is not None
-            return self.names | self.wider
+            return self.names | set(self.wider())
         return self.names
 
     async def answered(self, status: int, *, nothing_changed: bool = False) -> None:
@@ -83,7 +84,7 @@ class Written:
         except orjson.JSONDecodeError:
             data = None
         if isinstance(data, dict) and is_uuid(data.get("user_id")):
-            user = str(data["user_id"]).lower()
+            user = data["user_id"]
         await self.generations.bump({user_name(user) if user else "memberships"})
 
     def rolled_back(self) -> None:

@@ -209,7 +209,7 @@ def write_of(
         generations,
         names(tenants.narrowed(orgs, named)),
         user_in_answer=answer_names_user(resource),
-        wider=None if orgs is None else names(None),
+        wider=None if orgs is None else lambda: names(None),
         watch=(tenants.tenancy_of(caller),),
     )
 
