@@ -20,6 +20,7 @@ sys.path.insert(0, str(ROOT))
 
 from nginx import Nginx  # noqa: E402
 
+from proxy.config import Settings  # noqa: E402
 from proxy.gate.tokens import mint  # noqa: E402
 from proxy.local.localstack import start_postgrest  # noqa: E402
 from proxy.local.migrate import ensure_database, migrate  # noqa: E402
@@ -129,6 +130,9 @@ class Stack:
                 # The analytics refresher would refresh the large data set's views during a
                 # run (soon after S6's writes): PostgreSQL work that is not the proxy's cost.
                 NIMBUS_ANALYTICS_REFRESH_S="0",
+                # The product's default (the tests' start_proxy keeps answers from a key's
+                # first request on, which most cache tests are about).
+                NIMBUS_CACHE_MIN_USES=str(Settings.model_fields["cache_min_uses"].default),
                 **extra,
             )
             stack.callback(proc.stop)

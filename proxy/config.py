@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     # docs/PERFORMANCE.md): 32 MiB keeps a process under 150 MB.
     cache_l1_bytes: int = Field(32 * 1024 * 1024, ge=0)
     cache_max_bytes: int = Field(1024 * 1024, ge=1)
+    # A key's answer is kept (L1 and Redis) from its Nth request to this process on; the ones
+    # before are relayed uncached (proxy/cache/uses.py). 1: from the first.
+    cache_min_uses: int = Field(2, ge=1, le=100)
     # Serve through the edge's protocol handler (proxy/edge/protocol.py), which answers L1 hits
     # (proxy/edge/hitpath.py) and relays GETs and cache misses (proxy/edge/relaypath.py) itself;
     # false: stock aiohttp serves everything (as when the start-up check of the aiohttp internals

@@ -1,6 +1,7 @@
 """Serving a GET/HEAD through the cache: HIT from L1 or Redis, COALESCED onto an identical
-request in flight, MISS fetched upstream and stored (in Redis after answering), BYPASS when
-the cache cannot be trusted."""
+request in flight, MISS fetched upstream and stored (in Redis after answering) — or, for a
+key's first request, fetched and kept nowhere (proxy/cache/uses.py) — BYPASS when the cache
+cannot be trusted."""
 
 from __future__ import annotations
 
@@ -73,6 +74,14 @@ def storable_parts(
     return True
 
 
+def first_use(response: web.StreamResponse) -> web.StreamResponse:
+    """Label the answer to a key's first request (proxy/cache/uses.py): a miss kept nowhere."""
+    child(CACHE_RESULTS, "miss", "first_use").inc()
+    if not response.prepared:
+        response.headers["X-Cache"] = "MISS"
+    return response
+
+
 def bypass(response: web.StreamResponse) -> web.StreamResponse:
     """Label a response that did not involve the cache."""
     child(CACHE_RESULTS, "bypass", "none").inc()
@@ -105,6 +114,8 @@ async def serve(
             return bypass(await fetch())
         return respond(request, known(entry, request, deps), "HIT", "l2")
     miss = Miss.plan(cache, key, vector, deps, ttl_s)
+    if miss.lead and not cache.uses.wanted(key):  # asked for the first time: relayed uncached
+        return first_use(await fetch())
     if not miss.lead:  # an identical request is in flight: its answer, if still current
         shared = await miss.shared()
         if shared is not None:

@@ -81,6 +81,7 @@ async def redis_context(app: web.Application, *, call: Call) -> AsyncIterator[No
             prefix=settings.redis_prefix,
             l1_bytes=settings.cache_l1_bytes,
             max_entry_bytes=settings.cache_max_bytes,
+            min_uses=settings.cache_min_uses,
         )
         if settings.listen_enabled and settings.database_url:
             tasks.append(asyncio.create_task(listen(settings.database_url, generations)))

@@ -19,6 +19,7 @@ import orjson
 from proxy.cache.cachekey import Key, redis_key
 from proxy.cache.generations import Generations
 from proxy.cache.l2reads import L2Reads
+from proxy.cache.uses import Uses
 from proxy.ops.metrics import CACHE_STORES_DROPPED
 from proxy.ops.redisconn import Client, RedisDown, RedisGuard
 
@@ -160,6 +161,7 @@ class ResponseCache:
         l1_bytes: int,
         max_entry_bytes: int,
         max_stores: int = 1024,
+        min_uses: int = 1,
     ) -> None:
         self.generations = generations
         self.guard = guard
@@ -173,6 +175,7 @@ class ResponseCache:
         self.max_stores = max_stores
         self.writer: asyncio.Task[None] | None = None
         self.reads = L2Reads(guard) if guard is not None else None
+        self.uses = Uses(min_uses)  # a key's answer is kept from its min_uses-th request on
         generations.on_incoherent.append(self.l1.clear)
 
     def get_l1(self, key: Key, vector: tuple[int, ...]) -> Entry | None:

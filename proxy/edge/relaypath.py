@@ -8,7 +8,9 @@ middleware chain or response object. Those cost more CPU than the relay itself, 
 PostgREST keeps busy every CPU second the proxy spends is one PostgREST does not get
 (docs/PERFORMANCE.md).
 
-With a response cache, the relay is the cache's miss path: it takes the key's place in the
+With a response cache, the relay is the cache's miss path. A key's first request to this process
+is relayed as the pass-through relays it, labelled MISS and kept nowhere (proxy/cache/uses.py);
+from its second on, the relay takes the key's place in the
 in-flight table (identical requests on the full path wait for it, as they wait for one of their
 own), looks in Redis, else asks PostgREST, answers, and stores what the full path would have
 stored (Redis after the answer has gone out). The read's dependencies are decided by the same
@@ -83,6 +85,13 @@ MISS = ("X-Cache", "MISS")
 BYPASS = ("X-Cache", "BYPASS")
 
 
+class FirstUse:
+    """The plan of a read relayed uncached (its key's first request)."""
+
+
+FIRST_USE = FirstUse()
+
+
 @dataclass(slots=True)
 class Change:
     """A POST on a cached proxy: what decides the generation names it may move (with its body,
@@ -107,6 +116,7 @@ class Relay:
     start: float
     tenant: str
     miss: Miss | None = None
+    first_use: bool = False  # a read relayed uncached: its key's first request (MISS)
     method: str = "GET"
     payload: StreamReader = EMPTY_PAYLOAD  # a POST's body, read by run()
     body: bytes | None = None
@@ -201,7 +211,8 @@ class RelayPath:
         )
         if identity is None:
             return None
-        planned = None
+        planned: Miss | None = None
+        first_use = False
         if self.cache is not None and self.members is not None:
             if method == "GET":
                 key = (
@@ -209,9 +220,13 @@ class RelayPath:
                     if looked is not None
                     else cache_key(identity.scope, "GET", message.url.raw_path, query, headers)
                 )
-                planned = self._plan(self.cache, self.members, message, identity, resource, key)
-                if planned is None:
+                plan = self._plan(self.cache, self.members, message, identity, resource, key)
+                if plan is None:
                     return None
+                if isinstance(plan, Miss):
+                    planned = plan
+                else:
+                    first_use = True
             elif not self.members.remembered(identity, write_targets(resource, method))[0]:
                 return None  # organizations not looked up yet: the full path does
         # The budget last: whatever goes the full way from here on has spent nothing.
@@ -245,6 +260,7 @@ class RelayPath:
             start=start,
             tenant=tenant,
             miss=miss,
+            first_use=first_use,
             method=method,
             payload=payload,
             change=change,
@@ -269,10 +285,12 @@ class RelayPath:
         identity: Identity,
         resource: str,
         key: Key,
-    ) -> Miss | None:
-        """The Miss of a read the cache may answer or keep; None when only the full path can
-        serve it (a conditional or no-cache request, a query this proxy cannot read as PostgREST
-        does, organizations not looked up yet, an entry the hit path did not serve)."""
+    ) -> Miss | FirstUse | None:
+        """The Miss of a read the cache may answer or keep; FIRST_USE for a key this process
+        has not been asked for before (relayed uncached: proxy/cache/uses.py); None when only
+        the full path can serve it (a conditional or no-cache request, a query this proxy
+        cannot read as PostgREST does, organizations not looked up yet, an entry the hit path
+        did not serve)."""
         headers = message.headers
         generations = cache.generations
         if (
@@ -281,15 +299,17 @@ class RelayPath:
             or "If-None-Match" in headers
         ):
             return None
+        if key in cache.l1.entries:
+            return None
         plan = read_plan(resource, message.url.raw_query_string, self.ttl_s, self.rpc_ttl_s)
         if plan is None:
             return None
+        if key not in cache.inflight and not cache.uses.wanted(key):
+            return FIRST_USE  # its dependencies are not needed: nothing will be kept
         decided, orgs = members.remembered(identity, plan.deps)
         if not decided:
             return None
         deps = plan.names(orgs, user_of(identity))
-        if key in cache.l1.entries:
-            return None
         # A follower of an identical request in flight, or a lead (registered by accept()).
         return Miss.plan(cache, key, generations.vector(deps), deps, plan.ttl_s)
 
@@ -308,6 +328,10 @@ class RelayPath:
                 if relay.change is not None:
                     relay.written = self._written(relay, relay.change)
                 status = await self._exchange(relay, protocol, None, None)
+            elif relay.first_use:
+                state = "MISS"
+                child(CACHE_RESULTS, "miss", "first_use").inc()
+                status = await self._exchange(relay, protocol, None, MISS)
             elif miss is None:
                 status = await self._exchange(relay, protocol, None, None)
             elif not miss.lead:

@@ -42,7 +42,8 @@ UPSTREAM_SECONDS = Histogram(
 UPSTREAM_ERRORS = Counter("nimbus_upstream_errors_total", "Upstream failures, by kind.", ["kind"])
 CACHE_RESULTS = Counter(
     "nimbus_cache_requests_total",
-    "Cacheable requests by outcome (hit, miss, coalesced, bypass) and level (l1, l2, none).",
+    "Cacheable requests by outcome (hit, miss, coalesced, bypass) and level (l1, l2, none;"
+    " first_use: a key's first request, relayed and kept nowhere).",
     ["result", "level"],
 )
 CACHE_STORES_DROPPED = Counter(

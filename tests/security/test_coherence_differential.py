@@ -63,6 +63,7 @@ def proxies(postgrest, database_url, jwt_secret, differential_prefix, tmp_path_f
         NIMBUS_JWT_SECRET=jwt_secret,
         NIMBUS_REDIS_URL=REDIS_URL,
         NIMBUS_REDIS_PREFIX=differential_prefix,
+        NIMBUS_CACHE_MIN_USES="2",  # the product's default: a key kept from its second request
     )
     urls = [p.url for p in procs]
     for url in urls:

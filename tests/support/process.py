@@ -44,6 +44,10 @@ def start_proxy(state_dir: Path, **env: str) -> tuple[Proc, str]:
         "NIMBUS_RATE_LIMIT_READ": "1000000/1",
         "NIMBUS_RATE_LIMIT_WRITE": "1000000/1",
         "NIMBUS_RATE_LIMIT_AUTH": "1000000/1",
+        # Answers kept from a key's first request unless a test sets its own: most cache tests
+        # are about what a kept answer does (tests/test_cache_min_uses.py is about the default,
+        # and the differential coherence test runs with it).
+        "NIMBUS_CACHE_MIN_USES": "1",
         # No analytics refreshes unless a test asks (tests/test_refresher.py): a long-lived
         # proxy refreshing after its stock writes takes the session's refresh lock, and its
         # refresh NOTIFYs move other tests' analytics generations.
