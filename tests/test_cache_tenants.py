@@ -5,12 +5,14 @@ misses, while they do drop the writer's own; a write refused with a 4xx moves no
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import httpx
 import psycopg
 import pytest
 import redis
+from psycopg.types.json import Jsonb
 
 from proxy.cache.dependencies import (
     ORG_TABLES,
@@ -22,7 +24,7 @@ from proxy.cache.dependencies import (
 )
 from proxy.cache.generations import Generations
 from proxy.cache.tenants import read_names
-from tests.support.domain import build_world, call
+from tests.support.domain import build_world, call, make_product, stock
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
@@ -918,3 +920,77 @@ def test_writes_refused_before_reaching_postgrest_move_nothing(
     settled(prefix, database_url)
     assert generation(prefix, "*") == before + 2  # the marker's, nothing else
     assert set(states(proxies, staff, reads).values()) == {"HIT"}
+
+
+def test_refreshing_analytics_moves_only_what_its_answer_says(
+    proxies, deaf_proxies, prefix, world, token_for, database_url
+) -> None:
+    """An admin's refresh_analytics moves every organization's analytics only when it refreshed
+    them, and every organization's lots and notifications only when it announced a lot; called
+    again within the minute (it then does neither), b's cached reads stay hits. Either move
+    happens before the answer (processes that do not LISTEN see it). Found: every call moved
+    every organization's lots, notifications and analytics, so any owner (of an organization
+    they had just created) could keep every tenant's cache cold."""
+    a, b = world.a, world.b
+    a_admin, b_viewer = auth(token_for, a.users["admin"]), auth(token_for, b.users["viewer"])
+    views = "/rest/v1/rpc/dashboard"
+    notices = "/rest/v1/notifications?select=kind,payload&order=created_at"
+    b_reads = [*reads_of(b), views, notices, "/rest/v1/lots?select=id,lot_number&order=id"]
+
+    def refresh(base: str) -> dict:
+        response = httpx.post(base + "/rest/v1/rpc/refresh_analytics", json={}, headers=a_admin)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    refresh(proxies[0])  # refreshed now, or less than a minute ago
+    settled(prefix, database_url)
+    primed(proxies, b_viewer, b_reads)
+    again = refresh(proxies[1])
+    assert (again["refreshed"], again["expiring_lots_announced"]) == (False, 0)
+    settled(prefix, database_url)
+    missed = [k for k, v in states(proxies, b_viewer, b_reads).items() if v != "HIT"]
+    assert not missed, missed
+
+    # A refresh that refreshed: every organization's analytics move before it answers.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "update private.analytics_refreshes set refreshed_at = now() - interval '2 minutes'"
+        )
+    # (One Accept per process: each reads an entry of its own, not one the other stored anew.)
+    each = [{**b_viewer, "Accept": accept} for accept in ("application/json", "*/*")]
+    for base, headers in zip(deaf_proxies, each, strict=True):
+        primed([base], headers, [views])
+    assert refresh(deaf_proxies[1])["refreshed"] is True
+    for base, headers in zip(deaf_proxies, each, strict=True):
+        assert states([base], headers, [views]) == {(0, views): "MISS"}, base
+
+    # One that announced b's lot: b's notifications show it at once on every process.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        lot = f"EX-{uuid.uuid4().hex[:8]}"
+        product = make_product(conn, b.id, lot)
+        expiry = (dt.date.today() + dt.timedelta(days=45)).isoformat()
+        stock(
+            conn,
+            b.users["staff"],
+            product,
+            b.locations["WH1"],
+            5,
+            lot_number=lot,
+            expiry_date=expiry,
+        )
+        settings = "update public.settings set value = %s where organization_id = %s"
+        (before,) = conn.execute(
+            "select value from public.settings where organization_id = %s", (b.id,)
+        ).fetchone()
+        conn.execute(settings, (Jsonb({**before, "expiry_warning_days": 50}), b.id))
+        try:
+            primed(deaf_proxies, b_viewer, [notices])
+            out = refresh(deaf_proxies[0])
+            assert (out["refreshed"], out["expiring_lots_announced"] >= 1) == (False, True)
+            for base in deaf_proxies:
+                shown = httpx.get(base + notices, headers=b_viewer).json()
+                assert ["lot_expiring"] == [
+                    n["kind"] for n in shown if n["payload"].get("lot_number") == lot
+                ], base
+        finally:
+            conn.execute(settings, (Jsonb(before), b.id))

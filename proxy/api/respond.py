@@ -10,7 +10,8 @@ from aiohttp import web
 
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
-from proxy.cache.dependencies import Place, acting_orgs, answer_names_user, target_names
+from proxy.cache.answers import from_answer
+from proxy.cache.dependencies import Place, acting_orgs, target_names
 from proxy.cache.keys import BUS, CACHE, MEMBERS
 from proxy.cache.written import Written
 from proxy.gate.identity import Identity
@@ -94,7 +95,7 @@ async def written_for(
     return Written(
         request.app[BUS],
         names(tenants.narrowed(orgs, named)),
-        user_in_answer=answer_names_user(target),
+        later=from_answer(target),
         wider=None if orgs is None else lambda: names(None),
         watch=(tenants.tenancy_of(tenants.user_of(identity)),),
     )

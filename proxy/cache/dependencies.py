@@ -119,8 +119,9 @@ RPC: dict[str, frozenset[str]] = {
     "create_replenishment_orders": ORDERS | SIDE_EFFECTS,
     "stock_valuation": STOCK | CATALOG | VIEWS,
     "set_lot_status": STOCK | SIDE_EFFECTS,
-    # It refreshes the views and scans every organization's lots for expiry (GLOBAL_RPC).
-    "refresh_analytics": VIEWS | frozenset({"lots", "notifications"}) | SIDE_EFFECTS,
+    # It refreshes the views and announces any organization's lots entering their expiry
+    # window: what it did, its answer says (proxy/cache/answers.py).
+    "refresh_analytics": SIDE_EFFECTS,
     "open_stock_count": COUNTS | SIDE_EFFECTS,
     "record_stock_count": COUNTS | SIDE_EFFECTS,
     "post_stock_count": COUNTS | STOCK | SIDE_EFFECTS,
@@ -177,24 +178,16 @@ ANSWER_NAMES_USER = frozenset({"invite_member"})
 # The functions that write only the rows of an organization they create: rows nobody but
 # their caller (whose memberships move) and whole-table readers can have read.
 NEW_ORGANIZATION = frozenset({"create_organization"})
-# The functions that may write rows of organizations other than their caller's.
-GLOBAL_RPC = frozenset({"refresh_analytics"})
 
 
 def acting_orgs(resource: str, orgs: Iterable[str] | None) -> Iterable[str] | None:
     """The organizations whose rows a write to /resource by a caller in orgs may change: none
-    of them for a function creating an organization, any (None) for a GLOBAL_RPC."""
+    of them for a function creating an organization (those a function changes in other
+    organizations, its answer says: proxy/cache/answers.py)."""
     function = resource[4:] if resource.startswith("rpc/") else None
     if function in NEW_ORGANIZATION:
         return ()  # of its new organization only: none whose readers need telling
-    if function in GLOBAL_RPC:
-        return None
     return orgs
-
-
-def answer_names_user(resource: str) -> bool:
-    """Whether a write to /resource learns from its answer whose memberships it changed."""
-    return resource.startswith("rpc/") and resource[4:] in ANSWER_NAMES_USER
 
 
 # Writes to these may cascade into many tables (foreign keys with on delete cascade).

@@ -18,25 +18,24 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from proxy.cache.dependencies import user_name
+from proxy.cache.answers import FromAnswer
 from proxy.cache.generations import Generations
-from proxy.ops.ids import is_uuid
 
 
 class Written:
     """One write's names and what is known of its outcome: "unknown" until PostgREST's answer
-    says "changed" (bumped) or "unchanged". user_in_answer: a write whose answer names the user
-    whose memberships it changed (an invitation by e-mail): that user's name is bumped once
-    the answer is read (answer()), before its client hears it; never read, every user's."""
+    says "changed" (bumped) or "unchanged". later: for a write whose answer says what else it
+    changed (proxy/cache/answers.py), those names are bumped once the answer is read
+    (answer()), before its client hears it; never read, all it could have changed."""
 
-    __slots__ = ("generations", "names", "outcome", "stamp", "user_pending", "watch", "wider")
+    __slots__ = ("generations", "later", "names", "outcome", "stamp", "watch", "wider")
 
     def __init__(
         self,
         generations: Generations,
         names: Iterable[str],
         *,
-        user_in_answer: bool = False,
+        later: FromAnswer | None = None,
         wider: Callable[[], Iterable[str]] | None = None,
         watch: tuple[str, ...] = (),
     ) -> None:
@@ -51,7 +50,7 @@ class Written:
         self.stamp = generations.vector(watch) if watch and wider is not None else None
         # Nothing named: unchanged, unless the caller may yet turn out to be in more.
         self.outcome = "unknown" if self.names or wider is not None else "unchanged"
-        self.user_pending = user_in_answer
+        self.later = later  # until its answer has been read
 
     def _moving(self) -> set[str]:
         """The names to bump: the wider ones too if the caller's memberships moved meanwhile."""
@@ -73,19 +72,18 @@ class Written:
             await self.generations.bump(moving)
 
     async def answer(self, body: bytes | None) -> None:
-        """The answer has been read whole (body): for a write whose answer names its user
-        (`{"user_id": ...}`), that user's memberships move now (every user's if it names none)."""
-        if not self.user_pending or self.outcome != "changed":
+        """The answer has been read whole (body): for a write whose answer says what else it
+        changed, that moves now."""
+        later = self.later
+        if later is None or self.outcome != "changed":
             return
-        self.user_pending = False
-        user = None
+        self.later = None
         try:
             data = orjson.loads(body or b"null")
         except orjson.JSONDecodeError:
             data = None
-        if isinstance(data, dict) and is_uuid(data.get("user_id")):
-            user = data["user_id"]
-        await self.generations.bump({user_name(user) if user else "memberships"})
+        if moving := set(later.names(data)):
+            await self.generations.bump(moving)
 
     def rolled_back(self) -> None:
         """A 4xx read whole, PostgREST's own (not a lost connection): nothing moved."""
@@ -94,13 +92,13 @@ class Written:
 
     async def unsure(self) -> None:
         """Before answering an error, and when the write is over: if the outcome was never
-        learnt, bump everything it names (and every user's memberships, if its answer would
-        have named whose; also when it changed but its answer was never read)."""
-        every_user = {"memberships"} if self.user_pending else set()
-        self.user_pending = False
+        learnt, bump everything it names (and all its answer could have named; also when it
+        changed but its answer was never read)."""
+        unread = set(self.later.unread) if self.later is not None else set()
+        self.later = None
         if self.outcome == "unknown":
             self.outcome = "changed"
-            if moving := self._moving() | every_user:
+            if moving := self._moving() | unread:
                 await self.generations.bump(moving)
-        elif self.outcome == "changed" and every_user:
-            await self.generations.bump(every_user)
+        elif self.outcome == "changed" and unread:
+            await self.generations.bump(unread)

@@ -39,9 +39,10 @@ from aiohttp import web
 from aiohttp.http import HttpVersion11, RawRequestMessage
 from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 
+from proxy.cache.answers import from_answer
 from proxy.cache.cached import storable_parts
 from proxy.cache.cachekey import Key, cache_key
-from proxy.cache.dependencies import ANSWER_NAMES_USER, write_targets
+from proxy.cache.dependencies import write_targets
 from proxy.cache.keys import CACHE, MEMBERS
 from proxy.cache.miss import Miss
 from proxy.cache.store import Entry, ResponseCache
@@ -194,8 +195,8 @@ class RelayPath:
         resource = message.url.path[len(REST_PREFIX) :].strip("/")
         if method == "GET" and rootdoc.is_root(resource):
             return None  # the full path takes PostgREST's address out of it
-        if resource.startswith("rpc/") and resource[4:] in ANSWER_NAMES_USER:
-            return None  # what it changed is named by its answer: the full path reads it first
+        if from_answer(resource) is not None:
+            return None  # its answer says what it changed: the full path reads it first
         query = message.url.raw_query_string
         try:
             embedlimit.check(query, max_depth=self.max_embed_depth, max_embeds=self.max_embeds)

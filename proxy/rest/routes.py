@@ -9,9 +9,9 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy.cache import cached, tenants
+from proxy.cache.answers import from_answer
 from proxy.cache.dependencies import (
     USER_TABLES,
-    answer_names_user,
     one_id,
     write_names,
     write_targets,
@@ -208,7 +208,7 @@ def write_of(
     return Written(
         generations,
         names(tenants.narrowed(orgs, named)),
-        user_in_answer=answer_names_user(resource),
+        later=from_answer(resource),
         wider=None if orgs is None else lambda: names(None),
         watch=(tenants.tenancy_of(caller),),
     )
