@@ -23,7 +23,8 @@ from proxy.cache.dependencies import (
     place_bucket,
 )
 from proxy.cache.generations import Generations
-from proxy.cache.tenants import read_names
+from proxy.cache.listener import names_of
+from proxy.cache.tenants import joins_of, read_names
 from tests.support.domain import build_world, call, make_product, stock
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
@@ -170,19 +171,34 @@ async def test_a_write_moves_every_organization_if_its_caller_joined_one_meanwhi
 
     u = "0c" * 4 + "-0000-4000-8000-" + "0c" * 6
     b_reader = (org_name("products", B),)
-    for joined in (False, True):
+    change = '{"table": "memberships", "op": "%s", "organizations": ["%s"], "users": ["%s"]}'
+    meanwhile = {
+        "nothing": set(),
+        "a join through the proxy": changed_names("memberships", None, [B], None, [u]),
+        "a join in SQL": names_of(change % ("insert", B, u)),
+        "a move in SQL": names_of(change % ("update", B, u)),
+        "every membership": changed_names("memberships", None),
+        # Not a join: the caller's own organization deleted (often by this very write, whose
+        # trigger's NOTIFY may arrive before its answer): widening would cool every tenant.
+        "a removal in SQL": names_of(change % ("delete", A, u)),
+    }
+    widened = {}
+    for what, names in meanwhile.items():
         generations = Generations(None, "unit")
         written = Written(
             generations,
             changed_names("products", None, [A]),
             wider=lambda: changed_names("products", None, None),
-            watch=(f"memberships~{u}",),
+            watch=(joins_of(u),),
         )
-        if joined:
-            await generations.bump({f"memberships~{u}"})
+        if names:
+            await generations.bump(names)
         before = generations.vector(b_reader)
         await written.answered(204)
-        assert (generations.vector(b_reader) != before) == joined
+        widened[what] = generations.vector(b_reader) != before
+    assert widened == {
+        what: "join" in what or "move" in what or "every" in what for what in meanwhile
+    }
 
 
 def test_only_declared_functions_read_other_users_memberships() -> None:
@@ -515,6 +531,51 @@ def test_deleting_an_organization_moves_what_it_cascades_to_before_answering(
     for base in deaf_proxies:
         for path in reads:
             assert httpx.get(base + path, headers=mine).json() == [], (base, path)
+
+
+def test_deleting_an_organization_keeps_the_other_users_notification_lists(
+    proxies, prefix, world, token_for, database_url
+) -> None:
+    """Deleting an organization removes the notification_reads of its notifications, which only
+    its members (and former members) can have written: another organization's users' cached
+    notification lists stay hits (after the NOTIFYs too), while the deleted organization's owner
+    sees its notifications gone on every process at once. Was: the cascade moved the whole
+    notification_reads, so any signed-in user could make every user's lists miss, again and
+    again, by creating and deleting organizations."""
+    user = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
+        )
+    mine, others = auth(token_for, user), auth(token_for, world.b.users["viewer"])
+    created = httpx.post(
+        proxies[0] + "/rest/v1/rpc/create_organization",
+        json={"name": "Short-lived", "slug": f"n-{user[:8]}"},
+        headers=mine,
+    )
+    assert created.status_code == 200, created.text
+    org = created.json()["id"]
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for _ in range(2):
+            conn.execute(
+                "insert into public.notifications (organization_id, kind, payload)"
+                " values (%s, 'order_status', '{}')",
+                (org,),
+            )
+    marked = httpx.post(proxies[1] + "/api/v1/notifications/read", json={"all": True}, headers=mine)
+    assert marked.status_code == 200 and marked.json()["data"]["marked"] == 2, marked.text
+    lists = ["/api/v1/notifications?limit=5", "/api/v1/notifications?unread=true&limit=5"]
+    settled(prefix, database_url)
+    primed(proxies, others, lists)
+    primed(proxies, mine, lists[:1])
+    assert len(httpx.get(proxies[0] + lists[0], headers=mine).json()["data"]) == 2
+    gone = httpx.delete(proxies[1] + f"/rest/v1/organizations?id=eq.{org}", headers=mine)
+    assert gone.status_code == 204, gone.text
+    for base in proxies:
+        assert httpx.get(base + lists[0], headers=mine).json()["data"] == [], base
+    settled(prefix, database_url)
+    missed = [k for k, v in states(proxies, others, lists).items() if v != "HIT"]
+    assert not missed, missed
 
 
 def test_renaming_an_organization_keeps_the_others_hits(

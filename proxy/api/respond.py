@@ -97,5 +97,5 @@ async def written_for(
         names(tenants.narrowed(orgs, named)),
         later=from_answer(target),
         wider=None if orgs is None else lambda: names(None),
-        watch=(tenants.tenancy_of(tenants.user_of(identity)),),
+        watch=(tenants.joins_of(tenants.user_of(identity)),),
     )

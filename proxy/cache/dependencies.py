@@ -79,6 +79,7 @@ TABLES = frozenset(
 # view at once, and nobody else's moves.
 USER = "~"
 TENANCY = "memberships" + USER
+JOINED = "+"  # memberships~+<user>: the user's joins (joined_name)
 # Tables whose every row belongs to one user (user_id; every select policy `user_id =
 # auth.uid()`): a user's reads depend on `T~<user>`, which the writes of that user's rows move.
 USER_TABLES = frozenset({"notification_reads"})
@@ -385,6 +386,13 @@ def user_name(user: str) -> str:
     return TENANCY + user
 
 
+def joined_name(user: str) -> str:
+    """The generation name of one user's joins: moved by every write of the user's memberships
+    but a removal (proxy/cache/written.py watches it: a write whose caller joined an
+    organization while it ran may have acted on that organization's rows)."""
+    return TENANCY + JOINED + user
+
+
 def changed_names(
     table: str,
     products: Iterable[str] | None,
@@ -411,7 +419,8 @@ def changed_names(
         # every user whose rows change is a member of orgs, and reads through memberships#o.
         if users is None:
             return {table}
-        return {table + ANY, *(org_name(table, o) for o in orgs), *map(user_name, users)}
+        named = {*map(user_name, users), *map(joined_name, users)}
+        return {table + ANY, *(org_name(table, o) for o in orgs), *named}
     if products is None and orgs is None:
         return {table}
     names = {table + ANY}
@@ -460,11 +469,15 @@ def write_names(
     orgs = acting_orgs(resource, orgs)
     if resource in CASCADES and method in (None, "DELETE"):
         # Rows of the caller's organizations go (RLS), their memberships with them: their users
-        # were members, whose reads depend on memberships#<org> (tenants.read_names). Whose
-        # rows of the per-user tables go is not known. In none of its organizations: nothing.
+        # were members, whose reads depend on memberships#<org> (tenants.read_names). So are
+        # the users whose per-user rows go (notification_reads of these organizations'
+        # notifications), but for former members, whose rows reach their readers through the
+        # trigger's NOTIFY, as another user's write does: none named (users=()), the
+        # members' reads move through memberships#<org> (every user's with orgs unknown).
+        # In none of its organizations: nothing.
         if orgs is not None and not orgs:
             return set()
-        return target_names(targets - {"memberships"}, None, orgs) | changed_names(
+        return target_names(targets - {"memberships"}, None, orgs, users=()) | changed_names(
             "memberships", None, orgs, None, ()
         )
     return target_names(targets, products, orgs, places, users)

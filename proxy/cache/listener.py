@@ -9,7 +9,7 @@ import logging
 
 import orjson
 
-from proxy.cache.dependencies import Place, changed_names
+from proxy.cache.dependencies import JOINED, TENANCY, Place, changed_names
 from proxy.cache.generations import Generations
 from proxy.ops.pglisten import listen_forever
 
@@ -30,13 +30,16 @@ def names_of(payload: str) -> set[str]:
         return changed_names(table, None) if table else set()
     if not isinstance(data, dict) or not isinstance(data.get("table"), str):
         return set()
-    return changed_names(
+    names = changed_names(
         data["table"],
         _strings(data.get("products")),
         _strings(data.get("organizations")),
         _places(data.get("places")),
         _strings(data.get("users")),
     )
+    if data.get("op") == "delete":  # a removal: nobody joined anything
+        names = {name for name in names if not name.startswith(TENANCY + JOINED)}
+    return names
 
 
 def _strings(value: object) -> list[str] | None:

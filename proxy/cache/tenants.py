@@ -39,6 +39,7 @@ from proxy.cache.dependencies import (
     USER,
     USER_TABLES,
     is_bucket,
+    joined_name,
     org_name,
     user_name,
 )
@@ -214,6 +215,12 @@ def tenancy_of(user: str | None) -> str:
     """The generation name of a caller's own memberships: the user's, or (anon, service_role, a
     subject that is not a user id) the whole table's."""
     return user_name(user) if is_uuid(user) else "memberships"
+
+
+def joins_of(user: str | None) -> str:
+    """The generation name of a caller's joins (dependencies.joined_name): the user's, or (no
+    user id) the whole memberships table's."""
+    return joined_name(user) if is_uuid(user) else "memberships"
 
 
 def needs_orgs(names: Iterable[str]) -> bool:

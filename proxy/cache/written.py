@@ -40,9 +40,11 @@ class Written:
         watch: tuple[str, ...] = (),
     ) -> None:
         # wider, watch: how to name what the write would move were its caller's organizations
-        # not known (decided only if needed), and the caller's own memberships they were looked
-        # up under: if those move before the answer (the caller joined an organization
-        # meanwhile, and the write may have acted on it), the wider names are bumped too.
+        # not known (decided only if needed), and the caller's joins (tenants.joins_of): if
+        # those move before the answer (the caller joined an organization meanwhile, and the
+        # write may have acted on it), the wider names are bumped too. Not the caller's
+        # memberships as a whole: a write removing them (deleting the caller's organization)
+        # moves those itself, often before its answer arrives.
         self.generations = generations
         self.names = set(names)
         self.wider = wider

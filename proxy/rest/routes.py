@@ -210,7 +210,7 @@ def write_of(
         names(tenants.narrowed(orgs, named)),
         later=from_answer(resource),
         wider=None if orgs is None else lambda: names(None),
-        watch=(tenants.tenancy_of(caller),),
+        watch=(tenants.joins_of(caller),),
     )
 
 
