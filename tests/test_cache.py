@@ -13,21 +13,13 @@ import pytest
 import redis
 
 from proxy.cache.dependencies import bucket, place_bucket
+from tests.support.cached import coherent, stored
 from tests.support.domain import build_world, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def coherent(base: str) -> bool:
-    """The proxy says its cache can be trusted (subscribed and listening)."""
-    try:
-        body = httpx.get(base + "/ready", timeout=2).json()
-    except httpx.HTTPError:
-        return False
-    return bool(body["checks"].get("cache", {}).get("coherent"))
 
 
 @pytest.fixture(scope="module")
@@ -61,15 +53,6 @@ def user(new_user, token_for):
     """A fresh user and its Authorization header."""
     uid = new_user()
     return uid, {"Authorization": f"Bearer {token_for(uid)}"}
-
-
-def stored(prefix: str) -> int:
-    """How many entries Redis holds under prefix."""
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        return sum(1 for _ in client.scan_iter(match=prefix + ":c:*"))
-    finally:
-        client.close()
 
 
 def test_second_get_is_a_hit_identical_to_upstream(proxies, relay, postgrest, user, prefix) -> None:

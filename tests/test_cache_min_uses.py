@@ -11,22 +11,14 @@ import secrets
 import aiohttp
 import httpx
 import pytest
-import redis
 
 from proxy.cache.uses import Uses
+from tests.support.cached import coherent, stored
 from tests.support.process import start_proxies, start_proxy
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def coherent(base: str) -> bool:
-    try:
-        body = httpx.get(base + "/ready", timeout=2).json()
-    except httpx.HTTPError:
-        return False
-    return bool(body["checks"].get("cache", {}).get("coherent"))
 
 
 @pytest.fixture(scope="module")
@@ -64,14 +56,6 @@ def headers(proxies, new_user, token_for):
     for url in proxies:
         httpx.get(url + "/rest/v1/test_items?select=id&limit=1", headers=headers)
     return headers
-
-
-def stored(prefix: str) -> int:
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        return sum(1 for _ in client.scan_iter(match=prefix + ":c:*"))
-    finally:
-        client.close()
 
 
 def first_use_misses(base: str) -> float:

@@ -25,6 +25,7 @@ from proxy.cache.dependencies import (
 from proxy.cache.generations import Generations
 from proxy.cache.listener import names_of
 from proxy.cache.tenants import joins_of, read_names
+from tests.support.cached import behind_lossy_relay, coherent
 from tests.support.domain import build_world, call, make_product, stock
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
@@ -254,15 +255,6 @@ def test_organization_tables_show_only_their_members_rows(database_url) -> None:
         if table == "organizations":
             qual = qual.replace("(id = ANY", "(organization_id = ANY")
         assert permissive == "RESTRICTIVE" or member in qual or (table, qual) == own, (table, qual)
-
-
-def coherent(base: str) -> bool:
-    """The proxy says its cache can be trusted (subscribed and listening)."""
-    try:
-        body = httpx.get(base + "/ready", timeout=2).json()
-    except httpx.HTTPError:
-        return False
-    return bool(body["checks"].get("cache", {}).get("coherent"))
 
 
 @pytest.fixture(scope="module")
@@ -503,6 +495,24 @@ def test_a_membership_write_moves_its_users_reads_before_answering(
             conn.execute("delete from public.memberships where user_id = %s", (user,))
 
 
+def new_organization(base: str, token_for, database_url: str) -> tuple[dict[str, str], str]:
+    """A new user's organization, created through the proxy at base: (its owner's
+    Authorization, its id)."""
+    user = str(uuid.uuid4())
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
+        )
+    owner = auth(token_for, user)
+    created = httpx.post(
+        base + "/rest/v1/rpc/create_organization",
+        json={"name": "Short-lived", "slug": f"s-{user[:8]}"},
+        headers=owner,
+    )
+    assert created.status_code == 200, created.text
+    return owner, created.json()["id"]
+
+
 def test_deleting_an_organization_moves_what_it_cascades_to_before_answering(
     deaf_proxies, token_for, database_url
 ) -> None:
@@ -511,19 +521,7 @@ def test_deleting_an_organization_moves_what_it_cascades_to_before_answering(
     list of organizations and of products no longer shows it on either process. Found by a
     cold review: such writes moved only the name of the reads that depend on everything, so
     an organization's reads outlived it until the database's NOTIFY arrived."""
-    user = str(uuid.uuid4())
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
-        )
-    mine = auth(token_for, user)
-    created = httpx.post(
-        deaf_proxies[0] + "/rest/v1/rpc/create_organization",
-        json={"name": "Short-lived", "slug": f"s-{user[:8]}"},
-        headers=mine,
-    )
-    assert created.status_code == 200, created.text
-    org = created.json()["id"]
+    mine, org = new_organization(deaf_proxies[0], token_for, database_url)
     reads = ["/rest/v1/organizations?select=id", "/rest/v1/settings?select=organization_id"]
     primed(deaf_proxies, mine, reads)
     gone = httpx.delete(deaf_proxies[1] + f"/rest/v1/organizations?id=eq.{org}", headers=mine)
@@ -542,19 +540,8 @@ def test_deleting_an_organization_keeps_the_other_users_notification_lists(
     sees its notifications gone on every process at once. Was: the cascade moved the whole
     notification_reads, so any signed-in user could make every user's lists miss, again and
     again, by creating and deleting organizations."""
-    user = str(uuid.uuid4())
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute(
-            "insert into auth.users (id, email) values (%s, %s)", (user, f"{user}@example.test")
-        )
-    mine, others = auth(token_for, user), auth(token_for, world.b.users["viewer"])
-    created = httpx.post(
-        proxies[0] + "/rest/v1/rpc/create_organization",
-        json={"name": "Short-lived", "slug": f"n-{user[:8]}"},
-        headers=mine,
-    )
-    assert created.status_code == 200, created.text
-    org = created.json()["id"]
+    mine, org = new_organization(proxies[0], token_for, database_url)
+    others = auth(token_for, world.b.users["viewer"])
     with psycopg.connect(database_url, autocommit=True) as conn:
         for _ in range(2):
             conn.execute(
@@ -660,37 +647,17 @@ def test_a_failed_lookup_of_organizations_is_not_remembered(
     on whole-table generations, and the next request looks again (it used to be remembered
     until the user's memberships moved, which may be never: every read of that user then
     moved with every organization's writes). Counted at a relay in front of PostgREST."""
-    from tests.support.process import start_proxy
-    from tests.support.relay import CountingRelay
-
     user = world.a.users["viewer"]
     lookup = f"GET /memberships?select=organization_id&user_id=eq.{user}".encode()
-    port = int(postgrest.url.rsplit(":", 1)[1])
-    relay = CountingRelay("127.0.0.1", port, drop_answer_to=lookup).start()
-    with own_prefix("lookup") as lookup_prefix:
-        proc, url = start_proxy(
-            tmp_path,
-            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-            NIMBUS_DATABASE_URL=database_url,
-            NIMBUS_JWT_SECRET=jwt_secret,
-            NIMBUS_REDIS_URL=REDIS_URL,
-            NIMBUS_REDIS_PREFIX=lookup_prefix,
-            NIMBUS_ANALYTICS_REFRESH_S="0",
-        )
-        try:
-            wait_until(lambda: coherent(url), what="cache coherence")
-            headers = auth(token_for, user)
-            first = httpx.get(url + "/rest/v1/products?select=id&limit=1", headers=headers)
-            assert first.status_code == 200 and relay.dropped >= 1, (first.text, relay.dropped)
-            relay.drop_answer_to = None
-            before = relay.requests
-            second = httpx.get(url + "/rest/v1/products?select=id&limit=2", headers=headers)
-            assert second.status_code == 200, second.text
-            assert relay.requests == before + 2  # the lookup again, then the read
-        finally:
-            proc.stop()
-            relay.stop()
+    with behind_lossy_relay(tmp_path, postgrest, database_url, jwt_secret, lookup) as (url, relay):
+        headers = auth(token_for, user)
+        first = httpx.get(url + "/rest/v1/products?select=id&limit=1", headers=headers)
+        assert first.status_code == 200 and relay.dropped >= 1, (first.text, relay.dropped)
+        relay.drop_answer_to = None
+        before = relay.requests
+        second = httpx.get(url + "/rest/v1/products?select=id&limit=2", headers=headers)
+        assert second.status_code == 200, second.text
+        assert relay.requests == before + 2  # the lookup again, then the read
 
 
 def test_membership_writes_keep_the_other_organizations_hits(

@@ -19,11 +19,9 @@ import psycopg
 import pytest
 
 from proxy.gate.tokens import mint
+from tests.support.cached import behind_lossy_relay
 from tests.support.domain import World, build_world, call, items
 from tests.support.process import start_proxy
-from tests.support.redis_server import SHARED_REDIS, own_prefix
-from tests.support.relay import CountingRelay
-from tests.support.wait import wait_until
 
 # The async fixtures run on the session's loop (asyncio_default_fixture_loop_scope); so do these.
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -343,49 +341,33 @@ async def test_a_mark_read_whose_answer_was_lost_still_moves_the_cached_list(
     connection drops): the client gets a 503 (outcome unknown), and the cached unread list must
     not show them unread after it. The proxy does not LISTEN here, so only its own bump can
     move the list: a write whose outcome was never learnt is bumped like one that succeeded."""
-    port = int(postgrest.url.rsplit(":", 1)[1])
-    relay = CountingRelay("127.0.0.1", port, drop_answer_to=b"POST /notification_reads").start()
-    with own_prefix("lost-mark") as prefix:
-        proc, url = start_proxy(
-            tmp_path,
-            NIMBUS_POSTGREST_URL=f"http://127.0.0.1:{relay.port}",
-            NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
-            NIMBUS_DATABASE_URL=database_url,
-            NIMBUS_JWT_SECRET=jwt_secret,
-            NIMBUS_REDIS_URL=SHARED_REDIS,
-            NIMBUS_REDIS_PREFIX=prefix,
-            NIMBUS_LISTEN_ENABLED="false",
-            NIMBUS_ANALYTICS_REFRESH_S="0",
-        )
-        try:
-            wait_until(
-                lambda: httpx.get(url + "/ready").json()["checks"]["cache"]["coherent"],
-                what="cache coherence",
-            )
-            ids = emit(database_url, world.a.id, 2, source="lost-answer")
-            headers = {"Authorization": "Bearer " + token(jwt_secret, world, "a", role="manager")}
-            unread = "/notifications?unread=true&limit=100"
-            async with httpx.AsyncClient(
-                base_url=url + "/api/v1", headers=headers, timeout=30
-            ) as api:
-                listed = await api.get(unread)
-                assert set(ids) <= {row["id"] for row in listed.json()["data"]}
-                assert (await api.get(unread)).headers["x-cache"] == "HIT"
-                lost = await api.post("/notifications/read", json={"ids": ids[:1]})
-                assert lost.status_code == 503, lost.text
-                assert relay.dropped == 1
-                after = await api.get(unread)
-            with psycopg.connect(database_url) as conn:
-                marked = conn.execute(
-                    "select count(*) from public.notification_reads where notification_id = %s",
-                    (ids[0],),
-                ).fetchone()[0]
-            assert marked == 1  # PostgREST did mark it: only the answer was lost
-            left = {row["id"] for row in after.json()["data"]}
-            assert ids[0] not in left and ids[1] in left, after.headers.get("x-cache")
-        finally:
-            proc.stop()
-            relay.stop()
+    with behind_lossy_relay(
+        tmp_path,
+        postgrest,
+        database_url,
+        jwt_secret,
+        b"POST /notification_reads",
+        NIMBUS_LISTEN_ENABLED="false",
+    ) as (url, relay):
+        ids = emit(database_url, world.a.id, 2, source="lost-answer")
+        headers = {"Authorization": "Bearer " + token(jwt_secret, world, "a", role="manager")}
+        unread = "/notifications?unread=true&limit=100"
+        async with httpx.AsyncClient(base_url=url + "/api/v1", headers=headers, timeout=30) as api:
+            listed = await api.get(unread)
+            assert set(ids) <= {row["id"] for row in listed.json()["data"]}
+            assert (await api.get(unread)).headers["x-cache"] == "HIT"
+            lost = await api.post("/notifications/read", json={"ids": ids[:1]})
+            assert lost.status_code == 503, lost.text
+            assert relay.dropped == 1
+            after = await api.get(unread)
+        with psycopg.connect(database_url) as conn:
+            marked = conn.execute(
+                "select count(*) from public.notification_reads where notification_id = %s",
+                (ids[0],),
+            ).fetchone()[0]
+        assert marked == 1  # PostgREST did mark it: only the answer was lost
+        left = {row["id"] for row in after.json()["data"]}
+        assert ids[0] not in left and ids[1] in left, after.headers.get("x-cache")
 
 
 @pytest.mark.timeout(180)

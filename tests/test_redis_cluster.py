@@ -14,10 +14,10 @@ import pytest
 
 from proxy.gate.tokens import mint
 from proxy.local.localstack import free_port
+from tests.support.cached import coherent
 from tests.support.process import start_proxy
 from tests.support.redis_server import RedisCluster
 from tests.support.wait import wait_until
-from tests.test_cache import coherent
 
 PATH = "/rest/v1/test_items?select=id,qty&order=id&limit=5"
 

@@ -13,10 +13,10 @@ import uuid
 import httpx
 import pytest
 
+from tests.support.cached import coherent
 from tests.support.process import start_proxy
 from tests.support.redis_server import RedisServer
 from tests.support.wait import wait_until
-from tests.test_cache import coherent
 
 PATH = "/rest/v1/test_items?select=id&limit=1"
 

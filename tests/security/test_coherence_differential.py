@@ -24,6 +24,7 @@ import redis
 
 from proxy.cache.dependencies import org_name
 from proxy.gate.tokens import mint
+from tests.support.cached import coherent
 from tests.support.domain import Org, World, call
 from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
@@ -71,15 +72,6 @@ def proxies(postgrest, database_url, jwt_secret, differential_prefix, tmp_path_f
     yield urls
     for proc in procs:
         proc.stop()
-
-
-def coherent(base: str) -> bool:
-    """The proxy says its cache can be trusted (subscribed and listening)."""
-    try:
-        body = httpx.get(base + "/ready", timeout=2).json()
-    except httpx.HTTPError:
-        return False
-    return bool(body["checks"].get("cache", {}).get("coherent"))
 
 
 @dataclass
