@@ -21,7 +21,7 @@ from psycopg import sql
 
 from proxy.local.doctor import CLI_VERSIONS, cli_check
 from proxy.local.migrate import migrate
-from proxy.local.supabase_migrations import generate
+from proxy.local.supabase_migrations import generate, sections
 from tests.conftest import ADMIN_URL, ROOT, SQL_DIR
 
 pytestmark = pytest.mark.supabase
@@ -99,16 +99,33 @@ def fresh_database() -> Iterator[Callable[[], str]]:
             )
 
 
-def _workdir(tmp_path: Path) -> Path:
-    """A Supabase project directory: config.toml and migrations generated from SQL_DIR (on top
-    of the checked-in history when SQL_DIR is this checkout's sql/, so old repeatables run too)."""
+def _workdir(tmp_path: Path, sql_dir: Path = SQL_DIR, history: bool | None = None) -> Path:
+    """A Supabase project directory: config.toml and migrations generated from sql_dir (on top
+    of the checked-in history when sql_dir is this checkout's sql/, or history says so, so old
+    repeatables run too)."""
     project = tmp_path / "project" / "supabase"
     project.mkdir(parents=True)
     shutil.copy(ROOT / "supabase" / "config.toml", project / "config.toml")
-    if SQL_DIR.resolve() == (ROOT / "sql").resolve():
+    if history or (history is None and sql_dir.resolve() == (ROOT / "sql").resolve()):
         shutil.copytree(ROOT / "supabase" / "migrations", project / "migrations")
-    generate(SQL_DIR, project / "migrations", echo=lambda _l: None)
+    generate(sql_dir, project / "migrations", echo=lambda _l: None)
     return project.parent
+
+
+def _push_and_migrate(
+    cli: Path, fresh_database, project: Path, sql_dir: Path
+) -> tuple[str, dict[str, set[tuple]], dict[str, set[tuple]]]:
+    """One fresh database pushed with the real CLI (after sql/local, which hosted Supabase
+    provides itself), another migrated with `nimbus migrate` from sql_dir: (the pushed one's
+    URL, its catalog, the migrated one's)."""
+    pushed, migrated = fresh_database(), fresh_database()
+    with psycopg.connect(pushed, autocommit=True) as conn:
+        for path in sorted((sql_dir / "local").glob("*.sql")):
+            conn.execute(path.read_text())
+    out = _run(cli, "db", "push", "--db-url", _cli_url(pushed), "--yes", cwd=project)
+    assert "Finished supabase db push" in out.stdout + out.stderr
+    migrate(migrated, sql_dir=sql_dir, echo=lambda _l: None)
+    return pushed, _catalog(pushed), _catalog(migrated)
 
 
 def _run(cli: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -224,16 +241,8 @@ def test_db_push_and_nimbus_migrate_give_the_same_database(
 ) -> None:
     """Push with the real CLI to one fresh database (after sql/local, which hosted Supabase
     provides itself), migrate another with `nimbus migrate`: the catalogs are identical."""
-    pushed, migrated = fresh_database(), fresh_database()
-    with psycopg.connect(pushed, autocommit=True) as conn:
-        for path in sorted((SQL_DIR / "local").glob("*.sql")):
-            conn.execute(path.read_text())
     project = _workdir(tmp_path)
-    out = _run(supabase_cli, "db", "push", "--db-url", _cli_url(pushed), "--yes", cwd=project)
-    assert "Finished supabase db push" in out.stdout + out.stderr
-    migrate(migrated, sql_dir=SQL_DIR, echo=lambda _l: None)
-
-    a, b = _catalog(pushed), _catalog(migrated)
+    pushed, a, b = _push_and_migrate(supabase_cli, fresh_database, project, SQL_DIR)
     assert all(a[k] for k in ("relations", "functions", "policies", "triggers", "indexes"))
     assert _differences(a, b) == []
     with psycopg.connect(pushed) as conn:
@@ -252,6 +261,25 @@ def test_db_push_and_nimbus_migrate_give_the_same_database(
     assert check.ok, check
     versions.discard(max(versions))
     assert not cli_check(files, versions, project / "supabase" / "migrations").ok
+
+
+def test_a_changed_function_is_pushed_alone_and_gives_the_same_database(
+    supabase_cli: Path, fresh_database, tmp_path: Path
+) -> None:
+    """A function changed after the checked-in history: the generated file holds that function
+    alone, and pushing the history with it gives the database `nimbus migrate` gives."""
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    target = sql_dir / "functions" / "analytics" / "refresh_analytics.sql"
+    text = target.read_text()
+    assert "after checking the caller''s role.'" in text
+    target.write_text(text.replace("caller''s role.'", "caller''s role (changed).'"))
+    project = _workdir(tmp_path, sql_dir, history=True)
+    newest = max((project / "supabase" / "migrations").glob("*_nimbus_repeatables.sql"))
+    assert list(sections(newest.read_text())) == ["functions/analytics/refresh_analytics.sql"]
+    _pushed, a, b = _push_and_migrate(supabase_cli, fresh_database, project, sql_dir)
+    assert any("(changed)" in str(row) for row in a["functions"])
+    assert _differences(a, b) == []
 
 
 def test_config_hook_function_is_shipped() -> None:

@@ -10,7 +10,13 @@ import pytest
 from click.testing import CliRunner
 
 from proxy.local.cli import main
-from proxy.local.supabase_migrations import GenerationError, generate, plan, repeatables_text
+from proxy.local.supabase_migrations import (
+    GenerationError,
+    generate,
+    plan,
+    repeatables_text,
+    sections,
+)
 from tests.conftest import ROOT
 
 CHECKED_IN = ROOT / "supabase" / "migrations"
@@ -63,7 +69,8 @@ def test_migrations_are_copied_byte_for_byte(tmp_path: Path) -> None:
 
 
 def test_changed_function_gets_a_new_later_version(tmp_path: Path) -> None:
-    """Editing a function file adds a repeatables file after every other; the old one stays."""
+    """Editing a function file adds a repeatables file after every other, holding that file
+    alone; the old one stays."""
     sql_dir, out = _tree(tmp_path)
     generate(sql_dir, out, echo=lambda _l: None)
     before = _names(out)
@@ -77,7 +84,40 @@ def test_changed_function_gets_a_new_later_version(tmp_path: Path) -> None:
     assert set(before) < set(after) and len(after) == len(before) + 1
     assert int(after[-1].split("_")[0]) == int(before[-1].split("_")[0]) + 1
     assert "-- changed" in (out / after[-1]).read_text()
-    assert (out / after[-1]).read_text() == repeatables_text(sql_dir)
+    changed = target.relative_to(sql_dir).as_posix()
+    assert (out / after[-1]).read_text() == repeatables_text(sql_dir, {changed})
+    assert list(sections((out / after[-1]).read_text())) == [changed]
+    assert generate(sql_dir, out, echo=lambda _l: None)  # up to date
+
+
+def test_changed_files_are_compared_with_every_generated_file(tmp_path: Path) -> None:
+    """A file changed back to what an older generated file holds is a change again; one
+    changed in two steps ends as its last text; untouched files are never repeated."""
+    sql_dir, out = _tree(tmp_path)
+    generate(sql_dir, out, echo=lambda _l: None)
+    first, second = sorted((sql_dir / "functions").rglob("*.sql"))[:2]
+    original = first.read_text()
+    first.write_text(original + "\n-- one\n")
+    second.write_text(second.read_text() + "\n-- two\n")
+    generate(sql_dir, out, echo=lambda _l: None)
+    first.write_text(original)
+    generate(sql_dir, out, echo=lambda _l: None)
+    names = _names(out)
+    held = [list(sections((out / name).read_text())) for name in names[-2:]]
+    rel = first.relative_to(sql_dir).as_posix()
+    assert held == [sorted([rel, second.relative_to(sql_dir).as_posix()]), [rel]]
+    assert sections((out / names[-1]).read_text())[rel] == original
+    assert generate(sql_dir, out, echo=lambda _l: None)
+
+
+def test_a_marker_line_in_a_repeatable_file_is_refused(tmp_path: Path) -> None:
+    """A line that reads as a generated file's section marker would split its file's section:
+    the generator names the file instead."""
+    sql_dir, out = _tree(tmp_path)
+    target = next((sql_dir / "policies").rglob("*.sql"))
+    target.write_text(target.read_text() + "-- sql/functions/elsewhere.sql\n")
+    with pytest.raises(GenerationError, match=target.name):
+        plan(sql_dir, out)
 
 
 def test_new_migration_is_followed_by_repeatables(tmp_path: Path) -> None:
@@ -90,6 +130,7 @@ def test_new_migration_is_followed_by_repeatables(tmp_path: Path) -> None:
     (sql_dir / "migrations" / later).write_text("select 1;\n")
     generate(sql_dir, out, echo=lambda _l: None)
     assert _names(out)[-2:] == [later, f"{last + 100}_nimbus_repeatables.sql"]
+    assert (out / _names(out)[-1]).read_text() == repeatables_text(sql_dir)  # every file
 
 
 def test_migration_older_than_the_history_is_refused(tmp_path: Path) -> None:
