@@ -108,8 +108,10 @@ def wrk(scenario: Scenario, base: str, headers: dict, seconds: int, files: dict)
             prefix,
             scenario.path,
         ]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:  # say why (a target not answering, a script error), not just that
+        raise RuntimeError(f"wrk against {base} exited {done.returncode}: {done.stderr.strip()}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class StaleChecker(threading.Thread):

@@ -153,3 +153,18 @@ def test_uses_counts_per_key_and_forgets_the_oldest() -> None:
     for key in "efghijkl":
         uses.wanted(key)  # two more rotations: b's count is gone
     assert uses.wanted("b") is False
+
+
+def test_a_conditional_request_counts_as_a_repeat(proxies, relay, headers, prefix):
+    """A client sending If-None-Match holds an answer already: on a process that has not been
+    asked for the key, the request is not a first use but a lookup of Redis — a 304 for the
+    ETag the other process's stored answer carries, without reaching PostgREST."""
+    path = f"/rest/v1/test_items?select=id,qty&order=id&limit=4&offset={secrets.randbelow(50)}"
+    entries = stored(prefix)
+    _first, second = (httpx.get(proxies[0] + path, headers=headers) for _ in range(2))
+    wait_until(lambda: stored(prefix) == entries + 1, timeout=2, what="the second miss stored")
+    etag = second.headers["etag"]
+    before = relay.requests
+    again = httpx.get(proxies[1] + path, headers={**headers, "If-None-Match": etag})
+    assert (again.status_code, again.headers.get("etag"), again.content) == (304, etag, b"")
+    assert relay.requests == before

@@ -11,7 +11,7 @@ from aiohttp import web
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
 from proxy.cache.answers import from_answer
-from proxy.cache.dependencies import Place, acting_orgs, target_names
+from proxy.cache.dependencies import Place, acting_orgs, joined_names, target_names
 from proxy.cache.keys import BUS, CACHE, MEMBERS
 from proxy.cache.written import Written
 from proxy.gate.identity import Identity
@@ -90,7 +90,8 @@ async def written_for(
     orgs = await request.app[MEMBERS].of(request, identity, tables)
 
     def names(known: tenants.Orgs) -> set[str]:
-        return target_names(tables, products, acting_orgs(target, known), places, users)
+        found = target_names(tables, products, acting_orgs(target, known), places, users)
+        return found | joined_names(target, None, users) if "memberships" in tables else found
 
     return Written(
         request.app[BUS],

@@ -114,7 +114,9 @@ async def serve(
             return bypass(await fetch())
         return respond(request, known(entry, request, deps), "HIT", "l2")
     miss = Miss.plan(cache, key, vector, deps, ttl_s)
-    if miss.lead and not cache.uses.wanted(key):  # asked for the first time: relayed uncached
+    # Asked for the first time: relayed uncached. A conditional request is a repeat (its client
+    # holds an answer), answered 304 where an entry can say so.
+    if miss.lead and "If-None-Match" not in request.headers and not cache.uses.wanted(key):
         return first_use(await fetch())
     if not miss.lead:  # an identical request is in flight: its answer, if still current
         shared = await miss.shared()

@@ -120,9 +120,9 @@ RPC: dict[str, frozenset[str]] = {
     "create_replenishment_orders": ORDERS | SIDE_EFFECTS,
     "stock_valuation": STOCK | CATALOG | VIEWS,
     "set_lot_status": STOCK | SIDE_EFFECTS,
-    # It refreshes the views and announces any organization's lots entering their expiry
-    # window: what it did, its answer says (proxy/cache/answers.py).
-    "refresh_analytics": SIDE_EFFECTS,
+    # Its expiry scan writes lots of any organization (expired, announced: notifications,
+    # audit log); the views it refreshes, its answer says (proxy/cache/answers.py).
+    "refresh_analytics": frozenset({"lots"}) | SIDE_EFFECTS,
     "open_stock_count": COUNTS | SIDE_EFFECTS,
     "record_stock_count": COUNTS | SIDE_EFFECTS,
     "post_stock_count": COUNTS | STOCK | SIDE_EFFECTS,
@@ -387,10 +387,33 @@ def user_name(user: str) -> str:
 
 
 def joined_name(user: str) -> str:
-    """The generation name of one user's joins: moved by every write of the user's memberships
-    but a removal (proxy/cache/written.py watches it: a write whose caller joined an
-    organization while it ran may have acted on that organization's rows)."""
+    """The generation name of one user's joins: moved by the writes of the user's memberships
+    that may add one — an insert or update (the trigger's NOTIFY: proxy/cache/listener.py), an
+    insert or PATCH through the proxy, a new organization, an invitation (joined_names,
+    proxy/cache/answers.py) — and by those of the whole table, never by a removal or a role
+    change through the proxy. proxy/cache/written.py watches it: a write whose caller joined an
+    organization while it ran may have acted on that organization's rows."""
     return TENANCY + JOINED + user
+
+
+# The member functions that may add a membership of the users they name.
+JOINING_RPC = frozenset({"create_organization", "invite_member"})
+
+
+def joined_names(resource: str, method: str | None, users: Iterable[str] | None) -> set[str]:
+    """The join names a write of memberships moves: its users', when it may add a membership
+    of theirs (not a DELETE, remove_member or change_member_role); none when its users are not
+    known (it moves the whole table, which moves every join name too)."""
+    function = resource[4:] if resource.startswith("rpc/") else None
+    if (
+        users is None
+        or method == "DELETE"
+        or (function is not None and function not in JOINING_RPC)
+    ):
+        return set()
+    if function is None and resource != "memberships":
+        return set()
+    return {joined_name(u) for u in users}
 
 
 def changed_names(
@@ -419,8 +442,7 @@ def changed_names(
         # every user whose rows change is a member of orgs, and reads through memberships#o.
         if users is None:
             return {table}
-        named = {*map(user_name, users), *map(joined_name, users)}
-        return {table + ANY, *(org_name(table, o) for o in orgs), *named}
+        return {table + ANY, *(org_name(table, o) for o in orgs), *map(user_name, users)}
     if products is None and orgs is None:
         return {table}
     names = {table + ANY}
@@ -480,13 +502,16 @@ def write_names(
         return target_names(targets - {"memberships"}, None, orgs, users=()) | changed_names(
             "memberships", None, orgs, None, ()
         )
-    return target_names(targets, products, orgs, places, users)
+    names = target_names(targets, products, orgs, places, users)
+    if "memberships" in targets:
+        names |= joined_names(resource, method, users)
+    return names
 
 
 def function_users(function: str, args: object, caller: str | None) -> tuple[str, ...] | None:
     """The users whose memberships a call of function changes, when known for certain: its
     user_id argument's or its caller's (USER_ARGUMENT); none yet for one whose answer names
-    them (ANSWER_NAMES_USER: bumped once read, proxy/cache/written.py); None otherwise."""
+    them (ANSWER_NAMES_USER: bumped once read, proxy/cache/answers.py); None otherwise."""
     if function in ANSWER_NAMES_USER:
         return ()
     if function not in USER_ARGUMENT:

@@ -9,7 +9,7 @@ import logging
 
 import orjson
 
-from proxy.cache.dependencies import JOINED, TENANCY, Place, changed_names
+from proxy.cache.dependencies import Place, changed_names, joined_name
 from proxy.cache.generations import Generations
 from proxy.ops.pglisten import listen_forever
 
@@ -22,7 +22,8 @@ def names_of(payload: str) -> set[str]:
     "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
     optional: products and places from private.notify_stock_change, organizations from tables
     with organization_id, users from memberships), or a bare table name. A list that is not
-    all strings counts as not given (the whole table)."""
+    all strings counts as not given (the whole table). A memberships insert or update ("op")
+    moves its users' join names too (dependencies.joined_name)."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
@@ -37,8 +38,9 @@ def names_of(payload: str) -> set[str]:
         _places(data.get("places")),
         _strings(data.get("users")),
     )
-    if data.get("op") == "delete":  # a removal: nobody joined anything
-        names = {name for name in names if not name.startswith(TENANCY + JOINED)}
+    users = _strings(data.get("users"))
+    if data["table"] == "memberships" and data.get("op") != "delete" and users is not None:
+        names |= {joined_name(u) for u in users}  # an insert or update may add a membership
     return names
 
 

@@ -28,14 +28,16 @@ class Uses:
         self.recent: dict[int, int] = {}
         self.older: dict[int, int] = {}
 
-    def wanted(self, key: Hashable) -> bool:
-        """Count one request for key; True from its min_uses-th on."""
+    def wanted(self, key: Hashable, *, count: bool = True) -> bool:
+        """Count one request for key (count=False: only say); True from its min_uses-th on."""
         if self.min_uses <= 1:
             return True
         digest = hash(key)
         seen = self.recent.get(digest) or self.older.get(digest, 0)
         if seen + 1 >= self.min_uses:
             return True
+        if not count:
+            return False
         self.recent[digest] = seen + 1
         if len(self.recent) >= self.capacity:
             self.older, self.recent = self.recent, {}

@@ -55,7 +55,7 @@ class Written:
         self.later = later  # until its answer has been read
 
     def _moving(self) -> set[str]:
-        """The names to bump: the wider ones too if the caller's memberships moved meanwhile."""
+        """The names to bump: the wider ones too if the caller joined an organization meanwhile."""
         if self.stamp is not None and self.generations.vector(self.watch) != self.stamp:
             assert self.wider is not None
             return self.names | set(self.wider())

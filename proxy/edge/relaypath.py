@@ -19,7 +19,8 @@ would move (the same names, the same rule: proxy/cache/written.py).
 
 Like the hit path, it only says yes: `accept()` runs the full path's checks synchronously — token
 from the verifier's memo, session not revoked, path without dot segments, embeds within limits,
-the caller's organizations already known, cache coherent, one request from a rate-limit lease —
+the caller's organizations already known (unless the read is relayed uncached, as a key's first
+request is), cache coherent, one request from a rate-limit lease —
 and returns None whenever one of them cannot be decided at once; that request (and any other
 method, HEAD included, and a write whose body is not whole, sized or plain) takes the full
 path. What it sends and answers is what the full path sends
@@ -249,6 +250,8 @@ class RelayPath:
         miss = planned
         if miss is not None:
             miss.register()  # a lead: from here on, identical requests wait for this one
+        elif first_use and self.cache is not None:
+            self.cache.uses.wanted(key)  # counted once sure to go ahead (not by the full path)
         RELAY_PATH.inc()
         route = self.labels.rest(resource)
         return Relay(
@@ -305,7 +308,7 @@ class RelayPath:
         plan = read_plan(resource, message.url.raw_query_string, self.ttl_s, self.rpc_ttl_s)
         if plan is None:
             return None
-        if key not in cache.inflight and not cache.uses.wanted(key):
+        if key not in cache.inflight and not cache.uses.wanted(key, count=False):
             return FIRST_USE  # its dependencies are not needed: nothing will be kept
         decided, orgs = members.remembered(identity, plan.deps)
         if not decided:
