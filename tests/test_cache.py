@@ -13,9 +13,8 @@ import pytest
 import redis
 
 from proxy.cache.dependencies import bucket, place_bucket
-from tests.support.cached import coherent, stored
+from tests.support.cached import coherent_proxies, stored
 from tests.support.domain import build_world, call
-from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
@@ -32,20 +31,7 @@ def prefix():
 @pytest.fixture(scope="module")
 def proxies(upstream_env, prefix, tmp_path_factory):
     """Two proxy processes sharing one Redis prefix, both upstream through the counting relay."""
-    procs = start_proxies(
-        tmp_path_factory,
-        "cache-proxy",
-        2,
-        **upstream_env,
-        NIMBUS_REDIS_URL=REDIS_URL,
-        NIMBUS_REDIS_PREFIX=prefix,
-    )
-    urls = [proc.url for proc in procs]
-    for url in urls:
-        wait_until(lambda u=url: coherent(u), what="cache coherence")
-    yield urls
-    for proc in procs:
-        proc.stop()
+    yield from coherent_proxies(tmp_path_factory, "cache-proxy", prefix, **upstream_env)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from proxy.cache.uses import Uses
-from tests.support.cached import coherent, stored
-from tests.support.process import start_proxies, start_proxy
+from tests.support.cached import coherent_proxies, stored
+from tests.support.process import start_proxy
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
@@ -30,22 +30,9 @@ def prefix():
 @pytest.fixture(scope="module")
 def proxies(upstream_env, prefix, tmp_path_factory):
     """Two processes with the product's default min uses, sharing a Redis prefix."""
-    procs = start_proxies(
-        tmp_path_factory,
-        "min-uses",
-        2,
-        **upstream_env,
-        NIMBUS_REDIS_URL=REDIS_URL,
-        NIMBUS_REDIS_PREFIX=prefix,
-        NIMBUS_CACHE_MIN_USES="2",
+    yield from coherent_proxies(
+        tmp_path_factory, "min-uses", prefix, **upstream_env, NIMBUS_CACHE_MIN_USES="2"
     )
-    try:
-        for proc in procs:
-            wait_until(lambda u=proc.url: coherent(u), what="cache coherence")
-        yield [proc.url for proc in procs]
-    finally:
-        for proc in procs:
-            proc.stop()
 
 
 @pytest.fixture

@@ -28,9 +28,8 @@ from proxy.cache.dependencies import (
 from proxy.cache.generations import Generations
 from proxy.cache.listener import names_of
 from proxy.cache.tenants import joins_of, read_names
-from tests.support.cached import behind_lossy_relay, coherent
+from tests.support.cached import behind_lossy_relay, coherent_proxies
 from tests.support.domain import build_world, call, make_product, stock
-from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
@@ -285,27 +284,17 @@ def prefix():
 
 
 def two_proxies(tmp_path_factory, name: str, prefix: str, **env: str):
-    """Two proxy processes sharing one Redis prefix, once both say their cache is coherent;
-    yields their URLs, stops them after. Entries live an hour: what turns a hit into a miss
-    here is a write, never a TTL running out in a slow run (an RPC's is a minute)."""
-    procs = start_proxies(
+    """Two proxy processes sharing one Redis prefix (tests.support.cached.coherent_proxies).
+    Entries live an hour: what turns a hit into a miss here is a write, never a TTL running
+    out in a slow run (an RPC's is a minute)."""
+    yield from coherent_proxies(
         tmp_path_factory,
         name,
-        2,
+        prefix,
         **env,
-        NIMBUS_REDIS_URL=REDIS_URL,
-        NIMBUS_REDIS_PREFIX=prefix,
         NIMBUS_CACHE_TTL_S="3600",
         NIMBUS_CACHE_RPC_TTL_S="3600",
     )
-    try:
-        urls = [proc.url for proc in procs]
-        for url in urls:
-            wait_until(lambda u=url: coherent(u), what="cache coherence")
-        yield urls
-    finally:  # also when they never became coherent: no process outlives the module
-        for proc in procs:
-            proc.stop()
 
 
 @pytest.fixture(scope="module")

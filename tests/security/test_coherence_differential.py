@@ -24,9 +24,8 @@ import redis
 
 from proxy.cache.dependencies import org_name
 from proxy.gate.tokens import mint
-from tests.support.cached import coherent
+from tests.support.cached import coherent_proxies
 from tests.support.domain import Org, World, call
-from tests.support.process import start_proxies
 from tests.support.redis_server import own_prefix
 from tests.support.wait import wait_until
 
@@ -54,24 +53,17 @@ def differential_prefix():
 @pytest.fixture(scope="module")
 def proxies(postgrest, database_url, jwt_secret, differential_prefix, tmp_path_factory):
     """Two `nimbus serve` processes with the cache on, sharing Redis, straight to PostgREST."""
-    procs = start_proxies(
+    yield from coherent_proxies(
         tmp_path_factory,
         "differential",
+        differential_prefix,
         PROCESSES,
         NIMBUS_POSTGREST_URL=postgrest.url,
         NIMBUS_POSTGREST_ADMIN_URL=postgrest.admin_url,
         NIMBUS_DATABASE_URL=database_url,
         NIMBUS_JWT_SECRET=jwt_secret,
-        NIMBUS_REDIS_URL=REDIS_URL,
-        NIMBUS_REDIS_PREFIX=differential_prefix,
         NIMBUS_CACHE_MIN_USES="2",  # the product's default: a key kept from its second request
     )
-    urls = [p.url for p in procs]
-    for url in urls:
-        wait_until(lambda u=url: coherent(u), what="cache coherence")
-    yield urls
-    for proc in procs:
-        proc.stop()
 
 
 @dataclass

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from tests.support.process import start_proxy
+from tests.support.process import start_proxies, start_proxy
 from tests.support.redis_server import SHARED_REDIS, own_prefix
 from tests.support.relay import CountingRelay
 from tests.support.wait import wait_until
@@ -32,6 +32,29 @@ def stored(prefix: str) -> int:
         return sum(1 for _ in client.scan_iter(match=prefix + ":c:*"))
     finally:
         client.close()
+
+
+def coherent_proxies(
+    tmp_path_factory, name: str, prefix: str, count: int = 2, **env: str
+) -> Iterator[list[str]]:
+    """count `nimbus serve` processes sharing one Redis prefix (of the shared Redis), once each
+    says its cache is coherent: yields their URLs (a fixture's body), stops them after — also
+    when one never became coherent, so that none outlives its module."""
+    procs = start_proxies(
+        tmp_path_factory,
+        name,
+        count,
+        **env,
+        NIMBUS_REDIS_URL=SHARED_REDIS,
+        NIMBUS_REDIS_PREFIX=prefix,
+    )
+    try:
+        for proc in procs:
+            wait_until(lambda u=proc.url: coherent(u), what="cache coherence")
+        yield [proc.url for proc in procs]
+    finally:
+        for proc in procs:
+            proc.stop()
 
 
 @contextmanager
