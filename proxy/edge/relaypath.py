@@ -290,8 +290,9 @@ class RelayPath:
         resource: str,
         key: Key,
     ) -> Miss | FirstUse | None:
-        """The Miss of a read the cache may answer or keep; FIRST_USE for a key this process
-        has not been asked for before (relayed uncached: proxy/cache/uses.py); None when only
+        """The Miss of a read the cache may answer or keep; FIRST_USE when this is not yet
+        the key's NIMBUS_CACHE_MIN_USES-th request to this process (its first, by default:
+        relayed uncached, proxy/cache/uses.py); None when only
         the full path can serve it (a conditional or no-cache request, a query this proxy
         cannot read as PostgREST does, organizations not looked up yet, an entry the hit path
         did not serve)."""
