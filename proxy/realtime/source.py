@@ -50,11 +50,17 @@ class Feed:
         self._wake.set()
 
     def on_change(self, payload: str) -> None:
-        """A nimbus_realtime notification."""
-        self._queue("change", payload)
+        """A nimbus_realtime notification; dropped while no channel is open (nobody could want
+        it: a channel gets the changes committed after it joined), so that a process nobody
+        subscribes to spends nothing on every write's change."""
+        if self.hub.channels:
+            self._queue("change", payload)
 
     def on_members(self, payload: str) -> None:
-        """A nimbus_changes notification: only membership statements matter here."""
+        """A nimbus_changes notification: only membership statements matter here (every
+        write's statements arrive on that channel; most are read no further than this)."""
+        if "memberships" not in payload:
+            return
         try:
             data = orjson.loads(payload)
         except orjson.JSONDecodeError:

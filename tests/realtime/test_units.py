@@ -186,3 +186,24 @@ async def test_a_subject_that_is_not_a_canonical_uuid_has_no_organizations(subje
         assert await feed.roles_of(subject) == {}
     finally:
         await feed.db.close()
+
+
+async def test_the_feed_queues_changes_only_while_a_channel_is_open() -> None:
+    """A row change arriving while no channel is open is dropped at once (nobody could want
+    it); with one open it is queued for delivery. A membership statement is queued either way
+    (its epoch guards a join in progress); another table's statement is not."""
+    from proxy.realtime.source import Feed
+
+    feed = Feed("postgresql://nobody@127.0.0.1:1/none", 60)
+    try:
+        change = '{"table": "products", "type": "UPDATE", "new": {}, "old": {}, "ts": 0}'
+        feed.on_change(change)
+        feed.on_members('{"table": "stock_levels", "op": "update"}')
+        assert list(feed._items) == []
+        feed.on_members('{"table": "memberships", "op": "delete"}')
+        assert [kind for kind, _ in feed._items] == ["members"]
+        feed.hub.channels.add(object())  # type: ignore[arg-type]
+        feed.on_change(change)
+        assert [kind for kind, _ in feed._items] == ["members", "change"]
+    finally:
+        await feed.db.close()
