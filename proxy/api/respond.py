@@ -10,7 +10,6 @@ from aiohttp import web
 
 from proxy.api import tenancy
 from proxy.cache import cached, tenants
-from proxy.cache.answers import from_answer
 from proxy.cache.dependencies import Place, acting_orgs, joined_names, target_names
 from proxy.cache.keys import BUS, CACHE, MEMBERS
 from proxy.cache.written import Written
@@ -91,12 +90,9 @@ async def written_for(
 
     def names(known: tenants.Orgs) -> set[str]:
         found = target_names(tables, products, acting_orgs(target, known), places, users)
-        return found | joined_names(target, None, users) if "memberships" in tables else found
+        return found | joined_names(target, None, users)
 
-    return Written(
-        request.app[BUS],
-        names(tenants.narrowed(orgs, named)),
-        later=from_answer(target),
-        wider=None if orgs is None else lambda: names(None),
-        watch=(tenants.joins_of(tenants.user_of(identity)),),
+    caller = tenants.user_of(identity)
+    return Written.by_caller(
+        request.app[BUS], names, orgs, named=named, resource=target, caller=caller
     )

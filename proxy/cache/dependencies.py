@@ -401,9 +401,10 @@ JOINING_RPC = frozenset({"create_organization", "invite_member"})
 
 
 def joined_names(resource: str, method: str | None, users: Iterable[str] | None) -> set[str]:
-    """The join names a write of memberships moves: its users', when it may add a membership
-    of theirs (not a DELETE, remove_member or change_member_role); none when its users are not
-    known (it moves the whole table, which moves every join name too)."""
+    """The join names a write to /resource moves: its users', when it is a write of memberships
+    that may add one of theirs (an insert or PATCH of the table, a JOINING_RPC); none for any
+    other write, and none when its users are not known (it moves the whole table, which moves
+    every join name too)."""
     function = resource[4:] if resource.startswith("rpc/") else None
     if (
         users is None
@@ -502,10 +503,9 @@ def write_names(
         return target_names(targets - {"memberships"}, None, orgs, users=()) | changed_names(
             "memberships", None, orgs, None, ()
         )
-    names = target_names(targets, products, orgs, places, users)
-    if "memberships" in targets:
-        names |= joined_names(resource, method, users)
-    return names
+    return target_names(targets, products, orgs, places, users) | joined_names(
+        resource, method, users
+    )
 
 
 def function_users(function: str, args: object, caller: str | None) -> tuple[str, ...] | None:

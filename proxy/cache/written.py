@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from proxy.cache.answers import FromAnswer
+from proxy.cache import tenants
+from proxy.cache.answers import FromAnswer, from_answer
 from proxy.cache.generations import Generations
 
 
@@ -53,6 +54,31 @@ class Written:
         # Nothing named: unchanged, unless the caller may yet turn out to be in more.
         self.outcome = "unknown" if self.names or wider is not None else "unchanged"
         self.later = later  # until its answer has been read
+
+    @classmethod
+    def by_caller(
+        cls,
+        generations: Generations,
+        names: Callable[[tenants.Orgs], Iterable[str]],
+        orgs: tenants.Orgs,
+        *,
+        named: str | None,
+        resource: str,
+        caller: str | None,
+    ) -> Written:
+        """A write to /resource by caller (a user id, or None), whose organizations were looked
+        up as orgs (None: not known): names(organizations) are what it moves — of the one it
+        names (named) only, when the caller is in it (tenants.narrowed); of every organization
+        should the caller join one before the answer — and its answer may say more
+        (answers.from_answer). Both write paths build theirs here: /rest/v1's
+        (proxy/rest/routes.write_of) and /api/v1's (proxy/api/respond.written_for)."""
+        return cls(
+            generations,
+            names(tenants.narrowed(orgs, named)),
+            later=from_answer(resource),
+            wider=None if orgs is None else lambda: names(None),
+            watch=(tenants.joins_of(caller),),
+        )
 
     def _moving(self) -> set[str]:
         """The names to bump: the wider ones too if the caller joined an organization meanwhile."""

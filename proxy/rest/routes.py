@@ -9,7 +9,6 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from proxy.cache import cached, tenants
-from proxy.cache.answers import from_answer
 from proxy.cache.dependencies import (
     USER_TABLES,
     one_id,
@@ -205,12 +204,8 @@ def write_of(
     def names(orgs: frozenset[str] | None) -> set[str]:
         return write_names(resource, body, orgs, caller=caller, users=users, method=method)
 
-    return Written(
-        generations,
-        names(tenants.narrowed(orgs, named)),
-        later=from_answer(resource),
-        wider=None if orgs is None else lambda: names(None),
-        watch=(tenants.joins_of(caller),),
+    return Written.by_caller(
+        generations, names, orgs, named=named, resource=resource, caller=caller
     )
 
 
