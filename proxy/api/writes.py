@@ -58,6 +58,7 @@ async def write(
         target=route.target,
     )
     try:
+        kw["headers"] = {**(kw.get("headers") or {}), **written.headers()}
         reply = await postgrest.call(request, identity, method, route.target, **kw)
         await written.answered(reply.status)
         if 400 <= reply.status < 500:

@@ -36,6 +36,7 @@ from proxy.cache.dependencies import (
     USER,
     USER_TABLES,
 )
+from proxy.cache.ownwrites import OwnWrites
 from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class Generations:
         # answered, nothing depending on them is served or kept (vector() answers UNSETTLED).
         self.unsettled: dict[str, int] = {}
         self._unsettled_vectors = itertools.count(-1, -1)
+        # This process's writes in flight, whose notifications go out with their own bumps.
+        self.own_writes = OwnWrites(self)
 
     @property
     def coherent(self) -> bool:

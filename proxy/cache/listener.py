@@ -18,19 +18,25 @@ CHANNEL = "nimbus_changes"
 
 
 def names_of(payload: str) -> set[str]:
+    """The generation names a notification moves (heard())."""
+    return heard(payload)[0]
+
+
+def heard(payload: str) -> tuple[set[str], str | None]:
     """The generation names a notification moves: {"table": ..., "products": [...],
     "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
     optional: products and places from private.notify_stock_change, organizations from tables
     with organization_id, users from memberships), or a bare table name. A list that is not
     all strings counts as not given (the whole table). A memberships insert or update ("op")
-    moves its users' join names too (dependencies.joined_name)."""
+    moves its users' join names too (dependencies.joined_name). With them, the token of the
+    proxy's write that ran the statement ("write", proxy/cache/ownwrites.py), if any."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
         table = payload.strip()
-        return changed_names(table, None) if table else set()
+        return (changed_names(table, None) if table else set()), None
     if not isinstance(data, dict) or not isinstance(data.get("table"), str):
-        return set()
+        return set(), None
     names = changed_names(
         data["table"],
         _strings(data.get("products")),
@@ -41,7 +47,8 @@ def names_of(payload: str) -> set[str]:
     users = _strings(data.get("users"))
     if data["table"] == "memberships" and data.get("op") != "delete" and users is not None:
         names |= {joined_name(u) for u in users}  # an insert or update may add a membership
-    return names
+    token = data.get("write")
+    return names, token if isinstance(token, str) else None
 
 
 def _strings(value: object) -> list[str] | None:
@@ -108,13 +115,22 @@ class Coalescer:
 async def listen(database_url: str, generations: Generations) -> None:
     """Run until cancelled: every notification bumps its table; every (re)connect the epoch."""
     coalescer = Coalescer(generations)
+    own = generations.own_writes
+
+    def on_notify(payload: str) -> None:
+        names, token = heard(payload)
+        if rest := own.heard(token, names):  # a write of this process's bumps the others
+            coalescer.add(rest)
+
+    own.release = coalescer.add
     try:
         await listen_forever(
             database_url,
             CHANNEL,
-            on_notify=lambda payload: coalescer.add(names_of(payload)),
+            on_notify=on_notify,
             on_state=generations.set_listener,
             application_name="nimbus-listener",
         )
     finally:
+        own.release = None
         await coalescer.close()

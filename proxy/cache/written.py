@@ -10,7 +10,10 @@ changed.
 - a write that names nothing (a call of a read-only function) moves nothing;
 - anything else moved what it names; and an outcome never learnt (PostgREST failed, went
   silent, or the connection was lost) is bumped too: over-invalidating is safe, missing a
-  write is not."""
+  write is not.
+
+A write that may be bumped carries a token upstream (headers()): the notifications of its
+statements are then bumped with it, not again (proxy/cache/ownwrites.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ import orjson
 from proxy.cache import tenants
 from proxy.cache.answers import FromAnswer, from_answer
 from proxy.cache.generations import Generations
+from proxy.cache.ownwrites import HEADER
 
 
 class Written:
@@ -29,7 +33,7 @@ class Written:
     changed (proxy/cache/answers.py), those names are bumped once the answer is read
     (answer()), before its client hears it; never read, all it could have changed."""
 
-    __slots__ = ("generations", "later", "names", "outcome", "stamp", "watch", "wider")
+    __slots__ = ("generations", "later", "names", "outcome", "stamp", "token", "watch", "wider")
 
     def __init__(
         self,
@@ -54,6 +58,12 @@ class Written:
         # Nothing named: unchanged, unless the caller may yet turn out to be in more.
         self.outcome = "unknown" if self.names or wider is not None else "unchanged"
         self.later = later  # until its answer has been read
+        own = generations.own_writes
+        self.token = own.start() if self.outcome == "unknown" else None
+
+    def headers(self) -> dict[str, str]:
+        """What to send PostgREST beside the write: its token, if it may be bumped."""
+        return {HEADER: self.token} if self.token is not None else {}
 
     @classmethod
     def by_caller(
@@ -96,8 +106,7 @@ class Written:
             self.outcome = "unchanged"
             return
         self.outcome = "changed"
-        if moving := self._moving():
-            await self.generations.bump(moving)
+        await self._bump(self._moving(), answered=True)
 
     async def answer(self, body: bytes | None) -> None:
         """The answer has been read whole (body): for a write whose answer says what else it
@@ -110,8 +119,7 @@ class Written:
             data = orjson.loads(body or b"null")
         except orjson.JSONDecodeError:
             data = None
-        if moving := set(later.names(data)):
-            await self.generations.bump(moving)
+        await self._bump(set(later.names(data)), answered=True)
 
     def rolled_back(self) -> None:
         """A 4xx read whole, PostgREST's own (not a lost connection): nothing moved."""
@@ -124,9 +132,26 @@ class Written:
         changed but its answer was never read)."""
         unread = set(self.later.unread) if self.later is not None else set()
         self.later = None
-        if self.outcome == "unknown":
-            self.outcome = "changed"
-            if moving := self._moving() | unread:
+        try:
+            if self.outcome == "unknown":  # it may not have committed yet: not after the commit
+                self.outcome = "changed"
+                await self._bump(self._moving() | unread, answered=False)
+            elif self.outcome == "changed" and unread:
+                await self._bump(unread, answered=True)
+        finally:
+            self.generations.own_writes.finish(self.token)
+
+    async def _bump(self, names: set[str], *, answered: bool) -> None:
+        """Bump names and what this write's notifications asked for so far (answered: PostgREST
+        has answered, the write is committed: notifications heard from now on are compared with
+        this bump, proxy/cache/ownwrites.py)."""
+        own = self.generations.own_writes
+        held = own.take(self.token, answered=answered)
+        moving = names | held
+        if answered:
+            own.note_bumped(self.token, moving)
+        try:
+            if moving:
                 await self.generations.bump(moving)
-        elif self.outcome == "changed" and unread:
-            await self.generations.bump(unread)
+        finally:
+            own.settle(held)

@@ -332,6 +332,7 @@ class RelayPath:
                     relay.body = await relay.payload.read()  # ConnectionError: the client left
                 if relay.change is not None:
                     relay.written = self._written(relay, relay.change)
+                    relay.headers.extend(relay.written.headers().items())
                 status = await self._exchange(relay, protocol, None, None)
             elif relay.first_use:
                 state = "MISS"

@@ -101,6 +101,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     async def fetch(
         before_relay: Callable[[Response], Awaitable[None]] | None = None,
         prefer: str | None = None,
+        extra: dict[str, str] | None = None,
     ) -> web.StreamResponse:
         response = await forward(
             request,
@@ -113,6 +114,7 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
             before_relay=before_relay,
             hold_up_to=rootdoc.MAX_BYTES if root else STREAM_THRESHOLD,
             prefer=prefer,
+            extra=extra,
         )
         if isinstance(response, web.Response):
             held = response.body if isinstance(response.body, bytes) else b""  # HEAD, 204: none
@@ -170,7 +172,9 @@ async def rest_handler(request: web.Request) -> web.StreamResponse:
     # (and answered as if not), so that one that removed none moves nothing (changed_nothing).
     count = method == "DELETE" and "count=" not in prefer and "representation" not in prefer
     try:
-        response = await fetch(before_relay=settle, prefer=OWN_COUNT if count else None)
+        response = await fetch(
+            before_relay=settle, prefer=OWN_COUNT if count else None, extra=written.headers()
+        )
         if count:
             uncounted(response)
         if 400 <= response.status < 500:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -123,17 +123,21 @@ async def forward(
     before_relay: Callable[[Response], Awaitable[None]] | None = None,
     hold_up_to: int = STREAM_THRESHOLD,
     prefer: str | None = None,
+    extra: Mapping[str, str] | None = None,
 ) -> web.StreamResponse:
     """Send the request to target (path and query, already encoded) and relay the answer;
     before_relay(answer) runs once PostgREST has answered (status and headers, body unread)
     and before the client sees anything. Bodies up to hold_up_to bytes come back whole (a
     web.Response the caller may still change); a streamed answer's head is sent here (the
     gate's RateLimit headers are added as it is prepared, proxy/gate/gate.py). prefer: one more
-    Prefer header, the proxy's own (PostgREST reads them all)."""
+    Prefer header, the proxy's own (PostgREST reads them all); extra: headers of the proxy's
+    own to send too (a write's token, proxy/cache/ownwrites.py)."""
     method = request.method
     headers = request_headers(request.headers, token, apikey, request.get("request_id"))
     if prefer is not None:
         headers.append(("Prefer", prefer))
+    if extra:
+        headers.extend(extra.items())
     async with exchange(
         pool, method, target, headers, body, retry=method in IDEMPOTENT, retry_after=retry_after
     ) as upstream:

@@ -53,7 +53,13 @@ begin
         'table', tg_table_name,
         'op', lower(tg_op),
         'organizations', organizations,
-        'users', users
+        'users', users,
+        -- The proxy's token of the write that ran this statement (proxy/cache/ownwrites.py),
+        -- from the header PostgREST passes on in request.headers (aeson's compact JSON); none
+        -- for a write made any other way.
+        'write', substring(
+          current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+        )
       )
     )::text
   );
@@ -74,7 +80,9 @@ columns whose distinct values of the changed rows the payload adds: ''organizati
 "organizations", so the proxy drops only
 those organizations'' cached reads (docs/ARCHITECTURE.md); ''user_id'' (memberships,
 notification_reads) as "users", whose cached reads depend on their own rows. More than 20 of
-either are reported without them, as a change of the whole table.';
+either are reported without them, as a change of the whole table. A write sent by the proxy
+carries its token (the X-Nimbus-Write header, 32 hex digits) as "write": the proxy that sent it
+bumps the notification with the write''s own bump (proxy/cache/ownwrites.py).';
 
 revoke all on function private.notify_change() from public, anon;
 

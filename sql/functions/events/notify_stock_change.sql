@@ -74,6 +74,10 @@ begin
       payload := payload || jsonb_build_object('organizations', organizations);
     end if;
   end if;
+  -- The proxy's token of the write that ran this statement, as in private.notify_change.
+  payload := payload || jsonb_strip_nulls(jsonb_build_object('write', substring(
+    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+  )));
   perform pg_notify('nimbus_changes', payload::text);
   return null;
 end
@@ -90,7 +94,8 @@ pairs in "places" only. A statement touching more than 100 products is reported 
 "products", as a change of the whole table; more than 30 pairs, without "places" (the
 products'' reads of one place are then dropped too); one touching no row is not reported. Declared with
 the argument ''organization_id'', the payload also names the organizations of the changed rows
-("organizations", at most 20; more are not named: the whole table).';
+("organizations", at most 20; more are not named: the whole table). A write sent by the proxy
+carries its token as "write" (private.notify_change).';
 
 revoke all on function private.notify_stock_change() from public, anon;
 

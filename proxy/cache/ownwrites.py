@@ -1,0 +1,127 @@
+"""A write this process sends and the notification its statements send back: one bump, not two.
+
+Every write through the proxy is bumped twice without this: once by the proxy when PostgREST
+has answered (its names, before the client hears), and once by this process's listener when
+the database's NOTIFY of the same statements arrives (proxy/cache/listener.py). Each bump is a
+Redis round trip and an announcement to every process, and each invalidates the entry re-read
+between the two, so under a write load every write cost its reads two misses, not one
+(docs/PERFORMANCE.md, S6).
+
+So a write that will be bumped carries a token of its own to PostgREST (the `X-Nimbus-Write`
+header: 128 random bits, made here, sent only upstream), the notify triggers put it in their
+payload (private.write_token reads PostgREST's `request.headers`), and this process's listener,
+hearing a token of a write of its own, does not bump on its own:
+
+- heard before the write's answer: its names wait (distrusted here at once) and go out with
+  the write's own bump, in the same round trip;
+- heard after a bump the write made from PostgREST's answer: that bump happened after the
+  commit (PostgREST answers once its transaction has ended), so only the names it did not
+  cover are bumped;
+- heard for a write whose answer was never read (a timeout, a lost connection: its bump may
+  precede the commit), for a write whose answer named nothing, or for a token this process does
+  not know (another process's write, one forgotten, one made up): bumped as any other.
+
+Other processes hear the same notification and bump it as they always do: they cannot know that
+this one is alive to bump it. Only a process that sent a token ever trusts it, and only while it
+remembers it (the last 4,096 writes), so a token copied into a write that bypasses the proxy can
+do no more than a write without one."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+HEADER = "X-Nimbus-Write"
+REMEMBERED = 4096  # writes whose bumps a late notification may still be compared with
+
+
+class Distrust(Protocol):
+    """What holding names needs of the generations (proxy/cache/generations.py)."""
+
+    def unsettle(self, names: Iterable[str]) -> None: ...
+
+    def settle(self, names: Iterable[str]) -> None: ...
+
+
+class _Open:
+    """One write in progress: what its notifications asked for until its first bump (held),
+    and what its bumps made after PostgREST answered have covered (bumped; None: none yet)."""
+
+    __slots__ = ("bumped", "held")
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+        self.bumped: set[str] | None = None
+
+
+class OwnWrites:
+    """The tokens of this process's writes: open ones, and the recently closed ones' bumps."""
+
+    def __init__(self, generations: Distrust) -> None:
+        self.generations = generations
+        self.open: dict[str, _Open] = {}
+        self.closed: OrderedDict[str, frozenset[str]] = OrderedDict()
+        # Where names nobody will bump with a write go: the listener's coalescer (set while
+        # it runs; without a listener nothing is ever held).
+        self.release: Callable[[set[str]], None] | None = None
+
+    def start(self) -> str:
+        """A token for a write about to be sent (its statements' notifications carry it)."""
+        token = secrets.token_hex(16)
+        self.open[token] = _Open()
+        return token
+
+    def heard(self, token: str | None, names: set[str]) -> set[str]:
+        """A notification's names: those the listener must still bump itself (the rest are, or
+        will be, in a bump of the write that sent token)."""
+        if token is None:
+            return names
+        write = self.open.get(token)
+        if write is None:
+            covered = self.closed.get(token)
+            return names if covered is None else names - covered
+        if write.bumped is not None:
+            return names - write.bumped
+        fresh = names - write.held
+        self.generations.unsettle(fresh)  # nothing depending on them is served or kept here
+        write.held |= fresh
+        return set()
+
+    def take(self, token: str | None, *, answered: bool) -> set[str]:
+        """The held names to add to the write's bump about to be made (settle() them once it is
+        done). answered: the bump follows PostgREST's answer, so the commit: notifications
+        heard from now on are compared with it (note_bumped)."""
+        write = self.open.get(token) if token is not None else None
+        if write is None:
+            return set()
+        held, write.held = write.held, set()
+        if answered and write.bumped is None:
+            write.bumped = set()
+        return held
+
+    def note_bumped(self, token: str | None, names: set[str]) -> None:
+        """names are in a bump made after PostgREST's answer (recorded before it is sent: a
+        notification heard while it is in flight is covered by it)."""
+        write = self.open.get(token) if token is not None else None
+        if write is not None and write.bumped is not None:
+            write.bumped |= names
+
+    def settle(self, held: set[str]) -> None:
+        """Held names that have been bumped (or handed on): no longer distrusted for this."""
+        self.generations.settle(held)
+
+    def finish(self, token: str | None) -> None:
+        """The write is over: names still held go to the listener to bump; its bumps are
+        remembered for notifications still on their way."""
+        if token is None or (write := self.open.pop(token, None)) is None:
+            return
+        if write.held:
+            if self.release is not None:
+                self.release(write.held)
+            self.generations.settle(write.held)
+        if write.bumped:
+            self.closed[token] = frozenset(write.bumped)
+            if len(self.closed) > REMEMBERED:
+                self.closed.popitem(last=False)
