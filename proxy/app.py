@@ -19,7 +19,7 @@ from proxy.gate.jwks import JWKS
 from proxy.gate.keys import VERIFIER
 from proxy.gate.tokens import probe_token
 from proxy.notifications import listener as events
-from proxy.ops import health, index, metrics
+from proxy.ops import health, index, metrics, pglisten
 from proxy.ops.keys import ROUTE_LABELS, SETTINGS, RouteLabels
 from proxy.ops.observe import observe_middleware
 from proxy.ops.refresher import refresher_context
@@ -50,6 +50,8 @@ def create_app(settings: Settings) -> web.Application:
     events.setup(app)  # LISTEN nimbus_events -> live notification streams
     realtime.setup(app)  # LISTEN nimbus_realtime -> /realtime/v1/websocket (postgres_changes)
     app.cleanup_ctx.append(refresher_context)  # analytics views, where pg_cron does not
+    # The one LISTEN connection the contexts above added their channels to, started after them.
+    app.cleanup_ctx.append(pglisten.listening)
     health.setup(
         app,
         session_of=lambda app: app[SESSION],

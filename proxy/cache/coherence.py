@@ -10,7 +10,7 @@ from aiohttp import web
 
 from proxy.cache.generations import Generations
 from proxy.cache.keys import BUS, CACHE, MEMBERS
-from proxy.cache.listener import listen
+from proxy.cache.listener import ChangeListener, attach
 from proxy.cache.pubsub import Subscriber
 from proxy.cache.store import ResponseCache
 from proxy.cache.tenants import Call, MemberOrgs
@@ -20,6 +20,7 @@ from proxy.gate.keys import DENYLIST, LIMITER
 from proxy.gate.leases import RateLimiter
 from proxy.ops.keys import SETTINGS, TRUSTED
 from proxy.ops.metrics import DEPENDENCY_UP, REFRESH
+from proxy.ops.pglisten import shared
 from proxy.ops.redisconn import (
     Client,
     ClusterBus,
@@ -68,6 +69,7 @@ async def redis_context(app: web.Application, *, call: Call) -> AsyncIterator[No
     app[DENYLIST] = Denylist(guard, settings.redis_prefix, generations)
     app[TRUSTED] = parse_networks(settings.trusted_proxies)
     tasks = []
+    changes: ChangeListener | None = None
     if settings.rate_limit_enabled:
         app[LIMITER] = RateLimiter(
             guard, settings.redis_prefix, settings.rate_policies, processes=settings.workers
@@ -83,8 +85,9 @@ async def redis_context(app: web.Application, *, call: Call) -> AsyncIterator[No
             max_entry_bytes=settings.cache_max_bytes,
             min_uses=settings.cache_min_uses,
         )
-        if settings.listen_enabled and settings.database_url:
-            tasks.append(asyncio.create_task(listen(settings.database_url, generations)))
+        listen = shared(app)
+        if listen is not None:
+            changes = attach(listen, generations)
     if guard is not None:
         generations.pubsub_up = False
         subscriber = Subscriber(
@@ -97,6 +100,8 @@ async def redis_context(app: web.Application, *, call: Call) -> AsyncIterator[No
         generations.resubscribe = subscriber.kick
         tasks.append(asyncio.create_task(subscriber.run(), name="pubsub"))
     yield
+    if changes is not None:
+        await changes.close()
     if settings.cache_enabled:
         await app[CACHE].close()
     for task in tasks:

@@ -1,6 +1,7 @@
 """LISTEN nimbus_changes: writes made anywhere but through this proxy (dashboard, SQL, cron)
-reach the cache as generation bumps. One connection per process, reconnecting with backoff; a
-(re)connect bumps the epoch, since anything may have changed while nobody was listening."""
+reach the cache as generation bumps. On the process's LISTEN connection (proxy/ops/pglisten.py),
+reconnecting with backoff; a (re)connect bumps the epoch, since anything may have changed while
+nobody was listening."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import orjson
 
 from proxy.cache.dependencies import Place, changed_names, joined_name
 from proxy.cache.generations import Generations
-from proxy.ops.pglisten import listen_forever
+from proxy.ops.pglisten import Listen
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_changes"
@@ -112,25 +113,29 @@ class Coalescer:
         self.pending = set()
 
 
-async def listen(database_url: str, generations: Generations) -> None:
-    """Run until cancelled: every notification bumps its table; every (re)connect the epoch."""
-    coalescer = Coalescer(generations)
-    own = generations.own_writes
+class ChangeListener:
+    """nimbus_changes on the process's LISTEN connection: every notification bumps what it
+    names, but what a write of this process's own bumps (proxy/cache/ownwrites.py); every
+    (re)connect bumps the epoch (Generations.set_listener)."""
 
-    def on_notify(payload: str) -> None:
+    def __init__(self, generations: Generations) -> None:
+        self.coalescer = Coalescer(generations)
+        self.own = generations.own_writes
+        self.own.release = self.coalescer.add
+
+    def on_notify(self, payload: str) -> None:
         names, token = heard(payload)
-        if rest := own.heard(token, names):  # a write of this process's bumps the others
-            coalescer.add(rest)
+        if rest := self.own.heard(token, names):
+            self.coalescer.add(rest)
 
-    own.release = coalescer.add
-    try:
-        await listen_forever(
-            database_url,
-            CHANNEL,
-            on_notify=on_notify,
-            on_state=generations.set_listener,
-            application_name="nimbus-listener",
-        )
-    finally:
-        own.release = None
-        await coalescer.close()
+    async def close(self) -> None:
+        """At shutdown, once the connection has stopped."""
+        self.own.release = None
+        await self.coalescer.close()
+
+
+def attach(listen: Listen, generations: Generations) -> ChangeListener:
+    """Add the cache's listener to the process's LISTEN connection (before it starts)."""
+    listener = ChangeListener(generations)
+    listen.add({CHANNEL: listener.on_notify}, generations.set_listener)
+    return listener

@@ -1,5 +1,5 @@
-"""LISTEN nimbus_events: the one connection per process that feeds the hub. Reconnects with
-backoff; every (re)connect resyncs open streams, since events may have been missed meanwhile."""
+"""LISTEN nimbus_events, on the process's LISTEN connection (proxy/ops/pglisten.py), feeds the
+hub. Every (re)connect resyncs open streams, since events may have been missed meanwhile."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from proxy.notifications.members import MembershipWatch
 from proxy.notifications.slots import StreamSlots
 from proxy.ops.keys import SETTINGS
 from proxy.ops.metrics import DEPENDENCY_UP
-from proxy.ops.pglisten import listen_forever
+from proxy.ops.pglisten import Listen, shared
 
 log = logging.getLogger(__name__)
 CHANNEL = "nimbus_events"
@@ -34,9 +34,10 @@ def event_of(payload: str) -> Event | None:
         return None
 
 
-async def listen(database_url: str, hub: Hub, watch: MembershipWatch | None = None) -> None:
-    """Run until cancelled: events go to the hub; every (re)connect resyncs open streams; with
-    a watch, membership changes (LISTEN nimbus_changes, same connection) go to it."""
+def attach(listen: Listen, hub: Hub, watch: MembershipWatch) -> None:
+    """Add the hub to the process's LISTEN connection: events go to it, every (re)connect
+    resyncs open streams, and membership changes (nimbus_changes, in commit order with the
+    events) go to the watch."""
 
     def on_state(up: bool) -> None:
         hub.listening(up)
@@ -47,14 +48,7 @@ async def listen(database_url: str, hub: Hub, watch: MembershipWatch | None = No
         if event is not None:
             hub.publish(event)
 
-    await listen_forever(
-        database_url,
-        CHANNEL,
-        on_notify=on_notify,
-        on_state=on_state,
-        application_name="nimbus-events",
-        also={CHANGES: watch.on_change} if watch is not None else None,
-    )
+    listen.add({CHANNEL: on_notify, CHANGES: watch.on_change}, on_state)
 
 
 async def events_context(app: web.Application) -> AsyncIterator[None]:
@@ -75,12 +69,11 @@ async def events_context(app: web.Application) -> AsyncIterator[None]:
     tasks = []
     if guard is not None:
         tasks.append(asyncio.create_task(slots.renew_forever(), name="stream-slots"))
-    if settings.listen_enabled and settings.database_url:
+    listen = shared(app)
+    if listen is not None:
         watch = MembershipWatch(settings.database_url, hub)
         tasks.append(asyncio.create_task(watch.run(), name="membership-watch"))
-        tasks.append(
-            asyncio.create_task(listen(settings.database_url, hub, watch), name="events-listener")
-        )
+        attach(listen, hub, watch)
     yield
     hub.close_all("shutdown")
     for task in tasks:

@@ -19,7 +19,7 @@ from psycopg.rows import TupleRow
 
 from proxy.ops.keys import SETTINGS
 from proxy.ops.metrics import ANALYTICS_REFRESHES
-from proxy.ops.pglisten import listen_forever
+from proxy.ops.pglisten import Listen, shared
 
 log = logging.getLogger(__name__)
 
@@ -67,54 +67,39 @@ def relevant(payload: str) -> bool:
 class Refresher:
     """Run until cancelled (run()); refresh_once() is one attempt, True when it refreshed."""
 
-    def __init__(
-        self, database_url: str, *, interval_s: float, debounce_s: float, listen: bool = True
-    ) -> None:
+    def __init__(self, database_url: str, *, interval_s: float, debounce_s: float) -> None:
         self.database_url = database_url
         self.interval_s = interval_s
         self.debounce_s = debounce_s
-        self.listen = listen
         self.changed = asyncio.Event()
         self.by_cron = False
         self._failing = False
 
     def notified(self, payload: str) -> None:
         """A nimbus_changes notification: a relevant one arms the debounced refresh."""
-        if relevant(payload):
+        if not self.by_cron and relevant(payload):
             self.changed.set()
 
+    def attach(self, listen: Listen) -> None:
+        """Hear writes on the process's LISTEN connection (unless debouncing is off: < 0)."""
+        if self.debounce_s >= 0:
+            listen.add({CHANNEL: self.notified}, lambda _up: None)
+
     async def run(self) -> None:
-        listener = None
-        if self.listen and self.debounce_s >= 0:
-            listener = asyncio.create_task(
-                listen_forever(
-                    self.database_url,
-                    CHANNEL,
-                    on_notify=self.notified,
-                    on_state=lambda _up: None,
-                    application_name=APPLICATION_NAME + "-listen",
-                ),
-                name="analytics-refresh-listener",
-            )
-        try:
+        due = time.monotonic() + self.interval_s
+        while True:
+            try:
+                await asyncio.wait_for(self.changed.wait(), max(0.0, due - time.monotonic()))
+                # The first change since the last refresh: let the burst finish.
+                await asyncio.sleep(min(self.debounce_s, max(0.0, due - time.monotonic())))
+            except TimeoutError:
+                pass
+            self.changed.clear()  # changes from here on make another refresh
+            await self.refresh_once()
+            if self.by_cron:
+                log.info("pg_cron schedules the analytics refresh; the proxy leaves it")
+                return
             due = time.monotonic() + self.interval_s
-            while True:
-                try:
-                    await asyncio.wait_for(self.changed.wait(), max(0.0, due - time.monotonic()))
-                    # The first change since the last refresh: let the burst finish.
-                    await asyncio.sleep(min(self.debounce_s, max(0.0, due - time.monotonic())))
-                except TimeoutError:
-                    pass
-                self.changed.clear()  # changes from here on make another refresh
-                await self.refresh_once()
-                if self.by_cron:
-                    log.info("pg_cron schedules the analytics refresh; the proxy leaves it")
-                    return
-                due = time.monotonic() + self.interval_s
-        finally:
-            if listener is not None:
-                listener.cancel()
-                await asyncio.gather(listener, return_exceptions=True)
 
     async def refresh_once(self) -> bool:
         """One attempt: skipped when pg_cron has the job (sets by_cron) or another process holds
@@ -166,8 +151,10 @@ async def refresher_context(app: web.Application) -> AsyncIterator[None]:
             settings.database_url,
             interval_s=settings.analytics_refresh_s,
             debounce_s=settings.analytics_debounce_s,
-            listen=settings.listen_enabled,
         )
+        listen = shared(app)
+        if listen is not None:
+            refresher.attach(listen)
         task = asyncio.create_task(refresher.run(), name="analytics-refresher")
     yield
     if task is not None:

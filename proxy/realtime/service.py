@@ -12,6 +12,7 @@ from aiohttp import WSCloseCode, web
 from proxy.cache.keys import BUS
 from proxy.gate.keys import DENYLIST
 from proxy.ops.keys import SETTINGS
+from proxy.ops.pglisten import shared
 from proxy.realtime.broadcast import deliver
 from proxy.realtime.keys import FEED
 from proxy.realtime.outbox import CLOSED
@@ -27,8 +28,10 @@ async def realtime_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     tasks: list[asyncio.Task[None]] = []
     feed = None
-    if settings.listen_enabled and settings.database_url:
+    listen = shared(app)
+    if listen is not None:
         feed = Feed(settings.database_url, settings.realtime_spill_keep_s)
+        feed.attach(listen)
         app[FEED] = feed
         denylist = app.get(DENYLIST)
         if denylist is not None:
@@ -37,7 +40,6 @@ async def realtime_context(app: web.Application) -> AsyncIterator[None]:
         if bus is not None:
             bus.on_announcement.append(lambda data: deliver(feed.hub, data))
         for job, name in (
-            (feed.listen, "realtime-listen"),
             (feed.run, "realtime-feed"),
             (feed.prune_forever, "realtime-prune"),
             (feed.expire_forever, "realtime-expire"),

@@ -1,5 +1,6 @@
 """The change feed: LISTEN nimbus_realtime (row changes, from private.realtime_change) and
-nimbus_changes (membership statements) on one connection, so both arrive in commit order, and
+nimbus_changes (membership statements) on the process's one LISTEN connection, so both arrive
+in commit order, and
 one task that applies them in that order: a membership change re-reads the roles of the users
 with open channels before any later change is delivered, so a removed member gets nothing
 committed after the removal. Oversized changes are fetched from private.realtime_spill. Every
@@ -19,7 +20,7 @@ from aiohttp import web
 from proxy.notifications.members import CHANNEL as MEMBERS_CHANNEL
 from proxy.ops.ids import is_uuid
 from proxy.ops.metrics import DEPENDENCY_UP
-from proxy.ops.pglisten import listen_forever
+from proxy.ops.pglisten import Listen
 from proxy.realtime.catalog import QUERY, Catalog
 from proxy.realtime.change import Change
 from proxy.realtime.database import PRUNE, SPILL, Database
@@ -103,16 +104,10 @@ class Feed:
             if epoch == self.hub.membership_epoch:
                 return roles
 
-    async def listen(self) -> None:
-        """Run LISTEN until cancelled."""
-        await listen_forever(
-            self.database_url,
-            CHANNEL,
-            on_notify=self.on_change,
-            on_state=self.on_state,
-            application_name="nimbus-realtime-listen",
-            also={MEMBERS_CHANNEL: self.on_members},
-        )
+    def attach(self, listen: Listen) -> None:
+        """Hear row changes and membership statements on the process's LISTEN connection
+        (proxy/ops/pglisten.py: one connection, so both arrive in commit order)."""
+        listen.add({CHANNEL: self.on_change, MEMBERS_CHANNEL: self.on_members}, self.on_state)
 
     async def run(self) -> None:
         """Apply queued items in order, forever."""
