@@ -28,7 +28,10 @@ QUERY = (
 
 
 def may_remove_members(payload: str) -> bool:
-    """Whether a nimbus_changes payload is a statement on memberships other than an insert."""
+    """Whether a nimbus_changes payload is a statement on memberships other than an insert
+    (every write's statements arrive on that channel: most are read no further than this)."""
+    if "memberships" not in payload:
+        return False
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
