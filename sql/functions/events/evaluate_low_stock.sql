@@ -8,10 +8,16 @@ language plpgsql
 volatile
 security invoker
 set search_path = ''
+-- Every stock write evaluates its level here: planned once per session, not per call (a plan
+-- made for the values at hand cost ~0.35 ms a call, three times the statement's run). The
+-- generic plan reads the products' levels by key; an organization's every level is planned
+-- for the call (below).
+set plan_cache_mode = force_generic_plan
 as $$
 declare
   alerted integer;
   today date;
+  scope uuid[];
 begin
   if num_nulls(
     evaluate_low_stock.product_id, evaluate_low_stock.organization_id
@@ -26,6 +32,17 @@ begin
     evaluate_low_stock.organization_id,
     (select p.organization_id from public.products as p where p.id = evaluate_low_stock.product_id)
   ));
+  if evaluate_low_stock.product_id is not null then
+    scope := array[evaluate_low_stock.product_id];
+  else
+    -- Every product of the organization: planned for this call (hash joins over its levels;
+    -- the generic plan's lookups by key took 1.5x as long for 70,000 products).
+    perform set_config('plan_cache_mode', 'force_custom_plan', true);
+    scope := array(
+      select p.id from public.products as p
+      where p.organization_id = evaluate_low_stock.organization_id
+    );
+  end if;
   -- One statement for every stock level in scope: judge (the rules of
   -- private.available_quantity and private.low_stock_threshold, inlined so that an
   -- organization-wide evaluation stays one set-based pass), record the verdicts that changed
@@ -56,7 +73,7 @@ begin
         and not private.lot_usable(l.status, l.expiry_date, today)
     ) as u on true
     where
-      (evaluate_low_stock.product_id is null or s.product_id = evaluate_low_stock.product_id)
+      s.product_id = any(scope)
       and (
         evaluate_low_stock.location_id is null
         or s.location_id = evaluate_low_stock.location_id

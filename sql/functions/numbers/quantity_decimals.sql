@@ -1,11 +1,12 @@
 create or replace function private.quantity_decimals(product_id uuid)
 returns integer
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
-  select coalesce(
+begin
+  return (select coalesce(
     p.quantity_decimals::integer,
     case
       when lower(p.unit) in (
@@ -17,7 +18,8 @@ as $$
     end
   )
   from public.products as p
-  where p.id = quantity_decimals.product_id
+  where p.id = quantity_decimals.product_id);
+end
 $$;
 
 comment on function private.quantity_decimals(uuid) is

@@ -1,18 +1,20 @@
 create or replace function private.has_role(org uuid, min_role text)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select
     from public.memberships as m
     where
       m.user_id = (select auth.uid())
       and m.organization_id = has_role.org
       and private.role_rank(m.role) >= private.role_rank(has_role.min_role)
-  )
+  );
+end
 $$;
 
 comment on function private.has_role(uuid, text) is

@@ -1,17 +1,19 @@
 create or replace function private.is_member(org uuid)
 returns boolean
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select exists (
+begin
+  return exists (
     select
     from public.memberships as m
     where
       m.user_id = (select auth.uid())
       and m.organization_id = is_member.org
-  )
+  );
+end
 $$;
 
 comment on function private.is_member(uuid) is

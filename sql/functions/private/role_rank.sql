@@ -2,10 +2,12 @@ create or replace function private.role_rank(role text)
 returns integer
 language sql
 immutable
-strict
 parallel safe
 security invoker
-set search_path = ''
+-- Neither a search_path of its own nor STRICT (a null role matches no case: null anyway), so
+-- that it is inlined into the calling query (a function with SET runs as a call, its body
+-- parsed anew in every transaction). It reads no table and names only built-in operators,
+-- which pg_catalog (searched first) provides.
 as $$
   select case role_rank.role
     when 'viewer' then 1

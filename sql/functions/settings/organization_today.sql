@@ -1,11 +1,13 @@
 create or replace function private.organization_today(organization_id uuid)
 returns date
-language sql
+language plpgsql
 stable
 security invoker
 set search_path = ''
 as $$
-  select (now() at time zone private.organization_timezone(organization_today.organization_id))::date
+begin
+  return (now() at time zone private.organization_timezone(organization_today.organization_id))::date;
+end
 $$;
 
 comment on function private.organization_today(uuid) is

@@ -3,7 +3,7 @@ returns boolean
 language sql
 immutable
 security invoker
-set search_path = ''
+-- No search_path of its own: inlined into the calling query (private.role_rank says why).
 as $$
   select
     lot_usable.status = 'available'
