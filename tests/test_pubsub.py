@@ -122,6 +122,51 @@ async def test_a_bump_is_one_round_trip(tmp_path: Path) -> None:
             server.stop()
 
 
+def published(watcher: redis.client.PubSub, channel: str) -> list[dict]:
+    """The bumps published on channel so far, as a pattern subscriber heard them (NUMSUB does
+    not count pattern subscribers): read up to a marker published now, which Redis delivers
+    after everything published before it."""
+    client = redis.Redis.from_url(SHARED_REDIS)
+    try:
+        client.publish(channel, b'{"marker": true}')
+    finally:
+        client.close()
+    heard = []
+    while True:
+        message = watcher.get_message(timeout=5)
+        assert message is not None, "the marker never arrived"
+        if message["type"] != "pmessage":
+            continue
+        data = orjson.loads(message["data"])
+        if data.get("marker"):
+            return heard
+        heard.append(data)
+
+
+async def test_a_process_alone_does_not_read_its_bumps_back() -> None:
+    """Where every subscriber of the events channel is the bumping process itself, the script
+    records the bump without announcing it (the process applies the values it answers); once a
+    peer subscribes, it hears every bump again (and the bumper waits for its acknowledgement)."""
+    with own_prefix("alone") as prefix:
+        client = redis.Redis.from_url(SHARED_REDIS)
+        watcher = client.pubsub()
+        try:
+            watcher.psubscribe(prefix + ":event[s]")
+            async with subscribed(SHARED_REDIS, prefix) as a:
+                await a.bump(["x"])
+                assert published(watcher, a.channel) == []
+                assert a.gens["x"] == 1 and a.vector(("x",))[1] == 1
+                async with subscribed(SHARED_REDIS, prefix) as b:
+                    assert b.gens["x"] == 1  # read when it subscribed
+                    await a.bump(["x"])
+                    assert b.gens["x"] == a.gens["x"] == 2
+                    heard = published(watcher, a.channel)  # b's epoch bump as it came up, a's
+                    assert [m["g"]["x"] for m in heard if "x" in m["g"]] == ["2"]
+        finally:
+            watcher.close()
+            client.close()
+
+
 async def test_a_script_failing_part_way_fails_that_bump_only() -> None:
     """A bump script the server runs and that fails (here: the counters' key is not a hash, as
     after a stray write; out of memory acts alike) is that bump's failure: the cache stops

@@ -42,21 +42,33 @@ from proxy.ops.redisconn import Client, Publisher, RedisDown, RedisGuard
 log = logging.getLogger(__name__)
 # HINCRBY by 1 of each name in the hash KEYS[1], and the bump announced in the same round trip:
 # ARGV is the channel ('' on a cluster, where the subscribers' node publishes it), the bump's
-# id, who waits for acknowledgements ('' for nobody), then the names. Answers the new values,
-# in order, then how many subscribers received the announcement (-1: not published here).
-# Values travel as decimal strings (cjson would print a large number in exponent form).
+# id, who waits for acknowledgements ('' for nobody), the bumper's own acknowledgement channel,
+# then the names. Answers the new values, in order, then how many subscribers received the
+# announcement (-1: not published here). Values travel as decimal strings (cjson would print a
+# large number in exponent form).
+#
+# Not published when every subscriber of the channel is the bumper itself: its subscription
+# listens on its acknowledgement channel too, on the same connection, so when that channel
+# has a subscriber the bumper is one of the channel's. It applies the values this answers; a
+# process subscribing later reads the counters after its subscription is confirmed (resync),
+# so it sees this bump either way. A process alone no longer reads each of its bumps back.
 BUMP_ALL = """
 local g, out = {}, {}
-for i = 4, #ARGV do
+for i = 5, #ARGV do
   local value = redis.call('HINCRBY', KEYS[1], ARGV[i], 1)
   out[#out + 1] = value
   g[ARGV[i]] = string.format('%d', value)
 end
 local receivers = -1
 if ARGV[1] ~= '' then
-  local message = {g = g, id = ARGV[2]}
-  if ARGV[3] ~= '' then message['from'] = ARGV[3] end
-  receivers = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+  local others = redis.call('PUBSUB', 'NUMSUB', ARGV[1], ARGV[4])
+  if others[2] > others[4] then
+    local message = {g = g, id = ARGV[2]}
+    if ARGV[3] ~= '' then message['from'] = ARGV[3] end
+    receivers = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
+  else
+    receivers = 0
+  end
 end
 out[#out + 1] = receivers
 return out
@@ -318,7 +330,9 @@ class Generations:
         pipelines instead, from now on). Any other error (out of memory, a script failing
         part-way) is this bump's failure, not a reason to stop using scripts."""
         try:
-            values = await client.eval(BUMP_ALL, 1, self.key, channel, bump_id, sender, *names)
+            values = await client.eval(
+                BUMP_ALL, 1, self.key, channel, bump_id, sender, self.ack_channel, *names
+            )
         except ResponseError as exc:
             text = str(exc).lower()
             if "eval" not in text or not ("unknown command" in text or "noperm" in text):
