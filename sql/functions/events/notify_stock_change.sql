@@ -10,69 +10,53 @@ declare
   organizations uuid[];
   payload jsonb;
 begin
-  -- At most 101 distinct products: more than 100 is reported as a change of the whole table.
+  -- One pass over the statement's rows (both sides of an update): its distinct products,
+  -- (product, location) pairs and organizations (read from each row's JSON: only tables with
+  -- the column are declared with the argument 'organization_id').
   if tg_op = 'INSERT' then
-    select array_agg(p.product_id) into products
-    from (select distinct n.product_id from new_rows as n limit 101) as p;
+    select
+      array_agg(distinct n.product_id),
+      jsonb_agg(distinct jsonb_build_array(n.product_id, n.location_id)),
+      array_agg(distinct (to_jsonb(n) ->> 'organization_id')::uuid)
+    into products, places, organizations
+    from new_rows as n;
   elsif tg_op = 'DELETE' then
-    select array_agg(p.product_id) into products
-    from (select distinct o.product_id from old_rows as o limit 101) as p;
+    select
+      array_agg(distinct o.product_id),
+      jsonb_agg(distinct jsonb_build_array(o.product_id, o.location_id)),
+      array_agg(distinct (to_jsonb(o) ->> 'organization_id')::uuid)
+    into products, places, organizations
+    from old_rows as o;
   else
-    select array_agg(p.product_id) into products
+    select
+      array_agg(distinct c.product_id),
+      jsonb_agg(distinct jsonb_build_array(c.product_id, c.location_id)),
+      array_agg(distinct c.organization_id)
+    into products, places, organizations
     from (
-      select o.product_id from old_rows as o
-      union
-      select n.product_id from new_rows as n
-      limit 101
-    ) as p;
+      select o.product_id, o.location_id, (to_jsonb(o) ->> 'organization_id')::uuid as organization_id
+      from old_rows as o
+      union all
+      select n.product_id, n.location_id, (to_jsonb(n) ->> 'organization_id')::uuid
+      from new_rows as n
+    ) as c;
   end if;
   if products is null then
     return null;  -- the statement changed no row
   end if;
   payload := jsonb_build_object('table', tg_table_name, 'op', lower(tg_op));
+  -- At most 100 products (more: a change of the whole table), and with them at most 30 pairs
+  -- (NOTIFY's payload is bounded: 8000 bytes hold 100 products, 20 organizations and 30
+  -- pairs; more pairs are not named, the products are).
   if cardinality(products) <= 100 then
     payload := payload || jsonb_build_object('products', products);
-    -- The (product, location) pairs too, at most 30 (NOTIFY's payload is bounded: 8000 bytes
-    -- hold 100 products, 20 organizations and 30 pairs): more are not named (the products are).
-    if tg_op = 'INSERT' then
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (select distinct n.product_id, n.location_id from new_rows as n limit 31) as d;
-    elsif tg_op = 'DELETE' then
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (select distinct o.product_id, o.location_id from old_rows as o limit 31) as d;
-    else
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (
-        select o.product_id, o.location_id from old_rows as o
-        union
-        select n.product_id, n.location_id from new_rows as n
-        limit 31
-      ) as d;
-    end if;
     if jsonb_array_length(places) <= 30 then
       payload := payload || jsonb_build_object('places', places);
     end if;
   end if;
   -- With the argument 'organization_id': at most 20 organizations are named, more are not.
-  if tg_nargs > 0 and tg_argv[0] = 'organization_id' then
-    if tg_op = 'INSERT' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct n.organization_id from new_rows as n limit 21) as d;
-    elsif tg_op = 'DELETE' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct o.organization_id from old_rows as o limit 21) as d;
-    else
-      select array_agg(d.organization_id) into organizations
-      from (
-        select o.organization_id from old_rows as o
-        union
-        select n.organization_id from new_rows as n
-        limit 21
-      ) as d;
-    end if;
-    if cardinality(organizations) <= 20 then
-      payload := payload || jsonb_build_object('organizations', organizations);
-    end if;
+  if tg_nargs > 0 and tg_argv[0] = 'organization_id' and cardinality(organizations) <= 20 then
+    payload := payload || jsonb_build_object('organizations', organizations);
   end if;
   -- The proxy's token of the write that ran this statement, as in private.notify_change.
   payload := payload || jsonb_strip_nulls(jsonb_build_object('write', substring(
