@@ -7,32 +7,12 @@ own tests: tests/test_cache.py, test_notifications.py, realtime/, test_refresher
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import psycopg
 
 from tests.support.cached import coherent
-from tests.support.process import start_proxy
+from tests.support.process import local_ports, start_proxy
 from tests.support.wait import wait_until
-
-
-def tcp_ports(pid: int) -> set[int]:
-    """The local TCP ports of a process's sockets (from /proc)."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except FileNotFoundError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[len("socket:[") : -1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def listening_backends(database_url: str, pid: int) -> list[tuple[str, str]]:
@@ -41,7 +21,7 @@ def listening_backends(database_url: str, pid: int) -> list[tuple[str, str]]:
         return conn.execute(
             "select application_name, query from pg_stat_activity"
             " where client_port = any(%s) and query ilike 'listen %%'",
-            (sorted(tcp_ports(pid)),),
+            (sorted(local_ports(pid)),),
         ).fetchall()
 
 

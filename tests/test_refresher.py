@@ -3,16 +3,13 @@ a write (debounced) and one process at a time (advisory lock)."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import httpx
 import psycopg
 from prometheus_client.parser import text_string_to_metric_families
 
 from proxy.ops.refresher import APPLICATION_NAME, LOCK_KEY, relevant
 from tests.support.domain import build_world
-from tests.support.process import start_proxy
+from tests.support.process import local_ports, start_proxy
 from tests.support.wait import wait_until
 
 UNITS_30D = """
@@ -106,26 +103,6 @@ def running(probe: psycopg.Connection, ports: set[int] | None = None) -> int:
         query += " and client_port = any(%s)"
         params.append(sorted(ports))
     return probe.execute(query, params).fetchone()[0]
-
-
-def local_ports(pid: int) -> set[int]:
-    """The local TCP ports of the sockets process pid holds (/proc: its fds' socket inodes, the
-    ports of those inodes in /proc/net/tcp and tcp6)."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[9] in inodes:
-                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
-    return ports
 
 
 def earlier_refreshes_done(probe: psycopg.Connection) -> None:

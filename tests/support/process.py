@@ -82,3 +82,23 @@ def start_proxies(tmp_path_factory, name: str, count: int, **env: str) -> list[P
     """`count` proxy processes with the same settings (sharing Redis when env names one), each
     in its own state directory; `proc.url` is where each answers."""
     return [start_proxy(tmp_path_factory.mktemp(f"{name}-{i}"), **env)[0] for i in range(count)]
+
+
+def local_ports(pid: int) -> set[int]:
+    """The local TCP ports of the sockets process pid holds (/proc: its fds' socket inodes, the
+    ports of those inodes in /proc/net/tcp and tcp6)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
