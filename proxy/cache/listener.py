@@ -23,21 +23,22 @@ def names_of(payload: str) -> set[str]:
     return heard(payload)[0]
 
 
-def heard(payload: str) -> tuple[set[str], str | None]:
+def heard(payload: str) -> tuple[set[str], str | None, str | None]:
     """The generation names a notification moves: {"table": ..., "products": [...],
-    "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
-    optional: products and places from private.notify_stock_change, organizations from tables
-    with organization_id, users from memberships), or a bare table name. A list that is not
-    all strings counts as not given (the whole table). A memberships insert or update ("op")
-    moves its users' join names too (dependencies.joined_name). With them, the token of the
-    proxy's write that ran the statement ("write", proxy/cache/ownwrites.py), if any."""
+        "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
+        optional: products and places from private.notify_stock_change, organizations from tables
+        with organization_id, users from memberships), or a bare table name. A list that is not
+        all strings counts as not given (the whole table). A memberships insert or update ("op")
+        moves its users' join names too (dependencies.joined_name). With them, the token of the
+        proxy's write that ran the statement ("write", proxy/cache/ownwrites.py) and its transaction
+    ("tx"), if any."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
         table = payload.strip()
-        return (changed_names(table, None) if table else set()), None
+        return (changed_names(table, None) if table else set()), None, None
     if not isinstance(data, dict) or not isinstance(data.get("table"), str):
-        return set(), None
+        return set(), None, None
     names = changed_names(
         data["table"],
         _strings(data.get("products")),
@@ -48,8 +49,10 @@ def heard(payload: str) -> tuple[set[str], str | None]:
     users = _strings(data.get("users"))
     if data["table"] == "memberships" and data.get("op") != "delete" and users is not None:
         names |= {joined_name(u) for u in users}  # an insert or update may add a membership
-    token = data.get("write")
-    return names, token if isinstance(token, str) else None
+    token, tx = data.get("write"), data.get("tx")
+    if not (isinstance(token, str) and isinstance(tx, str)):
+        return names, None, None
+    return names, token, tx
 
 
 def _strings(value: object) -> list[str] | None:
@@ -124,8 +127,8 @@ class ChangeListener:
         self.own.release = self.coalescer.add
 
     def on_notify(self, payload: str) -> None:
-        names, token = heard(payload)
-        if rest := self.own.heard(token, names):
+        names, token, tx = heard(payload)
+        if rest := self.own.heard(token, tx, names):
             self.coalescer.add(rest)
 
     async def close(self) -> None:

@@ -9,22 +9,25 @@ between the two, so under a write load every write cost its reads two misses, no
 
 So a write that will be bumped carries a token of its own to PostgREST (the `X-Nimbus-Write`
 header: 128 random bits, made here, sent only upstream), the notify triggers put it in their
-payload (private.write_token reads PostgREST's `request.headers`), and this process's listener,
-hearing a token of a write of its own, does not bump on its own:
+payload with the id of the transaction that ran the statement (they read the token from
+PostgREST's `request.headers`), and this process's listener, hearing a token of a write of its
+own, does not bump on its own:
 
 - heard before the write's answer: its names wait (distrusted here at once) and go out with
   the write's own bump, in the same round trip;
-- heard after a bump the write made from PostgREST's answer: that bump happened after the
-  commit (PostgREST answers once its transaction has ended), so only the names it did not
+- heard after a bump the write made from PostgREST's 2xx/3xx answer: that bump happened after
+  the commit (PostgREST answers once its transaction has ended), so only the names it did not
   cover are bumped;
-- heard for a write whose answer was never read (a timeout, a lost connection: its bump may
-  precede the commit), for a write whose answer named nothing, or for a token this process does
-  not know (another process's write, one forgotten, one made up): bumped as any other.
+- heard for a write answered 5xx or never answered (a timeout, a lost connection, a gateway's
+  error: its bump may precede the commit), for a write whose bump failed, for a transaction other
+  than the first one heard with the token, or for a token this process does not know (another
+  process's write, one forgotten, one made up): bumped as any other.
 
 Other processes hear the same notification and bump it as they always do: they cannot know that
-this one is alive to bump it. Only a process that sent a token ever trusts it, and only while it
-remembers it (the last 4,096 writes), so a token copied into a write that bypasses the proxy can
-do no more than a write without one."""
+this one is alive to bump it. Only a process that sent a token trusts it, only while it
+remembers it (the last 4,096 writes), and only for the transaction it was first heard with: the
+token is secret until that transaction's notifications carry it (after its commit), so a token
+copied into a later write, or left in a session's `request.headers`, spares nothing."""
 
 from __future__ import annotations
 
@@ -49,11 +52,13 @@ class _Open:
     """One write in progress: what its notifications asked for until its first bump (held),
     and what its bumps made after PostgREST answered have covered (bumped; None: none yet)."""
 
-    __slots__ = ("bumped", "held")
+    __slots__ = ("bumped", "held", "spoiled", "tx")
 
     def __init__(self) -> None:
         self.held: set[str] = set()
         self.bumped: set[str] | None = None
+        self.tx: str | None = None  # the transaction its notifications came from
+        self.spoiled = False  # a bump of it failed: it covers nothing
 
 
 class OwnWrites:
@@ -62,7 +67,8 @@ class OwnWrites:
     def __init__(self, generations: Distrust) -> None:
         self.generations = generations
         self.open: dict[str, _Open] = {}
-        self.closed: OrderedDict[str, frozenset[str]] = OrderedDict()
+        # A finished write's bumps after its answer, and its transaction.
+        self.closed: OrderedDict[str, tuple[frozenset[str], str | None]] = OrderedDict()
         # Where names nobody will bump with a write go: the listener's coalescer (set while
         # it runs; without a listener nothing is ever held).
         self.release: Callable[[set[str]], None] | None = None
@@ -73,15 +79,25 @@ class OwnWrites:
         self.open[token] = _Open()
         return token
 
-    def heard(self, token: str | None, names: set[str]) -> set[str]:
-        """A notification's names: those the listener must still bump itself (the rest are, or
-        will be, in a bump of the write that sent token)."""
-        if token is None:
+    def heard(self, token: str | None, tx: str | None, names: set[str]) -> set[str]:
+        """A notification's names (token and tx: the write's token and the transaction id the
+        payload carries): those the listener must still bump itself (the rest are, or will be,
+        in a bump of the write that sent token)."""
+        if token is None or tx is None:
             return names
         write = self.open.get(token)
         if write is None:
-            covered = self.closed.get(token)
-            return names if covered is None else names - covered
+            entry = self.closed.get(token)
+            if entry is None:
+                return names
+            covered, first = entry
+            if first is None:  # the first of its notifications heard: its own transaction's
+                self.closed[token] = (covered, tx)
+                first = tx
+            return names - covered if tx == first else names
+        if write.spoiled or write.tx not in (None, tx):
+            return names
+        write.tx = tx
         if write.bumped is not None:
             return names - write.bumped
         fresh = names - write.held
@@ -97,7 +113,7 @@ class OwnWrites:
         if write is None:
             return set()
         held, write.held = write.held, set()
-        if answered and write.bumped is None:
+        if answered and write.bumped is None and not write.spoiled:
             write.bumped = set()
         return held
 
@@ -107,6 +123,17 @@ class OwnWrites:
         write = self.open.get(token) if token is not None else None
         if write is not None and write.bumped is not None:
             write.bumped |= names
+
+    def spoil(self, token: str | None, held: set[str]) -> None:
+        """A bump of the write failed (cancelled): the names it took go to the listener, and its
+        notifications are bumped as any other's from now on."""
+        write = self.open.get(token) if token is not None else None
+        if write is None:
+            return
+        write.spoiled = True
+        write.bumped = None
+        if held and self.release is not None:
+            self.release(held)
 
     def settle(self, held: set[str]) -> None:
         """Held names that have been bumped (or handed on): no longer distrusted for this."""
@@ -122,6 +149,6 @@ class OwnWrites:
                 self.release(write.held)
             self.generations.settle(write.held)
         if write.bumped:
-            self.closed[token] = frozenset(write.bumped)
+            self.closed[token] = (frozenset(write.bumped), write.tx)
             if len(self.closed) > REMEMBERED:
                 self.closed.popitem(last=False)

@@ -33,7 +33,17 @@ class Written:
     changed (proxy/cache/answers.py), those names are bumped once the answer is read
     (answer()), before its client hears it; never read, all it could have changed."""
 
-    __slots__ = ("generations", "later", "names", "outcome", "stamp", "token", "watch", "wider")
+    __slots__ = (
+        "committed",
+        "generations",
+        "later",
+        "names",
+        "outcome",
+        "stamp",
+        "token",
+        "watch",
+        "wider",
+    )
 
     def __init__(
         self,
@@ -60,6 +70,9 @@ class Written:
         self.later = later  # until its answer has been read
         own = generations.own_writes
         self.token = own.start() if self.outcome == "unknown" else None
+        # PostgREST answered 2xx/3xx: its transaction committed before it answered. A 5xx (or
+        # a gateway's) proves nothing of when, or whether, it commits.
+        self.committed = False
 
     def headers(self) -> dict[str, str]:
         """What to send PostgREST beside the write: its token, if it may be bumped."""
@@ -106,7 +119,8 @@ class Written:
             self.outcome = "unchanged"
             return
         self.outcome = "changed"
-        await self._bump(self._moving(), answered=True)
+        self.committed = status < 500
+        await self._bump(self._moving(), answered=self.committed)
 
     async def answer(self, body: bytes | None) -> None:
         """The answer has been read whole (body): for a write whose answer says what else it
@@ -119,7 +133,7 @@ class Written:
             data = orjson.loads(body or b"null")
         except orjson.JSONDecodeError:
             data = None
-        await self._bump(set(later.names(data)), answered=True)
+        await self._bump(set(later.names(data)), answered=self.committed)
 
     def rolled_back(self) -> None:
         """A 4xx read whole, PostgREST's own (not a lost connection): nothing moved."""
@@ -137,7 +151,7 @@ class Written:
                 self.outcome = "changed"
                 await self._bump(self._moving() | unread, answered=False)
             elif self.outcome == "changed" and unread:
-                await self._bump(unread, answered=True)
+                await self._bump(unread, answered=self.committed)
         finally:
             self.generations.own_writes.finish(self.token)
 
@@ -153,5 +167,10 @@ class Written:
         try:
             if moving:
                 await self.generations.bump(moving)
+        except BaseException:
+            # Cancelled (or a bug): what it took or covered may not have moved. Its
+            # notifications are bumped as any other's from now on, those held included.
+            own.spoil(self.token, held)
+            raise
         finally:
             own.settle(held)

@@ -5,6 +5,13 @@ security invoker
 set search_path = ''
 as $$
 declare
+  -- The proxy's token of the write that ran this statement (proxy/cache/ownwrites.py), from the
+  -- header PostgREST passes on in request.headers (aeson's compact JSON); none for a write made
+  -- any other way. Sent with the transaction's id: the proxy trusts a token for the first
+  -- transaction heard with it only.
+  token text := substring(
+    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+  );
   ids uuid[];
   organizations uuid[];
   users uuid[];
@@ -62,12 +69,8 @@ begin
         'op', lower(tg_op),
         'organizations', organizations,
         'users', users,
-        -- The proxy's token of the write that ran this statement (proxy/cache/ownwrites.py),
-        -- from the header PostgREST passes on in request.headers (aeson's compact JSON); none
-        -- for a write made any other way.
-        'write', substring(
-          current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
-        )
+        'write', token,
+        'tx', case when token is not null then pg_current_xact_id()::text end
       )
     )::text
   );
@@ -89,8 +92,9 @@ columns whose distinct values of the changed rows the payload adds: ''organizati
 those organizations'' cached reads (docs/ARCHITECTURE.md); ''user_id'' (memberships,
 notification_reads) as "users", whose cached reads depend on their own rows. More than 20 of
 either are reported without them, as a change of the whole table. A write sent by the proxy
-carries its token (the X-Nimbus-Write header, 32 hex digits) as "write": the proxy that sent it
-bumps the notification with the write''s own bump (proxy/cache/ownwrites.py).';
+carries its token (the X-Nimbus-Write header, 32 hex digits) as "write" and the transaction id
+as "tx": the proxy that sent it bumps the notification with the write''s own bump
+(proxy/cache/ownwrites.py).';
 
 revoke all on function private.notify_change() from public, anon;
 

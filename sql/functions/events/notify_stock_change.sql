@@ -5,6 +5,10 @@ security invoker
 set search_path = ''
 as $$
 declare
+  -- The proxy's token of the write that ran this statement, as in private.notify_change.
+  token text := substring(
+    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+  );
   products uuid[];
   places jsonb;
   organizations uuid[];
@@ -58,10 +62,9 @@ begin
   if tg_nargs > 0 and tg_argv[0] = 'organization_id' and cardinality(organizations) <= 20 then
     payload := payload || jsonb_build_object('organizations', organizations);
   end if;
-  -- The proxy's token of the write that ran this statement, as in private.notify_change.
-  payload := payload || jsonb_strip_nulls(jsonb_build_object('write', substring(
-    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
-  )));
+  if token is not null then
+    payload := payload || jsonb_build_object('write', token, 'tx', pg_current_xact_id()::text);
+  end if;
   perform pg_notify('nimbus_changes', payload::text);
   return null;
 end
@@ -79,7 +82,7 @@ pairs in "places" only. A statement touching more than 100 products is reported 
 products'' reads of one place are then dropped too); one touching no row is not reported. Declared with
 the argument ''organization_id'', the payload also names the organizations of the changed rows
 ("organizations", at most 20; more are not named: the whole table). A write sent by the proxy
-carries its token as "write" (private.notify_change).';
+carries its token as "write" and the transaction id as "tx" (private.notify_change).';
 
 revoke all on function private.notify_stock_change() from public, anon;
 
