@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 
 import psycopg
@@ -22,8 +23,28 @@ from aiohttp import web
 from proxy.ops.keys import SETTINGS
 
 log = logging.getLogger(__name__)
-Handler = Callable[[str], object]
+Handler = Callable[[str], None]
 State = Callable[[bool], object]
+
+
+async def _state(on_state: State, up: bool) -> None:
+    result = on_state(up)
+    if inspect.isawaitable(result):
+        await result
+
+
+class _Consumer:
+    """One consumer: its handlers by channel, its state callback, and — until its on_state(True)
+    has returned after a (re)connect — the notifications held for it, in order."""
+
+    __slots__ = ("backlog", "coming", "handlers", "on_state", "ready")
+
+    def __init__(self, handlers: Mapping[str, Handler], on_state: State) -> None:
+        self.handlers = dict(handlers)
+        self.on_state = on_state
+        self.ready = False
+        self.backlog: deque[tuple[str, str]] = deque()
+        self.coming: asyncio.Task[None] | None = None
 
 
 class Listen:
@@ -39,33 +60,64 @@ class Listen:
             keepalives_interval=5,
             keepalives_count=3,
         )
-        self.handlers: dict[str, list[Handler]] = {}
-        self.states: list[State] = []
+        self.consumers: list[_Consumer] = []
+        self.by_channel: dict[str, list[_Consumer]] = {}
         self.running = False
 
     def add(self, channels: Mapping[str, Handler], on_state: State) -> None:
         """A consumer: handler(payload) per notification on each of its channels (in the order
-        they were sent, with every other channel's), on_state(up) after connecting (True, once
-        LISTENing) and after losing the connection (False)."""
+        they were sent, with every other channel's; handlers are plain functions, called in the
+        loop turn that read the notification), on_state(up) after connecting (True: from then
+        on, in order, it gets what arrived since the LISTEN) and after losing the connection
+        (False). Consumers come up independently: one slow to (a catalog to load) holds up only
+        its own notifications; one whose handler fails is told of a gap (False, then True)
+        alone; one that fails to come up makes everyone reconnect."""
         if self.running:
             raise RuntimeError("consumers are added before the connection starts")
-        for channel, handler in channels.items():
-            self.handlers.setdefault(channel, []).append(handler)
-        self.states.append(on_state)
+        consumer = _Consumer(channels, on_state)
+        self.consumers.append(consumer)
+        for channel in consumer.handlers:
+            self.by_channel.setdefault(channel, []).append(consumer)
 
-    async def _state(self, up: bool) -> None:
-        for on_state in self.states:
-            result = on_state(up)
-            if inspect.isawaitable(result):
-                await result
+    def _deliver(self, consumer: _Consumer, channel: str, payload: str) -> bool:
+        try:
+            consumer.handlers[channel](payload)
+        except Exception:
+            log.exception("LISTEN: a %s notification failed; that consumer resyncs", channel)
+            return False
+        return True
+
+    async def _up(self, consumer: _Consumer, conn: psycopg.AsyncConnection[object]) -> None:
+        """Bring one consumer up: on_state(True), then what was held for it, then live."""
+        while True:
+            try:
+                await _state(consumer.on_state, True)
+            except Exception:
+                log.exception("LISTEN: a consumer failed to come up; reconnecting")
+                await conn.close()  # a gap for everyone, as a connection of its own gave it
+                return
+            while consumer.backlog:
+                channel, payload = consumer.backlog.popleft()
+                if not self._deliver(consumer, channel, payload):
+                    break
+            else:
+                consumer.ready = True
+                return
+            await self._down(consumer)  # a handler failed: a gap for this consumer alone
+
+    async def _down(self, consumer: _Consumer) -> None:
+        try:
+            await _state(consumer.on_state, False)
+        except Exception:
+            log.exception("LISTEN: a consumer failed to go down")
 
     async def run(self) -> None:
         """LISTEN until cancelled (with no consumer, nothing to do)."""
         self.running = True
-        if not self.handlers:
+        if not self.consumers:
             return
-        names = ", ".join(self.handlers)
-        handlers = self.handlers
+        names = ", ".join(self.by_channel)
+        by_channel = self.by_channel
         delay = 0.1
         up = False
         while True:
@@ -73,29 +125,40 @@ class Listen:
                 async with await psycopg.AsyncConnection.connect(
                     self.conninfo, autocommit=True
                 ) as conn:
-                    for name in handlers:
+                    for name in by_channel:
                         await conn.execute(
                             psycopg.sql.SQL("listen {}").format(psycopg.sql.Identifier(name))
                         )
                     up = True
-                    await self._state(True)
                     delay = 0.1
                     log.info("listening on %s", names)
+                    for consumer in self.consumers:
+                        consumer.coming = asyncio.create_task(self._up(consumer, conn))
                     async for notify in conn.notifies():
-                        for handler in handlers.get(notify.channel, ()):
-                            result = handler(notify.payload)
-                            if inspect.isawaitable(result):
-                                await result
+                        for consumer in by_channel.get(notify.channel, ()):
+                            if not consumer.ready:
+                                consumer.backlog.append((notify.channel, notify.payload))
+                            elif not self._deliver(consumer, notify.channel, notify.payload):
+                                consumer.ready = False
+                                await self._down(consumer)
+                                consumer.coming = asyncio.create_task(self._up(consumer, conn))
             except (psycopg.Error, OSError) as exc:
                 if up:
                     log.warning("LISTEN %s lost (%s); reconnecting", names, type(exc).__name__)
             except Exception:
-                # A bug in a consumer must not end listening for good (the cache would be
-                # bypassed for the life of the process): log it and start over, a gap for all.
+                # Never end listening for good (the cache would be bypassed for the life of the
+                # process): log it and start over, a gap for all.
                 log.exception("LISTEN %s: unexpected error; reconnecting", names)
             finally:
                 up = False
-                await self._state(False)
+                for consumer in self.consumers:
+                    if consumer.coming is not None:
+                        consumer.coming.cancel()
+                        await asyncio.gather(consumer.coming, return_exceptions=True)
+                        consumer.coming = None
+                    consumer.ready = False
+                    consumer.backlog.clear()
+                    await self._down(consumer)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
 
