@@ -167,6 +167,27 @@ async def test_a_process_alone_does_not_read_its_bumps_back() -> None:
             client.close()
 
 
+async def test_a_server_denying_the_scripts_commands_gets_pipelined_bumps(tmp_path: Path) -> None:
+    """An ACL that lets a client EVAL and PUBLISH but not PUBSUB (which the bump script asks who
+    listens) makes bumps fall back to the pipeline, once, staying coherent — not fail each
+    time (found by a cold review)."""
+    server = RedisServer(tmp_path)
+    server.start("--user", "default", "on", "nopass", "~*", "&*", "+@all", "-pubsub")
+    try:
+        with own_prefix("acl") as prefix:
+            async with (
+                subscribed(server.url, prefix) as gens,
+                subscribed(server.url, prefix) as peer,
+            ):
+                await gens.bump(["a"])
+                await gens.bump(["a"])
+                assert not gens.scripted
+                assert gens.coherent and peer.coherent
+                assert gens.gens["a"] == peer.gens["a"] == 2
+    finally:
+        server.stop()
+
+
 async def test_a_script_failing_part_way_fails_that_bump_only() -> None:
     """A bump script the server runs and that fails (here: the counters' key is not a hash, as
     after a stray write; out of memory acts alike) is that bump's failure: the cache stops

@@ -47,11 +47,13 @@ log = logging.getLogger(__name__)
 # announcement (-1: not published here). Values travel as decimal strings (cjson would print a
 # large number in exponent form).
 #
-# Not published when every subscriber of the channel is the bumper itself: its subscription
-# listens on its acknowledgement channel too, on the same connection, so when that channel
-# has a subscriber the bumper is one of the channel's. It applies the values this answers; a
-# process subscribing later reads the counters after its subscription is confirmed (resync),
-# so it sees this bump either way. A process alone no longer reads each of its bumps back.
+# Not published when every subscriber of the channel is the bumper itself and the server has no
+# replica (whose own subscribers hear what the primary publishes, and NUMSUB does not count):
+# the bumper's subscription listens on its acknowledgement channel too, on the same
+# connection, so when that channel has a subscriber the bumper is one of the channel's. It
+# applies the values this answers; a process subscribing later reads the counters after its
+# subscription is confirmed (resync), so it sees this bump either way. A process alone no
+# longer reads each of its bumps back.
 BUMP_ALL = """
 local g, out = {}, {}
 for i = 5, #ARGV do
@@ -62,7 +64,9 @@ end
 local receivers = -1
 if ARGV[1] ~= '' then
   local others = redis.call('PUBSUB', 'NUMSUB', ARGV[1], ARGV[4])
-  if others[2] > others[4] then
+  local info = redis.call('INFO', 'replication')
+  local replicas = tonumber(string.match(info, 'connected_slaves:(%d+)')) or 1
+  if others[2] > others[4] or replicas > 0 then
     local message = {g = g, id = ARGV[2]}
     if ARGV[3] ~= '' then message['from'] = ARGV[3] end
     receivers = redis.call('PUBLISH', ARGV[1], cjson.encode(message))
@@ -335,7 +339,12 @@ class Generations:
             )
         except ResponseError as exc:
             text = str(exc).lower()
-            if "eval" not in text or not ("unknown command" in text or "noperm" in text):
+            # Scripts refused (EVAL unknown or not permitted), or a command the script needs
+            # not permitted (PUBSUB, INFO: an ACL): pipelined from now on, as without scripts.
+            refused = ("eval" in text and "unknown command" in text) or "noperm" in text
+            if not (
+                refused or "can't run this command" in text or "not allowed from script" in text
+            ):
                 raise  # this bump failed (the guard makes it RedisDown: trouble, resync)
             log.warning("redis: EVAL refused (%s); generations are pipelined instead", exc)
             self.scripted = False
