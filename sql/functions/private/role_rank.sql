@@ -1,21 +1,22 @@
 create or replace function private.role_rank(role text)
 returns integer
-language sql
+language plpgsql
 immutable
+strict
 parallel safe
 security invoker
--- Neither a search_path of its own nor STRICT (a null role matches no case: null anyway), so
--- that it is inlined into the calling query (a function with SET runs as a call, its body
--- parsed anew in every transaction). It reads no table and names only built-in operators,
--- which pg_catalog (searched first) provides.
+set search_path = ''
 as $$
-  select case role_rank.role
+begin
+  -- plpgsql: evaluated without a parse in every transaction, as a SQL function with SET is.
+  return case role_rank.role
     when 'viewer' then 1
     when 'staff' then 2
     when 'manager' then 3
     when 'admin' then 4
     when 'owner' then 5
-  end
+  end;
+end
 $$;
 
 comment on function private.role_rank(text) is

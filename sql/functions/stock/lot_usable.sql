@@ -3,7 +3,7 @@ returns boolean
 language sql
 immutable
 security invoker
--- No search_path of its own: inlined into the calling query (private.role_rank says why).
+set search_path = ''
 as $$
   select
     lot_usable.status = 'available'
