@@ -25,13 +25,13 @@ def names_of(payload: str) -> set[str]:
 
 def heard(payload: str) -> tuple[set[str], str | None, str | None]:
     """The generation names a notification moves: {"table": ..., "products": [...],
-        "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
-        optional: products and places from private.notify_stock_change, organizations from tables
-        with organization_id, users from memberships), or a bare table name. A list that is not
-        all strings counts as not given (the whole table). A memberships insert or update ("op")
-        moves its users' join names too (dependencies.joined_name). With them, the token of the
-        proxy's write that ran the statement ("write", proxy/cache/ownwrites.py) and its transaction
-    ("tx"), if any."""
+    "places": [[product, location], ...], "organizations": [...], "users": [...]} (each
+    optional: products and places from private.notify_stock_change, organizations from tables
+    with organization_id, users from memberships), or a bare table name. A list that is not
+    all strings counts as not given (the whole table). A memberships insert or update ("op")
+    moves its users' join names too (dependencies.joined_name). With them, the token of the
+    proxy's write that ran the statement ("write", proxy/cache/ownwrites.py) and its
+    transaction ("tx"), if any."""
     try:
         data = orjson.loads(payload)
     except orjson.JSONDecodeError:
