@@ -3,9 +3,8 @@
 Every write through the proxy is bumped twice without this: once by the proxy when PostgREST
 has answered (its names, before the client hears), and once by this process's listener when
 the database's NOTIFY of the same statements arrives (proxy/cache/listener.py). Each bump is a
-Redis round trip and an announcement to every process, and each invalidates the entry re-read
-between the two, so under a write load every write cost its reads two misses, not one
-(docs/PERFORMANCE.md, S6).
+Redis round trip and an announcement to every process, and an entry re-read between the two is
+invalidated again (docs/PERFORMANCE.md, S6).
 
 So a write that will be bumped carries a token of its own to PostgREST (the `X-Nimbus-Write`
 header: 128 random bits, made here, sent only upstream), the notify triggers put it in their
