@@ -3,6 +3,168 @@
 -- applies it after every migration before it, as `nimbus migrate` re-applies those files.
 set local check_function_bodies = off;
 
+-- sql/functions/events/evaluate_low_stock.sql
+create or replace function private.evaluate_low_stock(
+  product_id uuid,
+  location_id uuid default null,
+  organization_id uuid default null
+)
+returns integer
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+-- Every stock write evaluates its level here: planned once per session, not per call (a plan
+-- made for the values at hand cost ~0.35 ms a call, three times the statement's run). The
+-- generic plan reads the products' levels by key; an organization's every level is planned
+-- for the call (below).
+set plan_cache_mode = force_generic_plan
+as $$
+declare
+  alerted integer;
+  today date;
+  scope uuid[];
+begin
+  if num_nulls(
+    evaluate_low_stock.product_id, evaluate_low_stock.organization_id
+  ) = 2 then
+    raise sqlstate 'PT422' using
+      message = 'evaluate_low_stock needs a product_id or an organization_id',
+      hint = 'validation_failed';
+  end if;
+  -- Everything in scope is one organization's (a product's, or the one named): its date
+  -- judges lot expiry.
+  today := private.organization_today(coalesce(
+    evaluate_low_stock.organization_id,
+    (select p.organization_id from public.products as p where p.id = evaluate_low_stock.product_id)
+  ));
+  if evaluate_low_stock.product_id is not null then
+    scope := array[evaluate_low_stock.product_id];
+  else
+    -- Every product of the organization: planned for this call (hash joins over its levels;
+    -- the generic plan's lookups by key took 1.5x as long for 70,000 products).
+    perform set_config('plan_cache_mode', 'force_custom_plan', true);
+    scope := array(
+      select p.id from public.products as p
+      where p.organization_id = evaluate_low_stock.organization_id
+    );
+  end if;
+  -- One statement for every stock level in scope: judge (the rules of
+  -- private.available_quantity and private.low_stock_threshold, inlined so that an
+  -- organization-wide evaluation stays one set-based pass), record the verdicts that changed
+  -- (state rows locked in key order), alert those that turned low, NOTIFY each alert.
+  with
+  judged as (
+    select
+      s.organization_id,
+      s.product_id,
+      s.location_id,
+      s.on_hand,
+      s.reserved,
+      s.on_hand - s.reserved - coalesce(u.quantity, 0) as available,
+      coalesce(
+        p.low_stock_threshold, (st.value ->> 'default_low_stock_threshold')::integer, 10
+      ) as threshold,
+      p.active and p.archived_at is null as alerting
+    from public.stock_levels as s
+    inner join public.products as p on s.product_id = p.id
+    left join public.settings as st on s.organization_id = st.organization_id
+    left join lateral (
+      select sum(l.quantity) as quantity
+      from public.lots as l
+      where
+        l.product_id = s.product_id
+        and l.location_id = s.location_id
+        and l.quantity > 0
+        and not private.lot_usable(l.status, l.expiry_date, today)
+    ) as u on true
+    where
+      s.product_id = any(scope)
+      and (
+        evaluate_low_stock.location_id is null
+        or s.location_id = evaluate_low_stock.location_id
+      )
+      and (
+        evaluate_low_stock.organization_id is null
+        or s.organization_id = evaluate_low_stock.organization_id
+      )
+  ),
+
+  turned as (
+    insert into private.low_stock_states as st (product_id, location_id, organization_id, low)
+    select
+      j.product_id,
+      j.location_id,
+      j.organization_id,
+      j.alerting and j.available <= j.threshold
+    from judged as j
+    -- Unchanged verdicts are not written (nor their rows locked); the upsert's WHERE decides
+    -- between concurrent evaluations.
+    where not exists (
+      select
+      from private.low_stock_states as o
+      where
+        o.product_id = j.product_id
+        and o.location_id = j.location_id
+        and o.low = (j.alerting and j.available <= j.threshold)
+    )
+    order by j.product_id, j.location_id
+    on conflict on constraint low_stock_states_pkey do update
+    set low = excluded.low, since = now()
+    where st.low is distinct from excluded.low
+    returning st.product_id, st.location_id, st.low
+  ),
+
+  alerts as (
+    insert into public.notifications as n (organization_id, kind, payload)
+    select
+      j.organization_id,
+      'low_stock',
+      jsonb_build_object(
+        'product_id', j.product_id,
+        'location_id', j.location_id,
+        'on_hand', j.on_hand,
+        'reserved', j.reserved,
+        'available', j.available,
+        'threshold', j.threshold
+      )
+    from turned as t
+    inner join judged as j on t.product_id = j.product_id and t.location_id = j.location_id
+    where t.low
+    order by j.organization_id, j.product_id, j.location_id
+    returning n.id, n.organization_id, n.kind, n.payload
+  )
+
+  select count(pg_notify('nimbus_events', jsonb_build_object(
+    'id', a.id,
+    'organization_id', a.organization_id,
+    'kind', a.kind,
+    'payload', a.payload
+  )::text))::integer into alerted
+  from alerts as a;
+  return alerted;
+end
+$$;
+
+comment on function private.evaluate_low_stock(uuid, uuid, uuid) is
+'Re-judges stock levels for low stock; a low_stock alert for each one that turned low.
+
+Scope: a product''s levels (at one location when location_id is given), or every level of an
+organization (organization_id; e.g. when its default threshold changes). A level is low when
+its product is active and not archived and its available quantity (on_hand - reserved -
+stock in unusable lots: the rule of private.available_quantity, with private.lot_usable) is at
+or below its threshold (the rule of private.low_stock_threshold); both are inlined so that an
+organization-wide evaluation is one set-based pass. The verdict is kept in
+private.low_stock_states: a level that turns low (from high, or a new level that starts low)
+gets one notification (payload: product_id, location_id, on_hand, reserved, available,
+threshold) and a NOTIFY on nimbus_events; staying low is silent; rising above (or the product
+becoming inactive) re-arms it. Concurrent evaluations of one level serialize on its state row,
+so a crossing alerts once. Returns the number of alerts. Security invoker: called by the
+security definer trigger function private.low_stock_event.';
+
+revoke all on function private.evaluate_low_stock(uuid, uuid, uuid)
+from public, anon, authenticated;
+
 -- sql/functions/events/notify_change.sql
 create or replace function private.notify_change()
 returns trigger
@@ -11,9 +173,14 @@ security invoker
 set search_path = ''
 as $$
 declare
-  changed text;
-  any_row boolean;
-  found uuid[];
+  -- The proxy's token of the write that ran this statement (proxy/cache/ownwrites.py), from the
+  -- header PostgREST passes on in request.headers (aeson's compact JSON); none for a write made
+  -- any other way. Sent with the transaction's id: the proxy trusts a token for the first
+  -- transaction heard with it only.
+  token text := substring(
+    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+  );
+  ids uuid[];
   organizations uuid[];
   users uuid[];
   named text;
@@ -23,32 +190,42 @@ begin
   -- arguments name the columns whose distinct values it reports: 'organization_id' (tables
   -- whose rows each belong to one organization; 'id' for organizations itself), 'user_id'
   -- (memberships, notification_reads); more than 20 of either are reported as a change of the
-  -- whole table.
+  -- whole table. Static statements (planned once per trigger and session; the column is read
+  -- from each row's JSON): every write runs this several times.
   if tg_nargs > 0 and tg_argv[0] = 'rows' and tg_op <> 'TRUNCATE' then
-    changed := case tg_op
-      when 'INSERT' then 'new_rows'
-      when 'DELETE' then 'old_rows'
-      else '(select * from old_rows union all select * from new_rows)'
-    end;
-    execute format('select exists (select from %s as s)', changed) into any_row;
-    if not any_row then
+    if tg_op = 'DELETE' then
+      perform from old_rows limit 1;
+    else
+      perform from new_rows limit 1;  -- an update has as many new rows as old
+    end if;
+    if not found then
       return null;  -- the statement changed no row
     end if;
     foreach named in array tg_argv[1:] loop
       continue when named not in ('organization_id', 'id', 'user_id');
-      execute format(
-        'select array_agg(d.v) from (select distinct s.%I as v from %s as s limit 21) as d',
-        named,
-        changed
-      ) into found;
-      if cardinality(found) > 20 then
+      if tg_op = 'INSERT' then
+        select array_agg(d.v) into ids
+        from (select distinct (to_jsonb(n) ->> named)::uuid as v from new_rows as n limit 21) as d;
+      elsif tg_op = 'DELETE' then
+        select array_agg(d.v) into ids
+        from (select distinct (to_jsonb(o) ->> named)::uuid as v from old_rows as o limit 21) as d;
+      else
+        select array_agg(d.v) into ids
+        from (
+          select (to_jsonb(o) ->> named)::uuid as v from old_rows as o
+          union
+          select (to_jsonb(n) ->> named)::uuid as v from new_rows as n
+          limit 21
+        ) as d;
+      end if;
+      if cardinality(ids) > 20 then
         organizations := null;
         users := null;
         exit;
       elsif named = 'user_id' then
-        users := found;
+        users := ids;
       else
-        organizations := found;
+        organizations := ids;
       end if;
     end loop;
   end if;
@@ -60,12 +237,8 @@ begin
         'op', lower(tg_op),
         'organizations', organizations,
         'users', users,
-        -- The proxy's token of the write that ran this statement (proxy/cache/ownwrites.py),
-        -- from the header PostgREST passes on in request.headers (aeson's compact JSON); none
-        -- for a write made any other way.
-        'write', substring(
-          current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
-        )
+        'write', token,
+        'tx', case when token is not null then pg_current_xact_id()::text end
       )
     )::text
   );
@@ -87,8 +260,9 @@ columns whose distinct values of the changed rows the payload adds: ''organizati
 those organizations'' cached reads (docs/ARCHITECTURE.md); ''user_id'' (memberships,
 notification_reads) as "users", whose cached reads depend on their own rows. More than 20 of
 either are reported without them, as a change of the whole table. A write sent by the proxy
-carries its token (the X-Nimbus-Write header, 32 hex digits) as "write": the proxy that sent it
-bumps the notification with the write''s own bump (proxy/cache/ownwrites.py).';
+carries its token (the X-Nimbus-Write header, 32 hex digits) as "write" and the transaction id
+as "tx": the proxy that sent it bumps the notification with the write''s own bump
+(proxy/cache/ownwrites.py).';
 
 revoke all on function private.notify_change() from public, anon;
 
@@ -102,79 +276,66 @@ security invoker
 set search_path = ''
 as $$
 declare
+  -- The proxy's token of the write that ran this statement, as in private.notify_change.
+  token text := substring(
+    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
+  );
   products uuid[];
   places jsonb;
   organizations uuid[];
   payload jsonb;
 begin
-  -- At most 101 distinct products: more than 100 is reported as a change of the whole table.
+  -- One pass over the statement's rows (both sides of an update): its distinct products,
+  -- (product, location) pairs and organizations (read from each row's JSON: only tables with
+  -- the column are declared with the argument 'organization_id').
   if tg_op = 'INSERT' then
-    select array_agg(p.product_id) into products
-    from (select distinct n.product_id from new_rows as n limit 101) as p;
+    select
+      array_agg(distinct n.product_id),
+      jsonb_agg(distinct jsonb_build_array(n.product_id, n.location_id)),
+      array_agg(distinct (to_jsonb(n) ->> 'organization_id')::uuid)
+    into products, places, organizations
+    from new_rows as n;
   elsif tg_op = 'DELETE' then
-    select array_agg(p.product_id) into products
-    from (select distinct o.product_id from old_rows as o limit 101) as p;
+    select
+      array_agg(distinct o.product_id),
+      jsonb_agg(distinct jsonb_build_array(o.product_id, o.location_id)),
+      array_agg(distinct (to_jsonb(o) ->> 'organization_id')::uuid)
+    into products, places, organizations
+    from old_rows as o;
   else
-    select array_agg(p.product_id) into products
+    select
+      array_agg(distinct c.product_id),
+      jsonb_agg(distinct jsonb_build_array(c.product_id, c.location_id)),
+      array_agg(distinct c.organization_id)
+    into products, places, organizations
     from (
-      select o.product_id from old_rows as o
-      union
-      select n.product_id from new_rows as n
-      limit 101
-    ) as p;
+      select o.product_id, o.location_id, (to_jsonb(o) ->> 'organization_id')::uuid as organization_id
+      from old_rows as o
+      union all
+      select n.product_id, n.location_id, (to_jsonb(n) ->> 'organization_id')::uuid
+      from new_rows as n
+    ) as c;
   end if;
   if products is null then
     return null;  -- the statement changed no row
   end if;
   payload := jsonb_build_object('table', tg_table_name, 'op', lower(tg_op));
+  -- At most 100 products (more: a change of the whole table), and with them at most 30 pairs
+  -- (NOTIFY's payload is bounded: 8000 bytes hold 100 products, 20 organizations and 30
+  -- pairs; more pairs are not named, the products are).
   if cardinality(products) <= 100 then
     payload := payload || jsonb_build_object('products', products);
-    -- The (product, location) pairs too, at most 30 (NOTIFY's payload is bounded: 8000 bytes
-    -- hold 100 products, 20 organizations and 30 pairs): more are not named (the products are).
-    if tg_op = 'INSERT' then
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (select distinct n.product_id, n.location_id from new_rows as n limit 31) as d;
-    elsif tg_op = 'DELETE' then
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (select distinct o.product_id, o.location_id from old_rows as o limit 31) as d;
-    else
-      select jsonb_agg(jsonb_build_array(d.product_id, d.location_id)) into places
-      from (
-        select o.product_id, o.location_id from old_rows as o
-        union
-        select n.product_id, n.location_id from new_rows as n
-        limit 31
-      ) as d;
-    end if;
     if jsonb_array_length(places) <= 30 then
       payload := payload || jsonb_build_object('places', places);
     end if;
   end if;
   -- With the argument 'organization_id': at most 20 organizations are named, more are not.
-  if tg_nargs > 0 and tg_argv[0] = 'organization_id' then
-    if tg_op = 'INSERT' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct n.organization_id from new_rows as n limit 21) as d;
-    elsif tg_op = 'DELETE' then
-      select array_agg(d.organization_id) into organizations
-      from (select distinct o.organization_id from old_rows as o limit 21) as d;
-    else
-      select array_agg(d.organization_id) into organizations
-      from (
-        select o.organization_id from old_rows as o
-        union
-        select n.organization_id from new_rows as n
-        limit 21
-      ) as d;
-    end if;
-    if cardinality(organizations) <= 20 then
-      payload := payload || jsonb_build_object('organizations', organizations);
-    end if;
+  if tg_nargs > 0 and tg_argv[0] = 'organization_id' and cardinality(organizations) <= 20 then
+    payload := payload || jsonb_build_object('organizations', organizations);
   end if;
-  -- The proxy's token of the write that ran this statement, as in private.notify_change.
-  payload := payload || jsonb_strip_nulls(jsonb_build_object('write', substring(
-    current_setting('request.headers', true) from '"x-nimbus-write":"([0-9a-f]{32})"'
-  )));
+  if token is not null then
+    payload := payload || jsonb_build_object('write', token, 'tx', pg_current_xact_id()::text);
+  end if;
   perform pg_notify('nimbus_changes', payload::text);
   return null;
 end
@@ -192,11 +353,163 @@ pairs in "places" only. A statement touching more than 100 products is reported 
 products'' reads of one place are then dropped too); one touching no row is not reported. Declared with
 the argument ''organization_id'', the payload also names the organizations of the changed rows
 ("organizations", at most 20; more are not named: the whole table). A write sent by the proxy
-carries its token as "write" (private.notify_change).';
+carries its token as "write" and the transaction id as "tx" (private.notify_change).';
 
 revoke all on function private.notify_stock_change() from public, anon;
 
 grant execute on function private.notify_stock_change() to authenticated, service_role;
+
+-- sql/functions/numbers/quantity_decimals.sql
+create or replace function private.quantity_decimals(product_id uuid)
+returns integer
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return (select coalesce(
+    p.quantity_decimals::integer,
+    case
+      when lower(p.unit) in (
+        'each', 'ea', 'pc', 'pcs', 'piece', 'pieces', 'unit', 'units', 'item', 'items', 'box',
+        'boxes', 'pack', 'packs', 'case', 'cases', 'pair', 'pairs', 'bottle', 'bottles', 'can',
+        'cans', 'bag', 'bags', 'roll', 'rolls', 'pallet', 'pallets', 'dozen'
+      ) then 0
+      else 3
+    end
+  )
+  from public.products as p
+  where p.id = quantity_decimals.product_id);
+end
+$$;
+
+comment on function private.quantity_decimals(uuid) is
+'Decimals a quantity of the product may carry: products.quantity_decimals, else 0 for counted
+units (each, pcs, box, case, ...) and 3 for measured ones (kg, m, l, ...).';
+
+revoke all on function private.quantity_decimals(uuid) from public, anon;
+
+grant execute on function private.quantity_decimals(uuid) to authenticated, service_role;
+
+-- sql/functions/private/has_role.sql
+create or replace function private.has_role(org uuid, min_role text)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (
+    select
+    from public.memberships as m
+    where
+      m.user_id = (select auth.uid())
+      and m.organization_id = has_role.org
+      and private.role_rank(m.role) >= private.role_rank(has_role.min_role)
+  );
+end
+$$;
+
+comment on function private.has_role(uuid, text) is
+'True when the calling user is a member of organization org with a role of at least min_role.
+
+Rank order viewer < staff < manager < admin < owner (private.role_rank); an unknown min_role
+is never satisfied. For functions that check one organization; policies use
+role_organizations(min_role), computed once per statement. Security definer because it reads
+public.memberships, which has RLS of its own. It only ever answers about auth.uid().';
+
+revoke all on function private.has_role(uuid, text) from public, anon;
+
+grant execute on function private.has_role(uuid, text) to authenticated, service_role;
+
+-- sql/functions/private/is_member.sql
+create or replace function private.is_member(org uuid)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (
+    select
+    from public.memberships as m
+    where
+      m.user_id = (select auth.uid())
+      and m.organization_id = is_member.org
+  );
+end
+$$;
+
+comment on function private.is_member(uuid) is
+'True when the calling user (auth.uid()) is a member of organization org, in any role.
+
+For functions that check one organization. Policies use member_organizations() instead: a call
+with a row''s column would run once per row. Security definer because it reads
+public.memberships, which has RLS of its own. It only ever answers about auth.uid().';
+
+revoke all on function private.is_member(uuid) from public, anon;
+
+grant execute on function private.is_member(uuid) to authenticated, service_role;
+
+-- sql/functions/private/role_rank.sql
+create or replace function private.role_rank(role text)
+returns integer
+language plpgsql
+immutable
+strict
+parallel safe
+security invoker
+set search_path = ''
+as $$
+begin
+  -- plpgsql: evaluated without a parse in every transaction, as a SQL function with SET is.
+  return case role_rank.role
+    when 'viewer' then 1
+    when 'staff' then 2
+    when 'manager' then 3
+    when 'admin' then 4
+    when 'owner' then 5
+  end;
+end
+$$;
+
+comment on function private.role_rank(text) is
+'Rank of a membership role: viewer 1 < staff 2 < manager 3 < admin 4 < owner 5.
+
+Null for an unknown role, so a comparison with it is never true. Security invoker: it reads
+no table.';
+
+revoke all on function private.role_rank(text) from public, anon;
+
+grant execute on function private.role_rank(text) to authenticated, service_role;
+
+-- sql/functions/settings/organization_today.sql
+create or replace function private.organization_today(organization_id uuid)
+returns date
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  return (now() at time zone private.organization_timezone(organization_today.organization_id))::date;
+end
+$$;
+
+comment on function private.organization_today(uuid) is
+'The date it is now in an organization''s time zone (private.organization_timezone: its setting
+timezone, else UTC): the "today" of its lots'' expiry. A lot is usable through its expiry date as
+the organization''s clock reads it, not the database server''s: in Pacific/Auckland a lot dated
+today is expired from local midnight, hours before UTC''s date turns. The current transaction''s
+time (now()), so one transaction judges every lot by one date. Security invoker: members read
+their own organization''s settings under RLS; for anyone else the zone is UTC.';
+
+revoke all on function private.organization_today(uuid) from public, anon;
+
+grant execute on function private.organization_today(uuid) to authenticated, service_role;
 
 -- What `nimbus migrate` does last: PostgREST re-reads its schema cache and role settings.
 notify pgrst, 'reload schema';
